@@ -1,0 +1,33 @@
+/** API process: Vault login, database, a lazy Temporal client (the API starts even while Temporal
+ * is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT. */
+import { Client, Connection } from '@temporalio/client';
+import { createRuntime } from '../core/runtime';
+import { createServer } from './server';
+
+async function main() {
+  const rt = await createRuntime('authflow-api');
+  const { config, logger } = rt;
+  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 3000 });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const app = createServer({ ...rt, temporal });
+  const server = app.listen(config.API_PORT, config.API_HOST, () => {
+    logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'api listening');
+  });
+  server.keepAliveTimeout = 65000;
+  const stop = () => {
+    logger.info('api shutting down');
+    server.close(async () => {
+      await connection.close().catch(() => undefined);
+      await rt.close();
+      process.exit(0);
+    });
+    setTimeout(() => process.exit(0), 10000).unref();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err) => {
+  process.stderr.write(`api failed to start: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

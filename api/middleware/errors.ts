@@ -1,0 +1,56 @@
+/**
+ * The one place errors become responses: AppErrors turn into RFC 9457 problem+json with their
+ * stable code; anything else is logged and answered as a generic 500 with no detail (no stack,
+ * SQL or secret reaches a client). Connection failures of a dependency become 503.
+ */
+import type Koa from 'koa';
+import { mapDbError } from '../../core/db';
+import { AppError, DependencyError, ERROR_CODES, ErrorCode } from '../../core/errors';
+
+export function problem(ctx: Koa.Context, code: ErrorCode, detail?: string, extra: Record<string, unknown> = {}) {
+  const { status, title } = ERROR_CODES[code];
+  ctx.status = status;
+  ctx.type = 'application/problem+json';
+  ctx.body = { type: `https://authflow.dev/problems/${code.replace(/_/g, '-')}`, title, status, detail: detail ?? title, code, ...extra };
+}
+
+function isTemporalUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; code?: number; cause?: { code?: number } };
+  // gRPC UNAVAILABLE (14) / DEADLINE_EXCEEDED (4) from the Temporal client.
+  return (e?.name === 'ServiceError' || e?.name === 'ConnectionError') || [14, 4].includes(e?.code ?? e?.cause?.code ?? -1);
+}
+
+export function toAppError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  const mapped = mapDbError(err);
+  if (mapped instanceof AppError) return mapped;
+  if (isTemporalUnavailable(err)) return new DependencyError('temporal', err);
+  return undefined;
+}
+
+export function errorMiddleware(): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) problem(ctx, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) problem(ctx, 'method_not_allowed');
+    } catch (err) {
+      const app = toAppError(err);
+      if (app) {
+        for (const [k, v] of Object.entries(app.headers)) ctx.set(k, v);
+        problem(ctx, app.code, app.message, app.extra);
+        if (app instanceof DependencyError) ctx.state.log?.warn({ dependency: app.dependency, err: String((app.cause as Error)?.message ?? '') }, 'dependency unavailable');
+        return;
+      }
+      const status = (err as { status?: number; expose?: boolean }).status;
+      if (status && status >= 400 && status < 500) {
+        // Koa/http-errors thrown by the framework (e.g. 413 from the body reader).
+        const code: ErrorCode = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status === 405 ? 'method_not_allowed' : 'validation_failed';
+        problem(ctx, code);
+        return;
+      }
+      ctx.state.log?.error({ err }, 'unhandled error');
+      problem(ctx, 'internal', 'An unexpected error occurred; it was logged with the request id.');
+    }
+  };
+}

@@ -1,0 +1,28 @@
+/** Request id, per-request child logger, access log and latency metric. */
+import { randomUUID } from 'node:crypto';
+import type Koa from 'koa';
+import type { Logger } from '../../core/logger';
+import { httpRequests } from '../../core/metrics';
+
+const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function requestContext(logger: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    const incoming = ctx.get('X-Request-Id');
+    const id = ID_RE.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = id;
+    ctx.set('X-Request-Id', id);
+    const log = logger.child({ req_id: id });
+    ctx.state.log = log;
+    const start = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      httpRequests.observe({ method: ctx.method, route: String(route), status: String(ctx.status) }, seconds);
+      const level = ctx.status >= 500 ? 'error' : 'debug';
+      log[level]({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
+    }
+  };
+}

@@ -1,0 +1,75 @@
+/** Operations endpoints: liveness, readiness (names the failing dependency), metrics, OpenAPI. */
+import Router from '@koa/router';
+import type { Connection } from '@temporalio/client';
+import { z } from 'zod';
+import { registry } from '../../core/metrics';
+import type { AppDeps } from '../context';
+import { problem } from '../middleware/errors';
+import { buildDocument, describe } from '../openapi';
+
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string) =>
+  Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms).unref())]);
+
+export function opsRouter(deps: AppDeps): Router {
+  const r = new Router();
+
+  describe('get', '/healthz', { summary: 'Liveness: the process is up', tags: ['operations'], responses: { 200: { description: 'up', schema: z.object({ status: z.literal('ok') }) } } });
+  r.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  const checks: Record<string, () => Promise<void>> = {
+    postgres: async () => {
+      await deps.sequelize.query('SELECT 1');
+    },
+    vault: async () => {
+      const h = await deps.vault.health();
+      if (!h.initialized) throw new Error('not initialised');
+      if (h.sealed) throw new Error('sealed');
+      await deps.vault.checkToken();
+    },
+    temporal: async () => {
+      await (deps.temporal.connection as Connection).healthService.check({});
+    },
+  };
+
+  describe('get', '/readyz', {
+    summary: 'Readiness: Postgres, Vault (unsealed, token valid) and Temporal answer',
+    tags: ['operations'],
+    responses: {
+      200: { description: 'ready', schema: z.object({ status: z.literal('ok'), checks: z.record(z.string(), z.string()) }) },
+      503: { description: 'a dependency failed; `failed` names it' },
+    },
+  });
+  r.get('/readyz', async (ctx) => {
+    const results = await Promise.all(
+      Object.entries(checks).map(async ([name, fn]) => {
+        try {
+          await withTimeout(fn(), 3000, name);
+          return [name, 'ok'] as const;
+        } catch (err) {
+          return [name, `failed: ${(err as Error).message?.slice(0, 200) ?? 'error'}`] as const;
+        }
+      }),
+    );
+    const failed = results.filter(([, v]) => v !== 'ok').map(([k]) => k);
+    if (failed.length) {
+      ctx.set('Retry-After', '5');
+      problem(ctx, 'dependency_unavailable', `not ready: ${failed.join(', ')}`, { failed, checks: Object.fromEntries(results) });
+      return;
+    }
+    ctx.body = { status: 'ok', checks: Object.fromEntries(results) };
+  });
+
+  describe('get', '/metrics', { summary: 'Prometheus metrics', tags: ['operations'], responses: { 200: { description: 'text format', schema: z.string(), mediaType: 'text/plain' } } });
+  r.get('/metrics', async (ctx) => {
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  });
+
+  describe('get', '/openapi.json', { summary: 'This OpenAPI document', tags: ['operations'], responses: { 200: { description: 'OpenAPI 3.1', schema: z.object({}).passthrough() } } });
+  r.get('/openapi.json', (ctx) => {
+    ctx.body = buildDocument(deps.config.PUBLIC_BASE_URL);
+  });
+  return r;
+}

@@ -1,0 +1,105 @@
+/**
+ * Configuration: the only module that reads process.env. Parsed and validated once; a missing or
+ * bad variable stops the process with a message naming it. `.env.example` lists every variable.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+/** Durations are whole seconds. */
+const seconds = (def: number) => int(def, 1);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  API_HOST: z.string().default('127.0.0.1'),
+  API_PORT: int(3000, 0, 65535),
+  PUBLIC_BASE_URL: z.url().default('http://localhost:3000'),
+  /** Origins allowed to call the codec endpoint from a browser (the Temporal UI). */
+  CORS_ORIGINS: z.string().default('http://localhost:8233'),
+  TRUST_PROXY: bool.default(false),
+
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).default('authflow'),
+  ACCESS_TOKEN_TTL: seconds(900),
+  REFRESH_TOKEN_TTL: seconds(30 * 24 * 3600),
+  MFA_TOKEN_TTL: seconds(300),
+
+  DB_HOST: z.string().default('127.0.0.1'),
+  DB_PORT: int(5432, 1, 65535),
+  DB_NAME: z.string().default('authflow'),
+  DB_POOL_MAX: int(10, 1, 200),
+  DB_STATEMENT_TIMEOUT_MS: int(10000, 100),
+
+  VAULT_ADDR: z.url(),
+  VAULT_ROLE_ID: z.string().min(1),
+  VAULT_SECRET_ID: z.string().min(1).optional(),
+  VAULT_SECRET_ID_FILE: z.string().min(1).optional(),
+  VAULT_KV_MOUNT: z.string().default('secret'),
+  VAULT_KV_PREFIX: z.string().default('authflow'),
+  VAULT_TRANSIT_MOUNT: z.string().default('transit'),
+  VAULT_TIMEOUT_MS: int(5000, 100),
+
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('authflow'),
+
+  SMTP_HOST: z.string().default('127.0.0.1'),
+  SMTP_PORT: int(1025, 1, 65535),
+  SMTP_SECURE: bool.default(false),
+  MAIL_FROM: z.string().default('Authflow <no-reply@authflow.local>'),
+
+  ARGON2_MEMORY_KIB: int(19456, 8192),
+  ARGON2_TIME_COST: int(2, 1, 20),
+  ARGON2_PARALLELISM: int(1, 1, 16),
+  PASSWORD_MIN_LENGTH: int(12, 8, 64),
+  PASSWORD_MAX_LENGTH: int(128, 64, 1024),
+
+  EMAIL_VERIFICATION_TTL: seconds(24 * 3600),
+  EMAIL_VERIFICATION_MAX_RESENDS: int(3, 0, 20),
+});
+
+export type Config = z.infer<typeof schema> & { JWT_ISSUER: string };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') input[k] = v;
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  const c = result.data;
+  if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) {
+    throw new ConfigError(['VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required']);
+  }
+  return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
+}
+
+let cached: Config | undefined;
+/** Parses process.env once; on failure prints which variables are wrong and exits. */
+export function loadConfig(): Config {
+  if (cached) return cached;
+  try {
+    cached = parseConfig();
+    return cached;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee .env.example for every variable and its default.\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,52 @@
+/** Builds what both processes (API, worker) need: config, logger, Vault session, database. */
+import type { Sequelize } from 'sequelize';
+import { Config, loadConfig } from './config';
+import { createSequelize, readDbCredentials } from './db';
+import { createLogger, Logger } from './logger';
+import { Mailer } from './mailer';
+import { VaultClient, vaultFromConfig } from './vault';
+
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  vault: VaultClient;
+  sequelize: Sequelize;
+  mailer: Mailer;
+  close(): Promise<void>;
+}
+
+/** Retries a startup step while a dependency comes up, so the order processes start in does not matter. */
+export async function retrying<T>(what: string, logger: Logger, fn: () => Promise<T>, attempts = 30): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      if (i === 1 || i % 10 === 0) logger.warn({ err: (err as Error).message, attempt: i }, `${what} not ready, retrying`);
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * i)));
+    }
+  }
+}
+
+export async function createRuntime(name: string): Promise<Runtime> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, name);
+  const vault = vaultFromConfig(config, logger.child({ component: 'vault' }));
+  await retrying('vault login', logger, () => vault.start());
+  const creds = await retrying('database credentials', logger, () => readDbCredentials(vault));
+  const sequelize = createSequelize(config, creds);
+  await retrying('postgres', logger, () => sequelize.authenticate());
+  const mailer = new Mailer(config, vault);
+  return {
+    config,
+    logger,
+    vault,
+    sequelize,
+    mailer,
+    async close() {
+      mailer.close();
+      await sequelize.close();
+      vault.stop();
+    },
+  };
+}

@@ -1,0 +1,20 @@
+/** Temporal connection and client shared by the API; ids and search attributes of every flow. */
+import { Client, Connection } from '@temporalio/client';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const UserIdAttr = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
+export const FlowAttr = defineSearchAttributeKey('Flow', SearchAttributeType.KEYWORD);
+
+/** Workflow ids are business keys: one running flow of a kind per subject. */
+export const workflowIds = {
+  emailVerification: (userId: string) => `email-verification:${userId}`,
+  notification: (key: string) => `notification:${key}`,
+  passwordReset: (userId: string) => `password-reset:${userId}`,
+  stepUp: (sessionId: string) => `step-up:${sessionId}`,
+  accountDeletion: (userId: string) => `account-deletion:${userId}`,
+};
+
+export async function connectTemporal(c: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string }): Promise<Client> {
+  const connection = await Connection.connect({ address: c.TEMPORAL_ADDRESS, connectTimeout: 5000 });
+  return new Client({ connection, namespace: c.TEMPORAL_NAMESPACE });
+}

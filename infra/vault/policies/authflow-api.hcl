@@ -1,0 +1,36 @@
+# The API process: reads its own secrets, keeps the signing keys, encrypts TOTP secrets.
+# Nothing else: no sys/, no other KV prefix, no auth method configuration.
+
+path "secret/data/authflow/database" {
+  capabilities = ["read"]
+}
+
+path "secret/data/authflow/smtp" {
+  capabilities = ["read"]
+}
+
+# Signing keys: the API creates the first key on a fresh install (check-and-set create only)
+# and reads the key set; rotation is the worker's job.
+path "secret/data/authflow/signing-keys" {
+  capabilities = ["create", "read"]
+}
+
+path "secret/data/authflow/codec-keys" {
+  capabilities = ["read"]
+}
+
+path "transit/sign/authflow-jwt" {
+  capabilities = ["update"]
+}
+
+path "transit/keys/authflow-jwt" {
+  capabilities = ["read"]
+}
+
+path "transit/encrypt/authflow-totp" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/authflow-totp" {
+  capabilities = ["update"]
+}

@@ -1,0 +1,4 @@
+/** Every workflow type the worker runs. Deterministic code only: no I/O, no clocks, no randomness
+ * beyond what @temporalio/workflow provides. */
+export { notificationWorkflow } from './notification';
+export { emailVerificationWorkflow } from './email-verification';
