@@ -1,8 +1,12 @@
-/** What handlers receive: the process's shared dependencies. */
+/** What handlers receive: the process's shared dependencies and services. */
 import type { Client } from '@temporalio/client';
 import type { Sequelize } from 'sequelize';
+import type { AccountService } from '../core/accounts';
 import type { Config } from '../core/config';
+import type { KeyRing } from '../core/keys';
 import type { Logger } from '../core/logger';
+import type { SessionService } from '../core/sessions';
+import type { TokenService } from '../core/tokens';
 import type { VaultClient } from '../core/vault';
 
 export interface AppDeps {
@@ -11,4 +15,8 @@ export interface AppDeps {
   sequelize: Sequelize;
   vault: VaultClient;
   temporal: Client;
+  keys: KeyRing;
+  tokens: TokenService;
+  sessions: SessionService;
+  accounts: AccountService;
 }

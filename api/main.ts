@@ -1,21 +1,24 @@
-/** API process: Vault login, database, a lazy Temporal client (the API starts even while Temporal
- * is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT. */
+/** API process: Vault login, database, signing keys, a lazy Temporal client (the API starts even
+ * while Temporal is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT. */
 import { Client, Connection } from '@temporalio/client';
+import { buildServices } from '../core/services';
 import { createRuntime } from '../core/runtime';
 import { createServer } from './server';
 
 async function main() {
   const rt = await createRuntime('authflow-api');
   const { config, logger } = rt;
+  const services = await buildServices(rt);
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 3000 });
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const app = createServer({ ...rt, temporal });
+  const app = createServer({ ...rt, ...services, temporal });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'api listening');
   });
   server.keepAliveTimeout = 65000;
   const stop = () => {
     logger.info('api shutting down');
+    services.keys.stop();
     server.close(async () => {
       await connection.close().catch(() => undefined);
       await rt.close();

@@ -4,6 +4,9 @@ import type { AppDeps } from './context';
 import { jsonBody } from './middleware/body';
 import { errorMiddleware } from './middleware/errors';
 import { requestContext } from './middleware/request';
+import { authRouter } from './routes/auth';
+import { jwksRouter } from './routes/jwks';
+import { meRouter } from './routes/me';
 import { opsRouter } from './routes/ops';
 
 export function createServer(deps: AppDeps): Koa {
@@ -12,12 +15,12 @@ export function createServer(deps: AppDeps): Koa {
   app.use(requestContext(deps.logger));
   app.use(errorMiddleware());
   app.use(async (ctx, next) => {
-    ctx.set('Cache-Control', 'no-store');
     ctx.set('X-Content-Type-Options', 'nosniff');
     await next();
+    if (!ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
   });
   app.use(jsonBody());
-  for (const router of [opsRouter(deps)]) {
+  for (const router of [opsRouter(deps), jwksRouter(deps), authRouter(deps), meRouter(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

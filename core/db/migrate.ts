@@ -13,7 +13,7 @@ export const MIGRATIONS: Array<[string, Migration]> = [['001-initial', m001]];
 export function migrator(sequelize: Sequelize) {
   return new Umzug({
     migrations: MIGRATIONS.map(([name, m]) => ({ name, up: () => m.up(sequelize) })),
-    storage: new SequelizeStorage({ sequelize }),
+    storage: new SequelizeStorage({ sequelize, tableName: 'schema_migrations' }),
     logger: undefined,
   });
 }

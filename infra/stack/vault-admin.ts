@@ -94,7 +94,12 @@ export class VaultAdmin {
     const audits = await this.req('GET', 'sys/audit');
     const a = spec.audit;
     if (!audits[`${a.path}/`] && !audits.data?.[`${a.path}/`]) {
-      await this.req('PUT', `sys/audit/${a.path}`, { type: a.type, options: { file_path: join(dataDir, a.file) } });
+      try {
+        await this.req('PUT', `sys/audit/${a.path}`, { type: a.type, options: { file_path: join(dataDir, a.file) } });
+      } catch (err) {
+        // OpenBao (the documented fallback server) only accepts audit devices from its config file.
+        if (!String(err).includes('declarative')) throw err;
+      }
     }
   }
 

@@ -1,0 +1,159 @@
+/** Self-service authentication: register, verify e-mail, login, refresh, logout, logout-all. */
+import Router from '@koa/router';
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import { z } from 'zod';
+import { audit } from '../../core/audit';
+import { AppError } from '../../core/errors';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import { normaliseEmail, publicUser } from '../../core/users';
+import type { AppDeps } from '../context';
+import { requestMeta, requireAuth } from '../middleware/auth';
+import { parse } from '../middleware/validate';
+import { describe } from '../openapi';
+import { Email, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope } from '../schemas';
+import { resendUpdate, verifiedSignal } from '../../workflows/email-verification';
+import { User } from '../../core/db/models';
+
+const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
+const VerifyBody = z.object({ token: z.string().min(10).max(200) }).strict();
+const LoginBody = z.object({ email: Email, password: Password }).strict();
+
+export function authRouter(deps: AppDeps): Router {
+  const { accounts, sessions, temporal, config } = deps;
+  const r = new Router({ prefix: '/v1/auth' });
+
+  /** Starts (or joins) the verification flow of a pending user. */
+  async function startVerification(userId: string) {
+    await temporal.workflow.start('emailVerificationWorkflow', {
+      workflowId: workflowIds.emailVerification(userId),
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      args: [{ userId, ttlSeconds: config.EMAIL_VERIFICATION_TTL, maxResends: config.EMAIL_VERIFICATION_MAX_RESENDS }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: [
+        { key: UserIdAttr, value: userId },
+        { key: FlowAttr, value: 'email-verification' },
+      ],
+    });
+  }
+
+  describe('post', '/v1/auth/register', {
+    summary: 'Register an account; starts the e-mail verification workflow',
+    tags: ['auth'],
+    body: RegisterBody,
+    responses: { 201: { description: 'registered (a taken address answers the same way)', schema: UserEnvelope } },
+  });
+  r.post('/register', async (ctx) => {
+    const body = parse(RegisterBody, ctx.request.body);
+    const meta = requestMeta(ctx);
+    const { user, created } = await accounts.register(body, meta);
+    if (created || user.status === 'pending_verification') await startVerification(user.id);
+    ctx.status = 201;
+    if (created) {
+      ctx.body = { user: publicUser(user) };
+    } else {
+      // Same shape for a taken address: nothing in the answer tells it apart.
+      ctx.body = { user: { ...publicUser(user), id: crypto.randomUUID(), name: body.name ?? null, status: 'pending_verification', email_verified: false, mfa_enabled: false, roles: ['user'], created_at: new Date().toISOString() } };
+    }
+  });
+
+  describe('post', '/v1/auth/verify-email', {
+    summary: 'Verify the e-mail address with the token from the e-mail',
+    tags: ['auth'],
+    body: VerifyBody,
+    responses: { 200: { description: 'verified', schema: UserEnvelope }, 400: { description: 'invalid, expired or used token' } },
+  });
+  r.post('/verify-email', async (ctx) => {
+    const { token } = parse(VerifyBody, ctx.request.body);
+    const user = await accounts.verifyEmail(token, requestMeta(ctx));
+    try {
+      await temporal.workflow.getHandle(workflowIds.emailVerification(user.id)).signal(verifiedSignal);
+    } catch (err) {
+      // The user is verified either way; the flow just ends at its timer.
+      ctx.state.log.info({ err: (err as Error).message }, 'verification workflow not signalled');
+    }
+    ctx.body = { user: publicUser(user) };
+  });
+
+  const ResendBody = z.object({ email: Email }).strict();
+  describe('post', '/v1/auth/verify-email/resend', {
+    summary: 'Ask for a new verification e-mail (limited resends; same answer for any address)',
+    tags: ['auth'],
+    body: ResendBody,
+    responses: { 202: { description: 'accepted' } },
+  });
+  r.post('/verify-email/resend', async (ctx) => {
+    const { email } = parse(ResendBody, ctx.request.body);
+    const user = await User.findOne({ where: { email: normaliseEmail(email) }, attributes: ['id', 'status'] });
+    if (user?.status === 'pending_verification') {
+      try {
+        await temporal.workflow.getHandle(workflowIds.emailVerification(user.id)).executeUpdate(resendUpdate, { updateId: `resend:${ctx.state.requestId}` });
+      } catch (err) {
+        // Limit reached, flow finished or Temporal down: the answer stays the same.
+        ctx.state.log.info({ err: (err as Error).message }, 'verification resend not done');
+      }
+    }
+    ctx.status = 202;
+    ctx.body = { status: 'accepted' };
+  });
+
+  describe('post', '/v1/auth/login', {
+    summary: 'Password login; returns tokens, or an MFA challenge for MFA users',
+    tags: ['auth'],
+    body: LoginBody,
+    responses: {
+      200: { description: 'tokens, or `{mfa_required, mfa_token}`', schema: z.union([TokensSchema, MfaRequiredSchema]) },
+      401: { description: 'invalid_credentials (same for unknown e-mail and wrong password)' },
+      403: { description: 'email_not_verified / account_suspended (only after a correct password)' },
+      423: { description: 'account_locked' },
+    },
+  });
+  r.post('/login', async (ctx) => {
+    const { email, password } = parse(LoginBody, ctx.request.body);
+    const result = await accounts.login(email, password, requestMeta(ctx));
+    if (result.kind === 'mfa_required') {
+      throw new AppError('mfa_required', 'MFA login is not available yet');
+    }
+    ctx.body = result.tokens;
+  });
+
+  describe('post', '/v1/auth/refresh', {
+    summary: 'Exchange a refresh token for new tokens (rotation; reuse ends the session)',
+    tags: ['auth'],
+    body: RefreshBody,
+    responses: { 200: { description: 'new tokens', schema: TokensSchema }, 401: { description: 'invalid_grant, token_reused or step_up_required' } },
+  });
+  r.post('/refresh', async (ctx) => {
+    const { refresh_token } = parse(RefreshBody, ctx.request.body);
+    ctx.body = await sessions.refresh(refresh_token, requestMeta(ctx));
+  });
+
+  describe('post', '/v1/auth/logout', {
+    summary: 'End the session of a refresh token',
+    tags: ['auth'],
+    body: RefreshBody,
+    responses: { 204: { description: 'ended (also for an unknown token)' } },
+  });
+  r.post('/logout', async (ctx) => {
+    const { refresh_token } = parse(RefreshBody, ctx.request.body);
+    await sessions.logout(refresh_token, requestMeta(ctx));
+    ctx.status = 204;
+  });
+
+  describe('post', '/v1/auth/logout-all', {
+    summary: 'End every session of the signed-in user',
+    tags: ['auth'],
+    auth: true,
+    responses: { 204: { description: 'all sessions ended' } },
+  });
+  r.post('/logout-all', requireAuth(deps.tokens), async (ctx) => {
+    const auth = ctx.state.auth!;
+    const meta = requestMeta(ctx);
+    await deps.sequelize.transaction(async (t) => {
+      const n = await sessions.revokeAllForUser(t, auth.sub, 'logout_all');
+      await audit(t, 'logout_all', auth.sub, meta, { sessions_ended: n });
+    });
+    ctx.status = 204;
+  });
+
+  return r;
+}

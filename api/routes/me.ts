@@ -1,0 +1,51 @@
+/** The signed-in user's own account. */
+import Router from '@koa/router';
+import { z } from 'zod';
+import { User } from '../../core/db/models';
+import { AppError } from '../../core/errors';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import { publicUser } from '../../core/users';
+import type { AppDeps } from '../context';
+import { requestMeta, requireAuth } from '../middleware/auth';
+import { parse } from '../middleware/validate';
+import { describe } from '../openapi';
+import { Password, UserEnvelope } from '../schemas';
+
+const ChangePasswordBody = z.object({ current_password: Password, new_password: Password }).strict();
+
+export function meRouter(deps: AppDeps): Router {
+  const r = new Router({ prefix: '/v1/me' });
+  r.use(requireAuth(deps.tokens));
+
+  describe('get', '/v1/me', { summary: 'The signed-in user', tags: ['me'], auth: true, responses: { 200: { description: 'the user', schema: UserEnvelope } } });
+  r.get('/', async (ctx) => {
+    const user = await User.findByPk(ctx.state.auth!.sub);
+    if (!user || user.status === 'deleted') throw new AppError('unauthorized', 'the account no longer exists');
+    ctx.body = { user: publicUser(user) };
+  });
+
+  describe('put', '/v1/me/password', {
+    summary: 'Change the password (needs the current one); ends the other sessions',
+    tags: ['me'],
+    auth: true,
+    body: ChangePasswordBody,
+    responses: { 204: { description: 'changed' }, 401: { description: 'current password incorrect' } },
+  });
+  r.put('/password', async (ctx) => {
+    const body = parse(ChangePasswordBody, ctx.request.body);
+    const auth = ctx.state.auth!;
+    const user = await deps.accounts.changePassword(auth.sub, auth.sid, body.current_password, body.new_password, requestMeta(ctx));
+    try {
+      await deps.temporal.workflow.start('notificationWorkflow', {
+        workflowId: workflowIds.notification(`password-changed:${user.id}:${ctx.state.requestId}`),
+        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+        args: [{ userId: user.id, template: 'password_changed', params: { when: new Date().toISOString() } }],
+        typedSearchAttributes: [{ key: UserIdAttr, value: user.id }, { key: FlowAttr, value: 'notification' }],
+      });
+    } catch (err) {
+      ctx.state.log.warn({ err: (err as Error).message }, 'password-changed notice not started');
+    }
+    ctx.status = 204;
+  });
+  return r;
+}

@@ -1,0 +1,31 @@
+/** Request and response schemas shared by routes and the OpenAPI document. */
+import { z } from 'zod';
+
+export const Email = z.string().trim().min(3).max(254).email();
+/** Length rules are the policy's job (clear reasons); here only a hard cap against abuse. */
+export const Password = z.string().min(1).max(1024);
+
+export const UserSchema = z.object({
+  id: z.string().uuid(),
+  email: z.string().nullable(),
+  name: z.string().nullable(),
+  status: z.enum(['pending_verification', 'active', 'locked', 'suspended', 'pending_deletion', 'deleted']),
+  email_verified: z.boolean(),
+  mfa_enabled: z.boolean(),
+  roles: z.array(z.string()),
+  created_at: z.string(),
+});
+
+export const UserEnvelope = z.object({ user: UserSchema });
+
+export const TokensSchema = z.object({
+  access_token: z.string(),
+  token_type: z.literal('Bearer'),
+  expires_in: z.number().int(),
+  refresh_token: z.string(),
+  refresh_expires_in: z.number().int(),
+});
+
+export const MfaRequiredSchema = z.object({ mfa_required: z.literal(true), mfa_token: z.string() });
+
+export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(512) }).strict();

@@ -1,0 +1,148 @@
+/**
+ * Account self-service that the API and activities share: registration, e-mail verification,
+ * password login and password change. Every write and its audit event are one transaction.
+ * Responses that must not reveal whether an account exists take the same path and time.
+ */
+import { randomUUID } from 'node:crypto';
+import { Op, Sequelize, UniqueConstraintError } from 'sequelize';
+import { audit } from './audit';
+import { mapDbError } from './db';
+import { OneTimeToken, User } from './db/models';
+import { AppError } from './errors';
+import { checkPassword } from './password-policy';
+import { Argon2Params, hashPassword, needsRehash, verifyPassword } from './passwords';
+import type { IssuedTokens, RequestMeta, SessionService } from './sessions';
+import { hashOpaque } from './tokens';
+import { normaliseEmail } from './users';
+
+export interface AccountSettings {
+  argon2: Argon2Params;
+  minLength: number;
+  maxLength: number;
+}
+
+export type LoginResult =
+  | { kind: 'tokens'; user: User; tokens: IssuedTokens }
+  | { kind: 'mfa_required'; user: User };
+
+export class AccountService {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly sessions: SessionService,
+    private readonly s: AccountSettings,
+  ) {}
+
+  policyCheck(password: string, email?: string, name?: string) {
+    const r = checkPassword(password, { email, name, minLength: this.s.minLength, maxLength: this.s.maxLength });
+    if (!r.ok) {
+      throw new AppError('validation_failed', r.reason, { errors: [{ field: 'password', message: r.reason, reason: r.code }] });
+    }
+  }
+
+  /**
+   * Creates a pending user. A taken address gives the same outcome to the caller (`created:
+   * false` tells the route to answer identically and to re-drive verification if still pending).
+   */
+  async register(input: { email: string; password: string; name?: string }, meta: RequestMeta): Promise<{ user: User; created: boolean }> {
+    const email = normaliseEmail(input.email);
+    this.policyCheck(input.password, email, input.name);
+    const password_hash = await hashPassword(input.password, this.s.argon2);
+    try {
+      const user = await this.sequelize.transaction(async (t) => {
+        const u = await User.create({ id: randomUUID(), email, name: input.name?.trim() || null, password_hash }, { transaction: t });
+        await audit(t, 'user.registered', u.id, meta);
+        return u;
+      });
+      return { user, created: true };
+    } catch (err) {
+      if (err instanceof UniqueConstraintError) {
+        const existing = await User.findOne({ where: { email } });
+        if (existing) return { user: existing, created: false };
+      }
+      throw mapDbError(err);
+    }
+  }
+
+  /** Spends a verification token and activates the user. */
+  async verifyEmail(token: string, meta: RequestMeta): Promise<User> {
+    try {
+      return await this.sequelize.transaction(async (t) => {
+        const ott = await OneTimeToken.findOne({
+          where: { token_hash: hashOpaque(token), purpose: 'email_verification', used_at: null, superseded_at: null, expires_at: { [Op.gt]: new Date() } },
+          transaction: t,
+          lock: t.LOCK.UPDATE,
+        });
+        if (!ott) throw new AppError('invalid_token', 'the verification token is invalid, expired or already used');
+        const user = await User.findByPk(ott.user_id, { transaction: t, lock: t.LOCK.UPDATE });
+        if (!user) throw new AppError('invalid_token', 'the verification token is invalid, expired or already used');
+        await ott.update({ used_at: new Date() }, { transaction: t });
+        const patch: Partial<User> = { email_verified_at: user.email_verified_at ?? new Date(), updated_at: new Date() };
+        if (user.status === 'pending_verification') patch.status = 'active';
+        await user.update(patch, { transaction: t });
+        await audit(t, 'user.email_verified', user.id, meta);
+        return user;
+      });
+    } catch (err) {
+      throw mapDbError(err);
+    }
+  }
+
+  /**
+   * Checks e-mail and password. Unknown e-mail and wrong password take the same time (a dummy
+   * hash is verified) and produce the same error. Only a caller who knows the password learns
+   * about the account's state (unverified, locked, suspended).
+   */
+  async authenticatePassword(emailInput: string, password: string, meta: RequestMeta): Promise<User> {
+    const email = normaliseEmail(emailInput);
+    const user = await User.findOne({ where: { email } }).catch((err) => Promise.reject(mapDbError(err)));
+    const ok = await verifyPassword(user?.password_hash, password, this.s.argon2);
+    if (!user || !ok) {
+      await audit(undefined, 'login.failed', user?.id ?? null, meta, { reason: user ? 'bad_password' : 'unknown_email' }).catch(() => undefined);
+      throw new AppError('invalid_credentials', 'the e-mail or password is incorrect');
+    }
+    if (needsRehash(user.password_hash!, this.s.argon2)) {
+      await user.update({ password_hash: await hashPassword(password, this.s.argon2) });
+    }
+    switch (user.status) {
+      case 'active':
+        return user;
+      case 'pending_verification':
+        throw new AppError('email_not_verified', 'verify your e-mail address before signing in');
+      case 'locked':
+        throw new AppError('account_locked', 'the account is locked', user.locked_until ? { retry_at: user.locked_until.toISOString() } : {});
+      case 'suspended':
+        throw new AppError('account_suspended', 'the account is suspended');
+      default:
+        throw new AppError('invalid_credentials', 'the e-mail or password is incorrect');
+    }
+  }
+
+  async login(email: string, password: string, meta: RequestMeta): Promise<LoginResult> {
+    const user = await this.authenticatePassword(email, password, meta);
+    if (user.mfa_enabled) return { kind: 'mfa_required', user };
+    const finish = await this.sequelize.transaction(async (t) => {
+      const f = await this.sessions.createSession(t, user, ['pwd'], meta);
+      await audit(t, 'login.succeeded', user.id, meta, { amr: ['pwd'] });
+      return f;
+    }).catch((err) => Promise.reject(mapDbError(err)));
+    return { kind: 'tokens', user, tokens: await finish() };
+  }
+
+  /** Changes the password after checking the current one; ends every other session. */
+  async changePassword(userId: string, sessionId: string, current: string, next: string, meta: RequestMeta): Promise<User> {
+    const user = await User.findByPk(userId);
+    if (!user || user.status !== 'active') throw new AppError('unauthorized');
+    if (!(await verifyPassword(user.password_hash, current, this.s.argon2))) {
+      await audit(undefined, 'password.change_failed', user.id, meta);
+      throw new AppError('invalid_credentials', 'the current password is incorrect');
+    }
+    this.policyCheck(next, user.email ?? undefined, user.name ?? undefined);
+    const hash = await hashPassword(next, this.s.argon2);
+    await this.sequelize.transaction(async (t) => {
+      await user.update({ password_hash: hash, password_changed_at: new Date(), updated_at: new Date() }, { transaction: t });
+      const ended = await this.sessions.revokeAllForUser(t, user.id, 'password_changed', sessionId);
+      await audit(t, 'password.changed', user.id, meta, { sessions_ended: ended });
+    });
+    return user;
+  }
+}
