@@ -5,7 +5,11 @@ import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
 import type { Mailer } from '../core/mailer';
 import type { VaultClient } from '../core/vault';
+import { createAccountActivities } from './accounts';
+import { createMfaActivities } from './mfa';
 import { createNotificationActivities } from './notifications';
+import { createResetStepUpActivities } from './reset-stepup';
+import { createVaultOpsActivities } from './vault-ops';
 
 export interface ActivityDeps {
   sequelize: Sequelize;
@@ -18,6 +22,10 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createNotificationActivities(deps),
+    ...createAccountActivities(deps),
+    ...createMfaActivities(deps),
+    ...createResetStepUpActivities(deps),
+    ...createVaultOpsActivities(deps),
   };
 }
 

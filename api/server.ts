@@ -4,7 +4,14 @@ import type { AppDeps } from './context';
 import { jsonBody } from './middleware/body';
 import { errorMiddleware } from './middleware/errors';
 import { requestContext } from './middleware/request';
+import { accountRouter } from './routes/account';
+import { adminRouter } from './routes/admin';
 import { authRouter } from './routes/auth';
+import { codecRouter } from './routes/codec';
+import { devicesRouter } from './routes/devices';
+import { mfaRouter } from './routes/mfa';
+import { passwordRouter } from './routes/password';
+import { stepUpRouter } from './routes/stepup';
 import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
 import { opsRouter } from './routes/ops';
@@ -20,7 +27,12 @@ export function createServer(deps: AppDeps): Koa {
     if (!ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
   });
   app.use(jsonBody());
-  for (const router of [opsRouter(deps), jwksRouter(deps), authRouter(deps), meRouter(deps)]) {
+  const routers = [
+    opsRouter(deps), jwksRouter(deps), codecRouter(deps),
+    authRouter(deps), passwordRouter(deps), stepUpRouter(deps), mfaRouter(deps),
+    meRouter(deps), accountRouter(deps), devicesRouter(deps), adminRouter(deps),
+  ];
+  for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

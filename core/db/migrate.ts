@@ -2,13 +2,23 @@
 import { Sequelize } from 'sequelize';
 import { SequelizeStorage, Umzug } from 'umzug';
 import * as m001 from './migrations/001-initial';
+import * as m002 from './migrations/002-lifecycle';
+import * as m003 from './migrations/003-mfa';
+import * as m004 from './migrations/004-reset-devices';
+import * as m005 from './migrations/005-vault-ops';
 
 export interface Migration {
   up(sequelize: Sequelize): Promise<void>;
 }
 
 /** Listed explicitly (not globbed) so a bundled or compiled build carries them. */
-export const MIGRATIONS: Array<[string, Migration]> = [['001-initial', m001]];
+export const MIGRATIONS: Array<[string, Migration]> = [
+  ['001-initial', m001],
+  ['002-lifecycle', m002],
+  ['003-mfa', m003],
+  ['004-reset-devices', m004],
+  ['005-vault-ops', m005],
+];
 
 export function migrator(sequelize: Sequelize) {
   return new Umzug({

@@ -1,0 +1,7 @@
+/** Routes of this feature area (filled in by its issue). */
+import Router from '@koa/router';
+import type { AppDeps } from '../context';
+
+export function codecRouter(_deps: AppDeps): Router {
+  return new Router();
+}

@@ -1,0 +1,2 @@
+/** Workflow of this feature area (filled in by its issue). */
+export {};
