@@ -2,7 +2,7 @@
  * Brings up the real stack for the test run (the launcher `npm run dev` uses), on its own ports
  * and a fresh data directory, with short workflow timers. Test files read .data/test/stack.json.
  */
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { portsFor, ROOT, Stack } from '../infra/stack/stack';
 
@@ -16,9 +16,11 @@ export default async function globalSetup() {
     ports: portsFor(Number(process.env.STACK_PORT_OFFSET ?? 20000)),
     services: true,
     logLevel: 'debug',
+    // Short timers and test settings; each feature area keeps its own in test/env/<area>.json.
     serviceEnv: {
       ARGON2_MEMORY_KIB: '19456',
       EMAIL_VERIFICATION_TTL: '3600',
+      ...Object.assign({}, ...readdirSync(join(__dirname, 'env')).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(__dirname, 'env', f), 'utf8')))),
     },
     log: (m) => process.stderr.write(`[stack] ${m}\n`),
   });
