@@ -65,6 +65,9 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema> & { JWT_ISSUER: string };
 
+/** Every variable the service reads (.env.example must list them all; a unit test checks). */
+export const CONFIG_KEYS = Object.keys(schema.shape);
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  ${problems.join('\n  ')}`);

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONFIG_KEYS, ConfigError, parseConfig } from '../../core/config';
+
+const base = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_ROLE_ID: 'r', VAULT_SECRET_ID: 's' };
+
+describe('configuration', () => {
+  test('applies defaults when only the required variables are set', () => {
+    const c = parseConfig(base);
+    expect(c.API_PORT).toBe(3000);
+    expect(c.ACCESS_TOKEN_TTL).toBe(900);
+    expect(c.JWT_ISSUER).toBe(c.PUBLIC_BASE_URL);
+  });
+
+  test('a missing or bad variable is named in the error', () => {
+    expect(() => parseConfig({ ...base, VAULT_ADDR: undefined })).toThrow(/VAULT_ADDR/);
+    expect(() => parseConfig({ ...base, API_PORT: 'eighty' })).toThrow(/API_PORT/);
+    expect(() => parseConfig({ ...base, LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
+    expect(() => parseConfig({ ...base, VAULT_SECRET_ID: undefined })).toThrow(/VAULT_SECRET_ID or VAULT_SECRET_ID_FILE/);
+    try {
+      parseConfig({ ...base, ACCESS_TOKEN_TTL: '-5', DB_PORT: 'x' });
+      throw new Error('expected a ConfigError');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual(['ACCESS_TOKEN_TTL', 'DB_PORT']);
+    }
+  });
+
+  test('.env.example lists every variable the service reads', () => {
+    const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+    const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect(CONFIG_KEYS.filter((k) => !listed.has(k))).toEqual([]);
+  });
+});
