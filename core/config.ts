@@ -36,7 +36,8 @@ const schema = z.object({
   DB_STATEMENT_TIMEOUT_MS: int(10000, 100),
 
   VAULT_ADDR: z.url(),
-  VAULT_ROLE_ID: z.string().min(1),
+  VAULT_ROLE_ID: z.string().min(1).optional(),
+  VAULT_ROLE_ID_FILE: z.string().min(1).optional(),
   VAULT_SECRET_ID: z.string().min(1).optional(),
   VAULT_SECRET_ID_FILE: z.string().min(1).optional(),
   VAULT_KV_MOUNT: z.string().default('secret'),
@@ -85,9 +86,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const c = result.data;
-  if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) {
-    throw new ConfigError(['VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required']);
-  }
+  const missing: string[] = [];
+  if (!c.VAULT_ROLE_ID && !c.VAULT_ROLE_ID_FILE) missing.push('VAULT_ROLE_ID or VAULT_ROLE_ID_FILE: one of them is required');
+  if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) missing.push('VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required');
+  if (missing.length) throw new ConfigError(missing);
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
 }
 

@@ -12,7 +12,8 @@ import { instrument, vaultTokenRenewals, vaultTokenTtl } from './metrics';
 
 export interface VaultOptions {
   addr: string;
-  roleId: string;
+  roleId?: string;
+  roleIdFile?: string;
   secretId?: string;
   secretIdFile?: string;
   kvMount: string;
@@ -74,6 +75,11 @@ export class VaultClient {
     return Math.max(0, Math.round((this.tokenExpiresAt - Date.now()) / 1000));
   }
 
+  private async roleId(): Promise<string> {
+    if (this.opts.roleId) return this.opts.roleId;
+    return (await readFile(this.opts.roleIdFile!, 'utf8')).trim();
+  }
+
   private async secretId(): Promise<string> {
     if (this.opts.secretId) return this.opts.secretId;
     return (await readFile(this.opts.secretIdFile!, 'utf8')).trim();
@@ -90,10 +96,10 @@ export class VaultClient {
   }
 
   private async doLogin(): Promise<void> {
-    const secretId = await this.secretId();
+    const [roleId, secretId] = [await this.roleId(), await this.secretId()];
     try {
       const res = await instrument('vault', 'approle_login', () =>
-        this.client.write('auth/approle/login', { role_id: this.opts.roleId, secret_id: secretId }),
+        this.client.write('auth/approle/login', { role_id: roleId, secret_id: secretId }),
       );
       this.client.token = res.auth.client_token;
       this.onToken(res.auth.lease_duration, res.auth.renewable);
@@ -251,7 +257,7 @@ export class VaultClient {
 
 export function vaultFromConfig(
   c: {
-    VAULT_ADDR: string; VAULT_ROLE_ID: string; VAULT_SECRET_ID?: string; VAULT_SECRET_ID_FILE?: string;
+    VAULT_ADDR: string; VAULT_ROLE_ID?: string; VAULT_ROLE_ID_FILE?: string; VAULT_SECRET_ID?: string; VAULT_SECRET_ID_FILE?: string;
     VAULT_KV_MOUNT: string; VAULT_KV_PREFIX: string; VAULT_TRANSIT_MOUNT: string; VAULT_TIMEOUT_MS: number;
   },
   logger: Logger,
@@ -259,6 +265,7 @@ export function vaultFromConfig(
   return new VaultClient({
     addr: c.VAULT_ADDR,
     roleId: c.VAULT_ROLE_ID,
+    roleIdFile: c.VAULT_ROLE_ID_FILE,
     secretId: c.VAULT_SECRET_ID,
     secretIdFile: c.VAULT_SECRET_ID_FILE,
     kvMount: c.VAULT_KV_MOUNT,

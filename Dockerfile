@@ -1,0 +1,20 @@
+# One image for the API and the worker (the command picks which). Node 20, compiled TypeScript.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build
+
+FROM node:20-bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client-15 ca-certificates && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY --from=build /app/dist ./dist
+# The worker bundles workflow code from source at start.
+COPY --from=build /app/workflows ./workflows
+COPY --from=build /app/activities ./activities
+USER node
+CMD ["node", "dist/api/main.js"]
