@@ -11,6 +11,14 @@ const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
 /** Durations are whole seconds. */
 const seconds = (def: number) => int(def, 1);
+/** A comma-separated list of positive whole seconds, e.g. `60,300,900`. */
+const secondsList = (def: string) =>
+  z.string().default(def).refine((s) => /^\s*\d+(\s*,\s*\d+)*\s*$/.test(s) && s.split(',').every((x) => Number(x) > 0), 'a comma-separated list of positive whole seconds')
+    .transform((s) => s.split(',').map((x) => Number(x.trim())));
+/** A rate limit `points/seconds`, e.g. `10/60`. */
+const rateLimit = (def: string) =>
+  z.string().default(def).refine((s) => /^\s*[1-9]\d*\s*\/\s*[1-9]\d*\s*$/.test(s), 'points/seconds, e.g. 10/60')
+    .transform((s) => { const [points, duration] = s.split('/').map((x) => Number(x.trim())); return { points, duration }; });
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -62,6 +70,27 @@ const schema = z.object({
 
   EMAIL_VERIFICATION_TTL: seconds(24 * 3600),
   EMAIL_VERIFICATION_MAX_RESENDS: int(3, 0, 20),
+  /** Brute-force lockout: LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW lock the account for the
+   * next of LOCKOUT_DURATIONS (seconds, escalating; the last repeats); LOCKOUT_LEVEL_RESET seconds
+   * after a lock ended without new locks the escalation starts over. */
+  LOCKOUT_THRESHOLD: int(5, 1, 1000),
+  LOCKOUT_WINDOW: seconds(900),
+  LOCKOUT_DURATIONS: secondsList('60,300,900,3600'),
+  LOCKOUT_LEVEL_RESET: seconds(24 * 3600),
+  /** Grace period between a deletion request and the erasure of personal data. */
+  ACCOUNT_DELETION_GRACE: seconds(14 * 24 * 3600),
+  /** Rate limits as `points/seconds`, stored in Postgres (shared by every API instance). */
+  RATE_LIMIT_ENABLED: bool.default(true),
+  RATE_LIMIT_LOGIN_IP: rateLimit('50/900'),
+  RATE_LIMIT_LOGIN_ACCOUNT: rateLimit('20/900'),
+  RATE_LIMIT_REGISTER_IP: rateLimit('20/3600'),
+  RATE_LIMIT_REGISTER_ACCOUNT: rateLimit('5/3600'),
+  RATE_LIMIT_FORGOT_IP: rateLimit('20/3600'),
+  RATE_LIMIT_FORGOT_ACCOUNT: rateLimit('5/3600'),
+  RATE_LIMIT_REFRESH_IP: rateLimit('300/300'),
+  RATE_LIMIT_REFRESH_ACCOUNT: rateLimit('60/300'),
+  /** Client IPs (comma-separated, exact) exempt from the per-IP limits; per-account limits still apply. */
+  RATE_LIMIT_IP_ALLOWLIST: z.string().default('').transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
 });
 
 export type Config = z.infer<typeof schema> & { JWT_ISSUER: string };

@@ -21,6 +21,8 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare failed_logins: CreationOptional<number>;
   declare lock_level: CreationOptional<number>;
   declare locked_until: CreationOptional<Date | null>;
+  declare failed_window_start: CreationOptional<Date | null>;
+  declare last_lock_ended_at: CreationOptional<Date | null>;
   declare status_before: CreationOptional<string | null>;
   declare deletion_due_at: CreationOptional<Date | null>;
   declare created_at: CreationOptional<Date>;
@@ -123,6 +125,8 @@ export function initModels(sequelize: Sequelize) {
     failed_logins: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     lock_level: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     locked_until: ts(),
+    failed_window_start: ts(),
+    last_lock_ended_at: ts(),
     status_before: DataTypes.TEXT,
     deletion_due_at: ts(),
     created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
