@@ -5,6 +5,7 @@ import type { AccountService } from '../core/accounts';
 import type { Config } from '../core/config';
 import type { KeyRing } from '../core/keys';
 import type { Logger } from '../core/logger';
+import type { MfaService } from '../core/mfa';
 import type { SessionService } from '../core/sessions';
 import type { TokenService } from '../core/tokens';
 import type { VaultClient } from '../core/vault';
@@ -19,4 +20,5 @@ export interface AppDeps {
   tokens: TokenService;
   sessions: SessionService;
   accounts: AccountService;
+  mfa: MfaService;
 }

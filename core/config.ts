@@ -36,6 +36,12 @@ const schema = z.object({
   ACCESS_TOKEN_TTL: seconds(900),
   REFRESH_TOKEN_TTL: seconds(30 * 24 * 3600),
   MFA_TOKEN_TTL: seconds(300),
+  /** Code attempts one MFA login challenge allows before the client must sign in again. */
+  MFA_MAX_ATTEMPTS: int(5, 1, 20),
+  /** Issuer shown by authenticator apps (otpauth:// label and issuer parameter). */
+  TOTP_ISSUER: z.string().trim().min(1).max(64).default('Authflow'),
+  /** One-time recovery codes handed out when TOTP is confirmed. */
+  MFA_RECOVERY_CODES: int(10, 4, 20),
 
   DB_HOST: z.string().default('127.0.0.1'),
   DB_PORT: int(5432, 1, 65535),

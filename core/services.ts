@@ -1,6 +1,7 @@
 /** The domain services built on a runtime: keys, tokens, sessions, accounts. */
 import { AccountService } from './accounts';
 import { KeyRing } from './keys';
+import { bindMfaService, MfaService } from './mfa';
 import { argon2ParamsFromConfig } from './passwords';
 import { retrying, Runtime } from './runtime';
 import { SessionService } from './sessions';
@@ -18,5 +19,12 @@ export async function buildServices(rt: Runtime) {
     minLength: config.PASSWORD_MIN_LENGTH,
     maxLength: config.PASSWORD_MAX_LENGTH,
   });
-  return { keys, tokens, sessions, accounts };
+  const mfa = new MfaService(sequelize, vault, sessions, {
+    issuer: config.TOTP_ISSUER,
+    challengeTtl: config.MFA_TOKEN_TTL,
+    maxAttempts: config.MFA_MAX_ATTEMPTS,
+    recoveryCodes: config.MFA_RECOVERY_CODES,
+  });
+  bindMfaService(mfa);
+  return { keys, tokens, sessions, accounts, mfa };
 }

@@ -10,7 +10,7 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { Email, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope } from '../schemas';
+import { Email, MfaCode, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope } from '../schemas';
 import { resendUpdate, verifiedSignal } from '../../workflows/email-verification';
 import { User } from '../../core/db/models';
 
@@ -111,9 +111,26 @@ export function authRouter(deps: AppDeps): Router {
     const { email, password } = parse(LoginBody, ctx.request.body);
     const result = await accounts.login(email, password, requestMeta(ctx));
     if (result.kind === 'mfa_required') {
-      throw new AppError('mfa_required', 'MFA login is not available yet');
+      ctx.body = await deps.mfa.startLoginChallenge(result.user, requestMeta(ctx));
+      return;
     }
     ctx.body = result.tokens;
+  });
+
+  const LoginMfaBody = z.object({ mfa_token: z.string().min(1).max(200), code: MfaCode }).strict();
+  describe('post', '/v1/auth/login/mfa', {
+    summary: 'Second step of an MFA login: the mfa_token from /login and a TOTP or recovery code',
+    tags: ['auth'],
+    body: LoginMfaBody,
+    responses: {
+      200: { description: 'tokens with amr ["pwd","otp"]', schema: TokensSchema },
+      401: { description: 'invalid_mfa_code (counted toward the lockout; `attempts_remaining` left on this token) or invalid_grant (token invalid, expired, used or out of attempts: sign in again)' },
+      423: { description: 'account_locked' },
+    },
+  });
+  r.post('/login/mfa', async (ctx) => {
+    const { mfa_token, code } = parse(LoginMfaBody, ctx.request.body);
+    ctx.body = await deps.mfa.completeLogin(mfa_token, code, requestMeta(ctx));
   });
 
   describe('post', '/v1/auth/refresh', {

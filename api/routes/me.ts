@@ -9,9 +9,13 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { Password, UserEnvelope } from '../schemas';
+import { MfaCode, Password, UserEnvelope } from '../schemas';
 
-const ChangePasswordBody = z.object({ current_password: Password, new_password: Password }).strict();
+const ChangePasswordBody = z.object({
+  current_password: Password,
+  new_password: Password,
+  code: MfaCode.optional().describe('a fresh TOTP (or recovery) code; required when MFA is on'),
+}).strict();
 
 export function meRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/me' });
@@ -29,11 +33,12 @@ export function meRouter(deps: AppDeps): Router {
     tags: ['me'],
     auth: true,
     body: ChangePasswordBody,
-    responses: { 204: { description: 'changed' }, 401: { description: 'current password incorrect' } },
+    responses: { 204: { description: 'changed' }, 401: { description: 'current password incorrect; mfa_required / invalid_mfa_code for MFA users without a fresh code' } },
   });
   r.put('/password', async (ctx) => {
     const body = parse(ChangePasswordBody, ctx.request.body);
     const auth = ctx.state.auth!;
+    await deps.mfa.assertFreshSecondFactor(auth.sub, body.code, requestMeta(ctx), 'password_change');
     const user = await deps.accounts.changePassword(auth.sub, auth.sid, body.current_password, body.new_password, requestMeta(ctx));
     try {
       await deps.temporal.workflow.start('notificationWorkflow', {
