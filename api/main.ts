@@ -1,6 +1,7 @@
 /** API process: Vault login, database, signing keys, a lazy Temporal client (the API starts even
  * while Temporal is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT. */
 import { Client, Connection } from '@temporalio/client';
+import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../core/codec';
 import { buildServices } from '../core/services';
 import { createRuntime } from '../core/runtime';
 import { createServer } from './server';
@@ -10,7 +11,11 @@ async function main() {
   const { config, logger } = rt;
   const services = await buildServices(rt);
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 3000 });
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  // Payload codec keys: the worker creates them on a fresh install; the API reads them (in the
+  // background, so it starts before the worker has) and encrypts what it sends to Temporal.
+  const codecKeys = new CodecKeyRing(rt.vault, logger.child({ component: 'codec' }));
+  codecKeys.loadInBackground(config.CODEC_KEY_REFRESH_SECONDS * 1000);
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(new AesGcmPayloadCodec(codecKeys)) });
   const app = createServer({ ...rt, ...services, temporal });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'api listening');
@@ -19,6 +24,7 @@ async function main() {
   const stop = () => {
     logger.info('api shutting down');
     services.keys.stop();
+    codecKeys.stop();
     server.close(async () => {
       await connection.close().catch(() => undefined);
       await rt.close();

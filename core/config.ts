@@ -62,6 +62,8 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('authflow'),
+  /** How often the API and the worker re-read the payload codec keys from Vault (rotation). */
+  CODEC_KEY_REFRESH_SECONDS: seconds(60),
 
   SMTP_HOST: z.string().default('127.0.0.1'),
   SMTP_PORT: int(1025, 1, 65535),

@@ -1,6 +1,6 @@
 /** Temporal connection and client shared by the API; ids and search attributes of every flow. */
 import { Client, Connection } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { type DataConverter, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 export const UserIdAttr = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
 export const FlowAttr = defineSearchAttributeKey('Flow', SearchAttributeType.KEYWORD);
@@ -14,7 +14,10 @@ export const workflowIds = {
   accountDeletion: (userId: string) => `account-deletion:${userId}`,
 };
 
-export async function connectTemporal(c: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string }): Promise<Client> {
+/** A client for tools and processes other than the API. Pass the production data converter
+ * (`dataConverterWith(new AesGcmPayloadCodec(keys))` from core/codec.ts): without it, what the
+ * client sends would be stored unencrypted and what it reads would stay ciphertext. */
+export async function connectTemporal(c: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string }, dataConverter?: DataConverter): Promise<Client> {
   const connection = await Connection.connect({ address: c.TEMPORAL_ADDRESS, connectTimeout: 5000 });
-  return new Client({ connection, namespace: c.TEMPORAL_NAMESPACE });
+  return new Client({ connection, namespace: c.TEMPORAL_NAMESPACE, dataConverter });
 }

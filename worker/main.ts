@@ -1,12 +1,45 @@
 /** Worker process: logs in to Vault, connects to Postgres and Temporal, runs every workflow and
  * activity on the task queue, and shuts down gracefully on SIGTERM/SIGINT. */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import { makeTelemetryFilterString, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../core/codec';
+import type { Logger } from '../core/logger';
 import { createRuntime, retrying } from '../core/runtime';
+
+/** The SDK's logger (worker, workflow and activity logs, and forwarded Core logs) written as JSON
+ * through pino instead of the SDK's default text lines on stderr. */
+function sdkLogger(pinoLogger: Logger): TemporalLogger {
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  const clean = (meta?: LogMetadata) => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(meta ?? {})) out[k] = typeof v === 'bigint' ? v.toString() : v;
+    return out;
+  };
+  const log = (level: LogLevel, message: string, meta?: LogMetadata) => pinoLogger[levels[level] ?? 'info'](clean(meta), message);
+  return {
+    log,
+    trace: (m, meta) => log('TRACE', m, meta),
+    debug: (m, meta) => log('DEBUG', m, meta),
+    info: (m, meta) => log('INFO', m, meta),
+    warn: (m, meta) => log('WARN', m, meta),
+    error: (m, meta) => log('ERROR', m, meta),
+  };
+}
 
 async function main() {
   const rt = await createRuntime('authflow-worker');
   const { config, logger } = rt;
+  Runtime.install({
+    logger: sdkLogger(logger.child({ component: 'temporal' })),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }), forward: {} } },
+    // SIGTERM/SIGINT are handled below (graceful shutdown, then close the runtime).
+    shutdownSignals: [],
+  });
+  // Payload codec keys: created on a fresh install (create-only), then refreshed for rotations.
+  const codecKeys = new CodecKeyRing(rt.vault, logger.child({ component: 'codec' }));
+  await retrying('payload codec keys', logger, () => codecKeys.load(true));
+  codecKeys.startRefresh(config.CODEC_KEY_REFRESH_SECONDS * 1000);
   const connection = await retrying('temporal', logger, () => NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
   const worker = await Worker.create({
     connection,
@@ -14,6 +47,7 @@ async function main() {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities({ ...rt }),
+    dataConverter: dataConverterWith(new AesGcmPayloadCodec(codecKeys)),
     shutdownGraceTime: '10 seconds',
   });
   const stop = () => {
@@ -24,6 +58,7 @@ async function main() {
   process.once('SIGINT', stop);
   logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker started');
   await worker.run();
+  codecKeys.stop();
   await connection.close();
   await rt.close();
   logger.info('worker stopped');

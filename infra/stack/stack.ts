@@ -464,9 +464,45 @@ export class Stack {
     this.writeLock();
   }
 
+  /**
+   * Processes that others started for this stack and recorded in stack.json's `pids` (a test
+   * that kills the worker and starts a replacement records the replacement there): SIGTERM,
+   * then SIGKILL after 10 s. Our own children and Postgres are stopped below as usual.
+   */
+  private async stopRecordedExtras() {
+    let recorded: Record<string, number> = {};
+    try {
+      recorded = (JSON.parse(readFileSync(join(this.info.dataDir, 'stack.json'), 'utf8')) as StackInfo).pids ?? {};
+    } catch {
+      return;
+    }
+    const ours = new Set([...this.children.values()].map((c) => c.pid));
+    const extras = Object.entries(recorded).filter(([name, pid]) => name !== 'postgres' && pid !== process.pid && !ours.has(pid) && pidAlive(pid));
+    for (const [name, pid] of extras) {
+      this.log(`stopping ${name} (pid ${pid}) recorded in stack.json`);
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+    }
+    const deadline = Date.now() + 10000;
+    for (const [, pid] of extras) {
+      while (pidAlive(pid) && Date.now() < deadline) await sleep(100);
+      if (pidAlive(pid)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await this.stopRecordedExtras();
     for (const name of ['api', 'worker', 'maildev', 'temporal', 'vault']) await this.stopChild(name);
     if (this.pg) {
       try {
