@@ -78,6 +78,18 @@ const schema = z.object({
 
   EMAIL_VERIFICATION_TTL: seconds(24 * 3600),
   EMAIL_VERIFICATION_MAX_RESENDS: int(3, 0, 20),
+
+  /** Password reset: token lifetime; at most one e-mail per interval and N per rolling day. */
+  PASSWORD_RESET_TTL: seconds(30 * 60),
+  PASSWORD_RESET_EMAIL_INTERVAL: seconds(60),
+  PASSWORD_RESET_EMAILS_PER_DAY: int(5, 1, 100),
+  /** Step-up verification of a refresh from an unknown device: code lifetime and attempts; more
+   * than STEP_UP_MAX_UNKNOWN_DEVICES different unknown fingerprints on one session within
+   * STEP_UP_UNKNOWN_DEVICE_WINDOW seconds revoke the session. */
+  STEP_UP_TTL: seconds(10 * 60),
+  STEP_UP_MAX_ATTEMPTS: int(5, 1, 20),
+  STEP_UP_MAX_UNKNOWN_DEVICES: int(3, 1, 100),
+  STEP_UP_UNKNOWN_DEVICE_WINDOW: seconds(3600),
   /** Brute-force lockout: LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW lock the account for the
    * next of LOCKOUT_DURATIONS (seconds, escalating; the last repeats); LOCKOUT_LEVEL_RESET seconds
    * after a lock ended without new locks the escalation starts over. */

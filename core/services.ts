@@ -1,7 +1,9 @@
 /** The domain services built on a runtime: keys, tokens, sessions, accounts. */
 import { AccountService } from './accounts';
+import { DeviceService } from './devices';
 import { KeyRing } from './keys';
 import { bindMfaService, MfaService } from './mfa';
+import { PasswordResetService } from './password-reset';
 import { argon2ParamsFromConfig } from './passwords';
 import { retrying, Runtime } from './runtime';
 import { SessionService } from './sessions';
@@ -26,5 +28,15 @@ export async function buildServices(rt: Runtime) {
     recoveryCodes: config.MFA_RECOVERY_CODES,
   });
   bindMfaService(mfa);
-  return { keys, tokens, sessions, accounts, mfa };
+  // Known devices: recorded at session creation, checked on every refresh (step-up on unknown ones).
+  const devices = new DeviceService(sequelize, {
+    stepUpTtl: config.STEP_UP_TTL,
+    maxUnknownDevices: config.STEP_UP_MAX_UNKNOWN_DEVICES,
+    unknownWindow: config.STEP_UP_UNKNOWN_DEVICE_WINDOW,
+  });
+  devices.totpAvailable = true; // MfaService verifies TOTP step-up codes
+  sessions.deviceCheck = devices.check;
+  sessions.deviceRecorder = devices.recordAtLogin;
+  const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2ParamsFromConfig(config));
+  return { keys, tokens, sessions, accounts, mfa, devices, passwordResets };
 }

@@ -28,6 +28,8 @@ export interface IssuedTokens {
 export interface RefreshContext {
   userId: string;
   sessionId: string;
+  /** The presented (not yet spent) refresh token's row id. */
+  refreshTokenId: string;
   meta: RequestMeta;
   t: Transaction;
 }
@@ -39,6 +41,8 @@ export interface RefreshContext {
  */
 export type DeviceDecision = { kind: 'allow'; deviceId?: string | null } | { kind: 'deny'; error: AppError };
 export type DeviceCheck = (ctx: RefreshContext) => Promise<DeviceDecision>;
+/** Records the device of a new session inside its transaction; returns the device id (core/devices.ts). */
+export type DeviceRecorder = (t: Transaction, userId: string, meta: RequestMeta) => Promise<string | null>;
 
 interface TokenRow {
   id: string;
@@ -55,6 +59,7 @@ interface TokenRow {
 
 export class SessionService {
   deviceCheck: DeviceCheck = async () => ({ kind: 'allow' });
+  deviceRecorder: DeviceRecorder = async () => null;
 
   constructor(
     private readonly sequelize: Sequelize,
@@ -62,7 +67,7 @@ export class SessionService {
     private readonly refreshTtl: number,
   ) {}
 
-  private async issue(userId: string, sessionId: string, amr: string[], roles: string[], refresh: string): Promise<IssuedTokens> {
+  async issue(userId: string, sessionId: string, amr: string[], roles: string[], refresh: string): Promise<IssuedTokens> {
     return {
       access_token: await this.tokens.issueAccessToken({ sub: userId, sid: sessionId, amr, roles }),
       token_type: 'Bearer',
@@ -76,6 +81,7 @@ export class SessionService {
   async createSession(t: Transaction, user: { id: string; roles: string[] }, amr: string[], meta: RequestMeta, deviceId?: string | null): Promise<() => Promise<IssuedTokens>> {
     const sessionId = randomUUID();
     const { token, hash } = newRefreshToken();
+    if (deviceId === undefined) deviceId = await this.deviceRecorder(t, user.id, meta);
     const expires = new Date(Date.now() + this.refreshTtl * 1000);
     await this.sequelize.query(
       `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7))
@@ -119,7 +125,7 @@ export class SessionService {
           const code = row.status === 'suspended' ? 'account_suspended' : row.status === 'locked' ? 'account_locked' : 'invalid_grant';
           return { ok: false, error: new AppError(code, 'the account cannot receive tokens in its current state') };
         }
-        const decision = await this.deviceCheck({ userId: row.user_id, sessionId: row.session_id, meta, t });
+        const decision = await this.deviceCheck({ userId: row.user_id, sessionId: row.session_id, refreshTokenId: row.id, meta, t });
         if (decision.kind === 'deny') return { ok: false, error: decision.error };
 
         const next = newRefreshToken();

@@ -1,7 +1,46 @@
-/** Routes of this feature area (filled in by its issue). */
+/** The signed-in user's known devices (core/devices.ts): list them, forget one (ends its sessions). */
 import Router from '@koa/router';
+import { z } from 'zod';
 import type { AppDeps } from '../context';
+import { requestMeta, requireAuth } from '../middleware/auth';
+import { describe } from '../openapi';
 
-export function devicesRouter(_deps: AppDeps): Router {
-  return new Router();
+const DeviceSchema = z.object({
+  id: z.string().uuid(),
+  label: z.string().nullable().describe('"Firefox 128 on Linux", "curl", "Unknown device"'),
+  trusted: z.boolean(),
+  current: z.boolean().describe('the device of the session making this request'),
+  first_seen_at: z.string(),
+  last_seen_at: z.string(),
+  last_ip: z.string().nullable(),
+});
+const DevicesEnvelope = z.object({ devices: z.array(DeviceSchema) });
+
+export function devicesRouter(deps: AppDeps): Router {
+  const r = new Router({ prefix: '/v1/me/devices' });
+  r.use(requireAuth(deps.tokens));
+
+  describe('get', '/v1/me/devices', {
+    summary: 'Known devices of the signed-in user (fingerprints from sign-ins and step-up verifications)',
+    tags: ['me'],
+    auth: true,
+    responses: { 200: { description: 'the devices, most recently seen first', schema: DevicesEnvelope } },
+  });
+  r.get('/', async (ctx) => {
+    const auth = ctx.state.auth!;
+    ctx.body = { devices: await deps.devices.list(auth.sub, auth.sid) };
+  });
+
+  describe('delete', '/v1/me/devices/:id', {
+    summary: 'Forget a device: sessions last used from it end now, and it is unknown (step-up) from then on',
+    tags: ['me'],
+    auth: true,
+    responses: { 204: { description: 'forgotten' }, 404: { description: 'no such device of this user' } },
+  });
+  r.delete('/:id', async (ctx) => {
+    await deps.devices.forget(ctx.state.auth!.sub, ctx.params.id ?? '', requestMeta(ctx));
+    ctx.status = 204;
+  });
+
+  return r;
 }

@@ -1,7 +1,101 @@
-/** Routes of this feature area (filled in by its issue). */
+/**
+ * Forgotten password: `POST /v1/auth/password/forgot` (always 202, same body, same time: the
+ * account lookup and the workflow start run after the answer) and `POST /v1/auth/password/reset`
+ * (spend the e-mailed token, set the password, end every session, tell the workflow, which sends
+ * "your password was changed"). The flow: workflows/password-reset.ts; its I/O:
+ * activities/reset-stepup.ts; the database half: core/password-reset.ts.
+ */
 import Router from '@koa/router';
+import { WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
+import { z } from 'zod';
+import { audit } from '../../core/audit';
+import { DependencyError } from '../../core/errors';
+import { forgotPasswordRateLimit } from '../../core/rate-limit';
+import type { RequestMeta } from '../../core/sessions';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import { resetCompletedSignal, resetRequestedSignal } from '../../workflows/password-reset';
+import type { passwordResetWorkflow } from '../../workflows/password-reset';
 import type { AppDeps } from '../context';
+import { requestMeta } from '../middleware/auth';
+import { parse } from '../middleware/validate';
+import { describe } from '../openapi';
+import { Email, Password } from '../schemas';
 
-export function passwordRouter(_deps: AppDeps): Router {
-  return new Router();
+const ForgotBody = z.object({ email: Email }).strict();
+const ResetBody = z.object({ token: z.string().min(1).max(200), new_password: Password }).strict();
+const Accepted = z.object({ status: z.literal('accepted') });
+
+export function passwordRouter(deps: AppDeps): Router {
+  const { temporal, config, passwordResets, logger } = deps;
+  const log = logger.child({ component: 'password-reset' });
+  const r = new Router({ prefix: '/v1/auth/password' });
+
+  /** After the 202: find the account and start (or signal) its reset flow. */
+  async function requestReset(email: string, meta: RequestMeta): Promise<void> {
+    const userId = await passwordResets.accountFor(email);
+    if (!userId) return;
+    await temporal.workflow.signalWithStart<typeof passwordResetWorkflow, []>('passwordResetWorkflow', {
+      workflowId: workflowIds.passwordReset(userId),
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      args: [{ userId, reason: 'user_request' }],
+      signal: resetRequestedSignal,
+      signalArgs: [],
+      // A running flow counts the request (and applies the e-mail interval and daily cap).
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'password-reset' }],
+    });
+    await audit(undefined, 'password.reset_requested', userId, meta);
+  }
+
+  describe('post', '/v1/auth/password/forgot', {
+    summary: 'Ask for a password-reset e-mail (always 202; the same answer for any address)',
+    tags: ['auth'],
+    body: ForgotBody,
+    responses: { 202: { description: 'accepted', schema: Accepted }, 429: { description: 'rate_limited' } },
+  });
+  r.post('/forgot', forgotPasswordRateLimit, async (ctx) => {
+    const { email } = parse(ForgotBody, ctx.request.body);
+    const meta = requestMeta(ctx);
+    // Nothing about the account may show in the answer or its timing: the work runs afterwards.
+    setImmediate(() => {
+      requestReset(email, meta).catch((err) => log.warn({ err: (err as Error).message, requestId: meta.requestId }, 'password reset request not started'));
+    });
+    ctx.status = 202;
+    ctx.body = { status: 'accepted' };
+  });
+
+  /** Inside the reset transaction: tell the flow (it e-mails "password changed"), or e-mail directly. */
+  async function notifyChanged(userId: string, requestId: string): Promise<void> {
+    try {
+      await temporal.workflow.getHandle(workflowIds.passwordReset(userId)).signal(resetCompletedSignal);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw new DependencyError('temporal', err);
+      try {
+        await temporal.workflow.start('notificationWorkflow', {
+          workflowId: workflowIds.notification(`password-changed:${userId}:${requestId}`),
+          taskQueue: config.TEMPORAL_TASK_QUEUE,
+          args: [{ userId, template: 'password_changed', params: { when: new Date().toISOString() } }],
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+          typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'notification' }],
+        });
+      } catch (err2) {
+        throw new DependencyError('temporal', err2);
+      }
+    }
+  }
+
+  describe('post', '/v1/auth/password/reset', {
+    summary: 'Set a new password with the token from the reset e-mail; ends every session',
+    tags: ['auth'],
+    body: ResetBody,
+    responses: { 204: { description: 'password changed; every session ended' }, 400: { description: 'invalid_token (wrong, used, superseded or expired) or validation_failed (password policy)' } },
+  });
+  r.post('/reset', async (ctx) => {
+    const { token, new_password } = parse(ResetBody, ctx.request.body);
+    const requestId = ctx.state.requestId as string;
+    await passwordResets.reset(token, new_password, requestMeta(ctx), (userId) => notifyChanged(userId, requestId));
+    ctx.status = 204;
+  });
+
+  return r;
 }

@@ -1,7 +1,154 @@
-/** Routes of this feature area (filled in by its issue). */
+/**
+ * Step-up verification of a refresh from an unknown device: the Temporal side of the device check
+ * (`stepUpLauncher`, handed to core/devices.ts) and `POST /v1/auth/step-up/{verification_id}`.
+ *
+ * The code is checked here (the e-mailed code by constant-time hash comparison, a TOTP code by the
+ * MFA service, which decrypts the secret and refuses replays); only the verdict goes to the
+ * workflow, through the `submit` update, which counts attempts and decides. On success the
+ * workflow's activity spends the refresh token the challenge was opened with and stores the hash
+ * of the new one generated here; the new token itself never leaves this process except in the
+ * response.
+ */
+import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
+import { WorkflowIdConflictPolicy, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
+import { z } from 'zod';
+import { audit } from '../../core/audit';
+import { User } from '../../core/db/models';
+import type { ChallengeRow, StepUpLauncher } from '../../core/devices';
+import { AppError, DependencyError } from '../../core/errors';
+import type { RequestMeta } from '../../core/sessions';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import { newRefreshToken } from '../../core/tokens';
+import { cancelSignal, challengeSignal, StepUpResult, submitUpdate } from '../../workflows/step-up';
+import type { stepUpWorkflow } from '../../workflows/step-up';
 import type { AppDeps } from '../context';
+import { requestMeta } from '../middleware/auth';
+import { parse } from '../middleware/validate';
+import { describe } from '../openapi';
+import { TokensSchema } from '../schemas';
 
-export function stepUpRouter(_deps: AppDeps): Router {
-  return new Router();
+const StepUpBody = z.object({ code: z.string().trim().min(1).max(64) }).strict();
+
+const REVOKE_REASONS: Record<string, string> = {
+  too_many_devices: 'sign-in attempts from too many new devices',
+};
+
+/** Starts and signals step-up flows and sends session-revoked notices for core/devices.ts. */
+export function stepUpLauncher(deps: AppDeps): StepUpLauncher {
+  const { temporal, config } = deps;
+  return {
+    async challenge({ sessionId, userId, challengeId, method }) {
+      await temporal.workflow.signalWithStart<typeof stepUpWorkflow, [{ challengeId: string; method: 'email' | 'totp' }]>('stepUpWorkflow', {
+        workflowId: workflowIds.stepUp(sessionId),
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [{ sessionId, userId, ttlSeconds: config.STEP_UP_TTL, maxAttempts: config.STEP_UP_MAX_ATTEMPTS }],
+        signal: challengeSignal,
+        signalArgs: [{ challengeId, method }],
+        // A running flow of this session takes the new challenge (superseding its current one).
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'step-up' }],
+      });
+    },
+    async notifySessionRevoked({ userId, sessionId, reason }) {
+      await temporal.workflow.start('notificationWorkflow', {
+        workflowId: workflowIds.notification(`session-revoked:${sessionId}`),
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        args: [{ userId, template: 'session_revoked', params: { reason: REVOKE_REASONS[reason] ?? reason } }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'notification' }],
+      });
+    },
+    async cancel(sessionId, reason) {
+      try {
+        await temporal.workflow.getHandle(workflowIds.stepUp(sessionId)).signal(cancelSignal, { reason });
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    },
+  };
+}
+
+/** Update failures → the client's answer. */
+function fromUpdateError(err: unknown): unknown {
+  const gone = () => new AppError('not_found', 'no pending verification with this id');
+  if (err instanceof WorkflowNotFoundError) return gone();
+  if (err instanceof WorkflowUpdateFailedError) {
+    const type = (err.cause as { type?: string } | undefined)?.type;
+    if (type === 'Busy') return new AppError('conflict', 'another code for this verification is being checked; retry');
+    if (type === 'Unavailable') return new DependencyError('postgres', err);
+    return gone();
+  }
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return new DependencyError('temporal', err);
+  const code = (err as { code?: number; cause?: { code?: number } })?.cause?.code ?? (err as { code?: number })?.code;
+  if (code === 5 /* NOT_FOUND */) return gone();
+  if (err instanceof AppError) return err;
+  return new DependencyError('temporal', err);
+}
+
+export function stepUpRouter(deps: AppDeps): Router {
+  const { devices, sessions, temporal, mfa } = deps;
+  // The device check reaches Temporal through this (the API owns the client).
+  devices.launcher = stepUpLauncher(deps);
+  const r = new Router({ prefix: '/v1/auth/step-up' });
+
+  /** The TOTP path: only for a user who still has MFA on; a wrong, replayed or malformed code is false. */
+  async function totpMatches(ch: ChallengeRow, code: string, meta: RequestMeta): Promise<boolean> {
+    const user = await User.findByPk(ch.user_id, { attributes: ['id', 'mfa_enabled'] });
+    if (!user?.mfa_enabled) return false;
+    try {
+      await mfa.assertFreshSecondFactor(ch.user_id, code, meta, 'step_up');
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && ['invalid_mfa_code', 'mfa_required', 'account_locked'].includes(err.code)) return false;
+      throw err;
+    }
+  }
+
+  describe('post', '/v1/auth/step-up/:verification_id', {
+    summary: 'Complete a step-up verification (refresh from a new device) with the e-mailed or TOTP code',
+    tags: ['auth'],
+    body: StepUpBody,
+    responses: {
+      200: { description: 'fresh tokens; the device is now known and the old refresh token is spent', schema: TokensSchema },
+      401: { description: 'invalid_mfa_code with `attempts_left` (0: the session has been ended), token_reused, invalid_grant' },
+      404: { description: 'unknown, expired or finished verification' },
+      409: { description: 'another code for this verification is being checked' },
+    },
+  });
+  r.post('/:verification_id', async (ctx) => {
+    const { code } = parse(StepUpBody, ctx.request.body);
+    const meta = requestMeta(ctx);
+    const ch = await devices.findChallenge(ctx.params.verification_id ?? '');
+    if (!ch?.live) throw new AppError('not_found', 'no pending verification with this id');
+    const ok = ch.method === 'totp' ? await totpMatches(ch, code, meta) : await devices.emailCodeMatches(ch, code);
+    const next = ok ? { ...newRefreshToken(), id: randomUUID() } : undefined;
+    let res: StepUpResult;
+    try {
+      res = await temporal.workflow.getHandle(workflowIds.stepUp(ch.session_id)).executeUpdate(submitUpdate, {
+        args: [{ challengeId: ch.id, ok, ...(next ? { next: { id: next.id, hash: next.hash.toString('hex') } } : {}) }],
+        updateId: `submit:${ctx.state.requestId as string}`,
+      });
+    } catch (err) {
+      throw fromUpdateError(err);
+    }
+    switch (res.result) {
+      case 'verified': {
+        const c = await devices.sessionClaims(ch.session_id);
+        ctx.body = await sessions.issue(c.userId, ch.session_id, c.amr, c.roles, next!.token);
+        return;
+      }
+      case 'wrong_code':
+        await audit(undefined, 'step_up.code_rejected', ch.user_id, meta, { session_id: ch.session_id, challenge_id: ch.id, attempts_left: res.attemptsLeft }).catch(() => undefined);
+        throw new AppError('invalid_mfa_code', 'the code is wrong or expired', { attempts_left: res.attemptsLeft });
+      case 'failed':
+        throw new AppError('invalid_mfa_code', 'too many wrong codes: the session has been ended; sign in again', { attempts_left: 0 });
+      case 'token_reused':
+        throw new AppError('token_reused', 'the refresh token of this verification was already used; the session has been ended');
+      default:
+        throw new AppError('invalid_grant', 'the session has ended; sign in again');
+    }
+  });
+
+  return r;
 }
