@@ -6,6 +6,7 @@ import { errorMiddleware } from './middleware/errors';
 import { requestContext } from './middleware/request';
 import { accountRouter } from './routes/account';
 import { adminRouter } from './routes/admin';
+import { opsAdminRouter } from './routes/ops-admin';
 import { authRouter } from './routes/auth';
 import { codecRouter } from './routes/codec';
 import { devicesRouter } from './routes/devices';
@@ -15,9 +16,12 @@ import { stepUpRouter } from './routes/stepup';
 import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
 import { opsRouter } from './routes/ops';
+import { configureLockout } from '../core/lockout';
 
 export function createServer(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.TRUST_PROXY });
+  // Lock notices go through this process's Temporal client (with the payload codec).
+  configureLockout({ temporal: deps.temporal, logger: deps.logger.child({ component: 'lockout' }) });
   app.silent = true; // errors are logged by our middleware, never printed raw
   app.use(requestContext(deps.logger));
   app.use(errorMiddleware());
@@ -30,7 +34,7 @@ export function createServer(deps: AppDeps): Koa {
   const routers = [
     opsRouter(deps), jwksRouter(deps), codecRouter(deps),
     authRouter(deps), passwordRouter(deps), stepUpRouter(deps), mfaRouter(deps),
-    meRouter(deps), accountRouter(deps), devicesRouter(deps), adminRouter(deps),
+    meRouter(deps), accountRouter(deps), devicesRouter(deps), adminRouter(deps), opsAdminRouter(deps),
   ];
   for (const router of routers) {
     app.use(router.routes());

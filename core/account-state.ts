@@ -56,6 +56,8 @@ export interface TransitionOptions {
   restoreTo?: UserStatus;
   /** Column changes applied together with the status (e.g. erasure of personal data). */
   patch?: Partial<Record<keyof User, unknown>>;
+  /** Overrides the rule's default (an admin lock ends sessions; a brute-force lock does not). */
+  endSessions?: boolean;
   /** Keep this session alive when sessions end. */
   exceptSessionId?: string;
 }
@@ -105,6 +107,8 @@ export async function transition(t: Transaction, userOrId: User | string, event:
   } else {
     to = rule.to;
   }
+  // Only a verified address can be active (schema rule): an unverified account goes back to waiting.
+  if (to === 'active' && !user.email_verified_at && !opts.patch?.email_verified_at) to = 'pending_verification';
   const now = new Date();
   const patch: Record<string, unknown> = { status: to, updated_at: now };
   // Columns that belong to one status are cleared when leaving it (the schema checks this).
@@ -131,7 +135,7 @@ export async function transition(t: Transaction, userOrId: User | string, event:
   Object.assign(patch, opts.patch ?? {});
   await user.update(patch as Partial<User>, { transaction: t });
   let sessionsEnded = 0;
-  if (rule.endSessions) {
+  if (opts.endSessions ?? rule.endSessions) {
     sessionsEnded = await endSessions(User.sequelize!, t, user.id, `account_${event}`, opts.exceptSessionId);
   }
   await audit(t, rule.audit, user.id, opts.meta ?? {}, { from, to, ...(sessionsEnded ? { sessions_ended: sessionsEnded } : {}), ...(opts.data ?? {}) });

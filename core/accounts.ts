@@ -5,10 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Op, Sequelize, UniqueConstraintError } from 'sequelize';
+import { lockExpired, transition } from './account-state';
 import { audit } from './audit';
 import { mapDbError } from './db';
 import { OneTimeToken, User } from './db/models';
 import { AppError } from './errors';
+import { clearFailedAttempts, registerFailedAttempt } from './lockout';
 import { checkPassword } from './password-policy';
 import { Argon2Params, hashPassword, needsRehash, verifyPassword } from './passwords';
 import type { IssuedTokens, RequestMeta, SessionService } from './sessions';
@@ -76,10 +78,13 @@ export class AccountService {
         const user = await User.findByPk(ott.user_id, { transaction: t, lock: t.LOCK.UPDATE });
         if (!user) throw new AppError('invalid_token', 'the verification token is invalid, expired or already used');
         await ott.update({ used_at: new Date() }, { transaction: t });
-        const patch: Partial<User> = { email_verified_at: user.email_verified_at ?? new Date(), updated_at: new Date() };
-        if (user.status === 'pending_verification') patch.status = 'active';
-        await user.update(patch, { transaction: t });
-        await audit(t, 'user.email_verified', user.id, meta);
+        const patch = { email_verified_at: user.email_verified_at ?? new Date(), updated_at: new Date() };
+        if (user.status === 'pending_verification') {
+          await transition(t, user, 'verify', { meta, patch });
+        } else {
+          await user.update(patch, { transaction: t });
+          await audit(t, 'user.email_verified', user.id, meta);
+        }
         return user;
       });
     } catch (err) {
@@ -98,18 +103,35 @@ export class AccountService {
     const ok = await verifyPassword(user?.password_hash, password, this.s.argon2);
     if (!user || !ok) {
       await audit(undefined, 'login.failed', user?.id ?? null, meta, { reason: user ? 'bad_password' : 'unknown_email' }).catch(() => undefined);
+      // Counts toward the lockout; the answer stays the same whatever the outcome (locked or not).
+      if (user) await registerFailedAttempt(user.id, 'password', meta).catch(() => undefined);
       throw new AppError('invalid_credentials', 'the e-mail or password is incorrect');
+    }
+    if (lockExpired(user)) {
+      // The lock ran out: the correct password lifts it (through the state machine, audited).
+      await this.sequelize.transaction(async (t) => {
+        const u = await User.findByPk(user.id, { transaction: t, lock: t.LOCK.UPDATE });
+        if (u && lockExpired(u)) await transition(t, u, 'unlock', { meta, restoreTo: 'active', data: { reason: 'lock_expired' } });
+      }).catch((err) => Promise.reject(mapDbError(err)));
+      await user.reload();
     }
     if (needsRehash(user.password_hash!, this.s.argon2)) {
       await user.update({ password_hash: await hashPassword(password, this.s.argon2) });
     }
     switch (user.status) {
       case 'active':
+        // MFA users reset the counter only when the second factor succeeds too.
+        if (!user.mfa_enabled && (user.failed_logins > 0 || user.failed_window_start)) await clearFailedAttempts(user.id);
         return user;
       case 'pending_verification':
         throw new AppError('email_not_verified', 'verify your e-mail address before signing in');
       case 'locked':
-        throw new AppError('account_locked', 'the account is locked', user.locked_until ? { retry_at: user.locked_until.toISOString() } : {});
+        throw new AppError(
+          'account_locked',
+          user.locked_until ? `the account is locked until ${user.locked_until.toISOString()}` : 'the account is locked by an administrator',
+          user.locked_until ? { retry_at: user.locked_until.toISOString() } : {},
+          user.locked_until ? { 'Retry-After': String(Math.max(1, Math.ceil((user.locked_until.getTime() - Date.now()) / 1000))) } : {},
+        );
       case 'suspended':
         throw new AppError('account_suspended', 'the account is suspended');
       default:

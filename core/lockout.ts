@@ -6,10 +6,10 @@
  * attacker cannot extend a lock forever; the escalation level decays after a quiet period.
  *
  * These are plain functions (the MFA code calls them too): they use the global models, the
- * process configuration and a Temporal client that the API registers (`configureLockout`) or
- * that is created lazily from the configuration.
+ * process configuration and the Temporal client the API registers at start (`configureLockout`,
+ * called by api/server.ts), which carries the encrypting payload codec.
  */
-import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { type Client, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { Op, type Transaction } from 'sequelize';
 import { lockExpired, transition } from './account-state';
 import { loadConfig } from './config';
@@ -53,14 +53,6 @@ export function lockoutSettings(): LockoutSettings {
   return deps.settings;
 }
 
-function temporal(): Client {
-  if (!deps.temporal) {
-    const c = loadConfig();
-    deps.temporal = new Client({ connection: Connection.lazy({ address: c.TEMPORAL_ADDRESS, connectTimeout: 3000 }), namespace: c.TEMPORAL_NAMESPACE });
-  }
-  return deps.temporal;
-}
-
 /** Lock duration (seconds) for escalation level `level` (1-based); the last entry repeats. */
 export function lockDuration(level: number, durations: number[]): number {
   return durations[Math.min(Math.max(level, 1), durations.length) - 1];
@@ -68,8 +60,13 @@ export function lockDuration(level: number, durations: number[]): number {
 
 /** Starts the lock notice; at most one per lock (the id carries the lock's end). */
 async function notifyLocked(userId: string, until: Date, level: number): Promise<void> {
+  if (!deps.temporal) {
+    // Only a client with the production payload codec may start flows; none was registered here.
+    deps.logger?.warn({ userId }, 'account-locked notice not started: no Temporal client registered');
+    return;
+  }
   try {
-    await temporal().workflow.start('notificationWorkflow', {
+    await deps.temporal.workflow.start('notificationWorkflow', {
       workflowId: workflowIds.notification(`account-locked:${userId}:${until.getTime()}`),
       taskQueue: lockoutSettings().taskQueue,
       args: [{ userId, template: 'account_locked', params: { until: until.toISOString(), level: String(level) } }],

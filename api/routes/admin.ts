@@ -1,7 +1,259 @@
-/** Routes of this feature area (filled in by its issue). */
+/**
+ * Administration (bearer with role `admin`, checked against the live session and the database on
+ * every request, so a demoted, suspended or signed-out admin loses access at once): user search
+ * and detail, lock/unlock/suspend/reactivate, account reset, deletion, and the audit trail.
+ * Mutations on the admin's own account need `confirm_self=true`.
+ */
 import Router from '@koa/router';
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import type Koa from 'koa';
+import { QueryTypes } from 'sequelize';
+import { z } from 'zod';
+import { transition } from '../../core/account-state';
+import { listAuditEvents, resetAccount, searchUsers } from '../../core/admin';
+import { withTx } from '../../core/db';
+import { User, USER_STATUSES } from '../../core/db/models';
+import { AppError } from '../../core/errors';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import { publicUser } from '../../core/users';
 import type { AppDeps } from '../context';
+import { requestMeta, requireAuth, requireRole } from '../middleware/auth';
+import { parse } from '../middleware/validate';
+import { describe } from '../openapi';
+import { UserSchema } from '../schemas';
+import { cancelDeletion, DeletionSchema, deletionState, scheduleDeletion } from './account';
 
-export function adminRouter(_deps: AppDeps): Router {
-  return new Router();
+const Id = z.object({ id: z.string().uuid() });
+const Cursor = z.string().min(1).max(200);
+const Limit = z.coerce.number().int().min(1).max(100).default(20);
+const Flag = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+const UsersQuery = z.object({
+  query: z.string().trim().min(1).max(254).optional(),
+  status: z.enum(USER_STATUSES).optional(),
+  limit: Limit,
+  cursor: Cursor.optional(),
+}).strict();
+const EventsQuery = z.object({
+  user_id: z.string().uuid().optional(),
+  type: z.string().min(1).max(100).regex(/^[a-z_.]+\*?$/, 'letters, dots and underscores; `prefix.*` for a prefix').optional(),
+  limit: Limit,
+  cursor: Cursor.optional(),
+}).strict();
+const SelfQuery = z.object({ confirm_self: Flag.optional() }).strict();
+
+const ReasonBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+const LockBody = z.object({
+  reason: z.string().trim().min(1).max(500).optional(),
+  duration_seconds: z.number().int().min(1).max(365 * 24 * 3600).optional().describe('omit to lock until an admin unlocks'),
+}).strict();
+
+const UserOut = z.object({ user: UserSchema });
+const UserDetail = z.object({
+  user: UserSchema,
+  locked_until: z.string().nullable(),
+  deletion: DeletionSchema.extend({ workflow_status: z.string().nullable() }).nullable(),
+});
+const AuditEventSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  user_id: z.string().nullable(),
+  actor_id: z.string().nullable(),
+  ip: z.string().nullable(),
+  request_id: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+  created_at: z.string(),
+});
+
+/** The admin's session must be live and the account active and still an admin (not just the JWT). */
+function requireLiveAdmin(deps: AppDeps): Koa.Middleware {
+  return async (ctx, next) => {
+    const auth = ctx.state.auth!;
+    const rows = await deps.sequelize.query<{ status: string; roles: string[]; live: boolean }>(
+      `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :sid AND u.id = :sub`,
+      { replacements: { sid: auth.sid, sub: auth.sub }, type: QueryTypes.SELECT },
+    );
+    const row = rows[0];
+    if (!row?.live || row.status !== 'active') throw new AppError('unauthorized', 'the session has ended');
+    if (!row.roles.includes('admin')) throw new AppError('forbidden', 'the admin role is required');
+    await next();
+  };
+}
+
+export function adminRouter(deps: AppDeps): Router {
+  const r = new Router({ prefix: '/v1/admin' });
+  r.use(requireAuth(deps.tokens), requireRole('admin'), requireLiveAdmin(deps));
+
+  /** The target id; acting on oneself needs `?confirm_self=true`. */
+  function target(ctx: Koa.Context, selfSensitive: boolean): string {
+    const { id } = parse(Id, ctx.params, 'path');
+    if (selfSensitive && id === ctx.state.auth!.sub) {
+      const { confirm_self } = parse(SelfQuery, ctx.query, 'query');
+      if (!confirm_self) throw new AppError('self_action_not_confirmed', 'this acts on your own account; repeat with ?confirm_self=true if you mean it');
+    }
+    return id;
+  }
+
+  async function notify(userId: string, template: string, key: string, log: Koa.Context['state']['log']) {
+    try {
+      await deps.temporal.workflow.start('notificationWorkflow', {
+        workflowId: workflowIds.notification(`${key}:${userId}`),
+        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+        args: [{ userId, template }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'notification' }],
+      });
+    } catch (err) {
+      // The change is committed and audited; the notice is best effort.
+      log?.warn({ userId, template, err: (err as Error).message }, 'notice not started');
+    }
+  }
+
+  const selfQuery = SelfQuery;
+  const byId = (summary: string, extra: Partial<Parameters<typeof describe>[2]> = {}) => ({ summary, tags: ['admin'], auth: 'admin' as const, responses: {}, ...extra });
+
+  describe('get', '/v1/admin/users', {
+    ...byId('Search users (newest first) by e-mail, name or id, and status; cursor pagination'),
+    query: UsersQuery,
+    responses: { 200: { description: 'a page of users', schema: z.object({ users: z.array(UserSchema), next_cursor: z.string().nullable() }) }, 403: { description: 'not an admin' } },
+  });
+  r.get('/users', async (ctx) => {
+    const q = parse(UsersQuery, ctx.query, 'query');
+    const { users, nextCursor } = await searchUsers(q);
+    ctx.body = { users: users.map(publicUser), next_cursor: nextCursor };
+  });
+
+  describe('get', '/v1/admin/users/:id', {
+    ...byId('One user, with lock and deletion details'),
+    responses: { 200: { description: 'the user', schema: UserDetail }, 404: { description: 'no such user' } },
+  });
+  r.get('/users/:id', async (ctx) => {
+    const id = target(ctx, false);
+    const user = await User.findByPk(id);
+    if (!user) throw new AppError('not_found', 'no such user');
+    let deletion = null;
+    if (user.status === 'pending_deletion' && user.deletion_due_at) {
+      const wf = await deletionState(deps, id);
+      deletion = { due_at: user.deletion_due_at.toISOString(), workflow_status: wf?.status ?? null };
+    }
+    ctx.body = { user: publicUser(user), locked_until: user.locked_until?.toISOString() ?? null, deletion };
+  });
+
+  const conflict = { 404: { description: 'no such user' }, 409: { description: 'invalid_transition (not legal from the current status) or self_action_not_confirmed' } };
+
+  describe('post', '/v1/admin/users/:id/lock', {
+    ...byId('Lock an active account (until unlocked, or for duration_seconds); ends its sessions'),
+    query: selfQuery,
+    body: LockBody,
+    responses: { 200: { description: 'locked', schema: UserOut }, ...conflict },
+  });
+  r.post('/users/:id/lock', async (ctx) => {
+    const id = target(ctx, true);
+    const body = parse(LockBody, ctx.request.body ?? {});
+    const until = body.duration_seconds ? new Date(Date.now() + body.duration_seconds * 1000) : null;
+    const { user } = await withTx(deps.sequelize, (t) => transition(t, id, 'lock', {
+      meta: requestMeta(ctx), lockedUntil: until, endSessions: true,
+      data: { reason: 'admin', ...(body.reason ? { note: body.reason } : {}), until: until?.toISOString() ?? null },
+    }));
+    ctx.body = { user: publicUser(user) };
+  });
+
+  describe('post', '/v1/admin/users/:id/unlock', {
+    ...byId('Unlock a locked account (also resets the lockout escalation)'),
+    body: ReasonBody,
+    responses: { 200: { description: 'unlocked', schema: UserOut }, ...conflict },
+  });
+  r.post('/users/:id/unlock', async (ctx) => {
+    const id = target(ctx, false);
+    const body = parse(ReasonBody, ctx.request.body ?? {});
+    const { user } = await withTx(deps.sequelize, (t) => transition(t, id, 'unlock', {
+      meta: requestMeta(ctx), restoreTo: 'active', patch: { lock_level: 0, last_lock_ended_at: null },
+      data: { reason: 'admin', ...(body.reason ? { note: body.reason } : {}) },
+    }));
+    ctx.body = { user: publicUser(user) };
+  });
+
+  describe('post', '/v1/admin/users/:id/suspend', {
+    ...byId('Suspend an account: no login or refresh, sessions end at once, the user is e-mailed'),
+    query: selfQuery,
+    body: ReasonBody,
+    responses: { 200: { description: 'suspended', schema: UserOut }, ...conflict },
+  });
+  r.post('/users/:id/suspend', async (ctx) => {
+    const id = target(ctx, true);
+    const body = parse(ReasonBody, ctx.request.body ?? {});
+    const { user } = await withTx(deps.sequelize, (t) => transition(t, id, 'suspend', { meta: requestMeta(ctx), data: body.reason ? { note: body.reason } : {} }));
+    await notify(id, 'account_suspended', `account-suspended:${ctx.state.requestId}`, ctx.state.log);
+    ctx.body = { user: publicUser(user) };
+  });
+
+  describe('post', '/v1/admin/users/:id/reactivate', {
+    ...byId('Reactivate a suspended account, or cancel a pending deletion (the account becomes active)'),
+    body: ReasonBody,
+    responses: { 200: { description: 'active again', schema: UserOut }, ...conflict },
+  });
+  r.post('/users/:id/reactivate', async (ctx) => {
+    const id = target(ctx, false);
+    const body = parse(ReasonBody, ctx.request.body ?? {});
+    const meta = requestMeta(ctx);
+    const current = await User.findByPk(id, { attributes: ['id', 'status'] });
+    if (!current) throw new AppError('not_found', 'no such user');
+    let user: User;
+    if (current.status === 'pending_deletion') {
+      user = await cancelDeletion(deps, id, meta, 'active');
+    } else {
+      ({ user } = await withTx(deps.sequelize, (t) => transition(t, id, 'reactivate', { meta, data: body.reason ? { note: body.reason } : {} })));
+    }
+    await notify(id, 'account_reactivated', `account-reactivated:${ctx.state.requestId}`, ctx.state.log);
+    ctx.body = { user: publicUser(user) };
+  });
+
+  describe('post', '/v1/admin/users/:id/reset', {
+    ...byId('Account reset: ends sessions, removes MFA, forgets devices, invalidates the password and starts the password-reset e-mail'),
+    query: selfQuery,
+    responses: { 200: { description: 'reset', schema: UserOut }, ...conflict },
+  });
+  r.post('/users/:id/reset', async (ctx) => {
+    const id = target(ctx, true);
+    const meta = requestMeta(ctx);
+    const { user } = await withTx(deps.sequelize, async (t) => {
+      const outcome = await resetAccount(t, id, meta);
+      // Started inside the transaction: if Temporal refuses, nothing was reset (503).
+      await deps.temporal.workflow.start('passwordResetWorkflow', {
+        workflowId: workflowIds.passwordReset(id),
+        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+        args: [{ userId: id, reason: 'admin_reset' }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
+        typedSearchAttributes: [{ key: UserIdAttr, value: id }, { key: FlowAttr, value: 'password-reset' }],
+      });
+      return outcome;
+    });
+    ctx.body = { user: publicUser(user) };
+  });
+
+  describe('delete', '/v1/admin/users/:id', {
+    ...byId('Delete an account: pending_deletion now (sessions end), erasure after the grace period'),
+    query: selfQuery,
+    responses: { 202: { description: 'deletion scheduled', schema: z.object({ user: UserSchema, deletion: DeletionSchema }) }, ...conflict },
+  });
+  r.delete('/users/:id', async (ctx) => {
+    const id = target(ctx, true);
+    const { user, dueAt } = await scheduleDeletion(deps, id, requestMeta(ctx), 'admin');
+    ctx.status = 202;
+    ctx.body = { user: publicUser(user), deletion: { due_at: dueAt.toISOString() } };
+  });
+
+  describe('get', '/v1/admin/audit-events', {
+    ...byId('Audit events (newest first) by user and type (`type=prefix.*` for a prefix); cursor pagination'),
+    query: EventsQuery,
+    responses: { 200: { description: 'a page of events', schema: z.object({ events: z.array(AuditEventSchema), next_cursor: z.string().nullable() }) } },
+  });
+  r.get('/audit-events', async (ctx) => {
+    const q = parse(EventsQuery, ctx.query, 'query');
+    const { events, nextCursor } = await listAuditEvents({ userId: q.user_id, type: q.type, limit: q.limit, cursor: q.cursor });
+    ctx.body = { events, next_cursor: nextCursor };
+  });
+
+  return r;
 }

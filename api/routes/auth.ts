@@ -13,6 +13,7 @@ import { describe } from '../openapi';
 import { Email, MfaCode, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope } from '../schemas';
 import { resendUpdate, verifiedSignal } from '../../workflows/email-verification';
 import { User } from '../../core/db/models';
+import { loginRateLimit, refreshRateLimit, registerRateLimit } from '../../core/rate-limit';
 
 const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
 const VerifyBody = z.object({ token: z.string().min(10).max(200) }).strict();
@@ -40,9 +41,9 @@ export function authRouter(deps: AppDeps): Router {
     summary: 'Register an account; starts the e-mail verification workflow',
     tags: ['auth'],
     body: RegisterBody,
-    responses: { 201: { description: 'registered (a taken address answers the same way)', schema: UserEnvelope } },
+    responses: { 201: { description: 'registered (a taken address answers the same way)', schema: UserEnvelope }, 429: { description: 'rate_limited (per IP or per address), with Retry-After' } },
   });
-  r.post('/register', async (ctx) => {
+  r.post('/register', registerRateLimit, async (ctx) => {
     const body = parse(RegisterBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const { user, created } = await accounts.register(body, meta);
@@ -104,10 +105,11 @@ export function authRouter(deps: AppDeps): Router {
       200: { description: 'tokens, or `{mfa_required, mfa_token}`', schema: z.union([TokensSchema, MfaRequiredSchema]) },
       401: { description: 'invalid_credentials (same for unknown e-mail and wrong password)' },
       403: { description: 'email_not_verified / account_suspended (only after a correct password)' },
-      423: { description: 'account_locked' },
+      423: { description: 'account_locked (with retry_at and Retry-After when the lock ends by itself)' },
+      429: { description: 'rate_limited (per IP or per account), with Retry-After' },
     },
   });
-  r.post('/login', async (ctx) => {
+  r.post('/login', loginRateLimit, async (ctx) => {
     const { email, password } = parse(LoginBody, ctx.request.body);
     const result = await accounts.login(email, password, requestMeta(ctx));
     if (result.kind === 'mfa_required') {
@@ -137,9 +139,9 @@ export function authRouter(deps: AppDeps): Router {
     summary: 'Exchange a refresh token for new tokens (rotation; reuse ends the session)',
     tags: ['auth'],
     body: RefreshBody,
-    responses: { 200: { description: 'new tokens', schema: TokensSchema }, 401: { description: 'invalid_grant, token_reused or step_up_required' } },
+    responses: { 200: { description: 'new tokens', schema: TokensSchema }, 401: { description: 'invalid_grant, token_reused or step_up_required' }, 429: { description: 'rate_limited (per IP or per account), with Retry-After' } },
   });
-  r.post('/refresh', async (ctx) => {
+  r.post('/refresh', refreshRateLimit, async (ctx) => {
     const { refresh_token } = parse(RefreshBody, ctx.request.body);
     ctx.body = await sessions.refresh(refresh_token, requestMeta(ctx));
   });
