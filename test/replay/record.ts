@@ -1,20 +1,25 @@
 /**
- * Re-records the replay histories from a running stack:
+ * Re-records the replay histories:
  *
  *   npx tsx test/replay/record.ts [workflowType|workflowType/scenario ...]
  *
- * The stack is the one whose stack.json is in AUTHFLOW_DATA_DIR (default .data/dev, i.e. `npm
- * run dev`); for the test stack pass AUTHFLOW_DATA_DIR=.data/test (or your own test data dir).
+ * By default it boots its own throwaway stack (the launcher `npm run dev` and the tests use, data
+ * in .data/replay-record, ports at STACK_PORT_OFFSET, default 20900) with the test settings of
+ * test/env/*.json, whose short timers the expiry scenarios need, records, and stops it. With
+ * AUTHFLOW_DATA_DIR=<data dir> it uses that running stack instead (e.g. .data/dev for `npm run
+ * dev`, or a test stack's directory); scenarios that wait for a timer then take as long as the
+ * stack's timers.
+ *
  * Local stacks only: it reads the stack's codec key with the Vault root token kept in the data
  * directory, decrypts each recorded history with it and re-encrypts it with the public fixture key
  * (test/replay/histories/fixture-codec-key.json), so the files never hold a real key's ciphertext
  * and the replay test needs no Vault. Without arguments it records every scenario in scenarios.ts
  * and lists workflow types that have none.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { ROOT, StackInfo } from '../../infra/stack/stack';
+import { portsFor, ROOT, Stack, StackInfo } from '../../infra/stack/stack';
 import { fixtureCodec, HISTORIES_DIR, historyToObject, mapPayloads, RecordedHistory, reencrypt } from './histories';
 import { checkHistoryContent } from './content-check';
 import { Scenario, ScenarioContext, scenarios } from './scenarios';
@@ -29,9 +34,44 @@ export function workflowTypes(): string[] {
   return Object.entries(mod).filter(([k, v]) => typeof v === 'function' && /Workflow$/.test(k)).map(([k]) => k).sort();
 }
 
+/** The test stack's service settings (as test/global-setup.ts builds them): short timers. */
+function testServiceEnv(): Record<string, string> {
+  const dir = join(ROOT, 'test', 'env');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, string>);
+  return { ARGON2_MEMORY_KIB: '19456', EMAIL_VERIFICATION_TTL: '3600', ...Object.assign({}, ...files) };
+}
+
+/** Runs `fn` against AUTHFLOW_DATA_DIR's running stack, or against a stack of its own. */
+async function withStack(fn: (stackFile: string) => Promise<void>): Promise<void> {
+  if (process.env.AUTHFLOW_DATA_DIR) return fn(join(resolve(process.env.AUTHFLOW_DATA_DIR), 'stack.json'));
+  const dataDir = join(ROOT, '.data', 'replay-record');
+  rmSync(dataDir, { recursive: true, force: true });
+  process.env.NODE_ENV = 'test';
+  const stack = new Stack({
+    dataDir,
+    ports: portsFor(Number(process.env.STACK_PORT_OFFSET ?? 20900)),
+    services: true,
+    logLevel: 'info',
+    serviceEnv: testServiceEnv(),
+    log: (m) => say(`stack: ${m}`),
+  });
+  await stack.start();
+  try {
+    await fn(join(dataDir, 'stack.json'));
+  } finally {
+    await stack.stop();
+  }
+}
+
 async function main() {
-  const dataDir = resolve(process.env.AUTHFLOW_DATA_DIR ?? join(ROOT, '.data', 'dev'));
-  const stackFile = join(dataDir, 'stack.json');
+  let failed = false;
+  await withStack(async (stackFile) => {
+    failed = !(await recordAll(stackFile));
+  });
+  process.exit(failed ? 1 : 0);
+}
+
+async function recordAll(stackFile: string): Promise<boolean> {
   process.env.AUTHFLOW_STACK_FILE = stackFile;
   const info = JSON.parse(readFileSync(stackFile, 'utf8')) as StackInfo;
   const { client, raw, codec, close } = await stackClients(info);
@@ -39,6 +79,7 @@ async function main() {
   const ctx: ScenarioContext = {
     client,
     taskQueue: info.serviceEnv.TEMPORAL_TASK_QUEUE ?? 'authflow',
+    env: info.serviceEnv,
     async findWorkflow(query, timeoutMs = 15000) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
@@ -54,6 +95,11 @@ async function main() {
   if (selected.length === 0) throw new Error(`no scenario matches ${wanted.join(' ')}`);
   const failures: string[] = [];
   for (const s of selected) {
+    const why = s.unsupported?.(ctx);
+    if (why) {
+      say(`skipped ${s.workflowType}/${s.name}: ${why}`);
+      continue;
+    }
     try {
       await record(s, ctx, raw, toFixture);
     } catch (err) {
@@ -67,9 +113,10 @@ async function main() {
   await close();
   if (failures.length) {
     say(`${failures.length} scenario(s) failed:\n  ${failures.join('\n  ')}`);
-    process.exit(1);
+    return false;
   }
   say(`recorded ${selected.length} history file(s) under ${HISTORIES_DIR}`);
+  return true;
 }
 
 async function record(s: Scenario, ctx: ScenarioContext, raw: Client, toFixture: ReturnType<typeof reencrypt>) {

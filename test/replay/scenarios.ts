@@ -17,6 +17,9 @@ export interface ScenarioContext {
   /** Temporal client with the production data converter and the stack's codec key. */
   client: Client;
   taskQueue: string;
+  /** The stack's service environment (timer settings; the recorder's own stack has the short
+   * ones of test/env/*.json). */
+  env: Record<string, string>;
   /** Runs a query against the visibility store until it finds a workflow (search attributes). */
   findWorkflow(query: string, timeoutMs?: number): Promise<string>;
 }
@@ -25,6 +28,8 @@ export interface Scenario {
   workflowType: string;
   name: string;
   description: string;
+  /** Why this stack cannot run the scenario (a timer far too long, say), or undefined. */
+  unsupported?(ctx: ScenarioContext): string | undefined;
   run(ctx: ScenarioContext): Promise<{ workflowId: string }>;
 }
 
