@@ -109,4 +109,126 @@ export const scenarios: Scenario[] = [
       return { workflowId };
     },
   },
+  // ---- password reset and step-up (issue 6). The expiry scenarios need the short timers of
+  // test/env/reset-stepup.json (PASSWORD_RESET_TTL, STEP_UP_TTL) on the recording stack.
+  {
+    workflowType: 'passwordResetWorkflow',
+    name: 'completed',
+    description: 'forgot → the token arrives by e-mail → reset: the flow sends "password changed" and completes',
+    async run() {
+      const u = await verifiedUser('replay.reset');
+      await forgot(u.email);
+      const token = codeFrom((await waitForMail(u.email, /Reset your password/)).text);
+      const r = await api('POST', '/v1/auth/password/reset', { body: { token, new_password: `${GOOD_PASSWORD}-reset` } });
+      if (r.status !== 204) throw new Error(`reset failed: ${r.status} ${JSON.stringify(r.body)}`);
+      return { workflowId: `password-reset:${u.userId}` };
+    },
+  },
+  {
+    workflowType: 'passwordResetWorkflow',
+    name: 'repeated-then-expired',
+    description: 'two forgot requests (the second inside the e-mail interval: a signal, nothing sent); the token expires unused',
+    async run() {
+      const u = await verifiedUser('replay.reset-expire');
+      await forgot(u.email);
+      await waitForMail(u.email, /Reset your password/);
+      await forgot(u.email);
+      return { workflowId: `password-reset:${u.userId}` };
+    },
+  },
+  {
+    workflowType: 'passwordResetWorkflow',
+    name: 'admin-reset-expired',
+    description: "an administrator's reset (started by name, TERMINATE_EXISTING, reason admin_reset): e-mail sent uncapped, token expires",
+    async run(ctx) {
+      const u = await verifiedUser('replay.reset-admin');
+      const workflowId = `password-reset:${u.userId}`;
+      await ctx.client.workflow.start('passwordResetWorkflow', {
+        workflowId,
+        taskQueue: ctx.taskQueue,
+        args: [{ userId: u.userId, reason: 'admin_reset' }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
+        typedSearchAttributes: [{ key: UserIdAttr, value: u.userId }, { key: FlowAttr, value: 'password-reset' }],
+      });
+      return { workflowId };
+    },
+  },
+  {
+    workflowType: 'stepUpWorkflow',
+    name: 'verified-by-email',
+    description: 'a refresh from a new device: the code arrives by e-mail, one wrong code, then the right one: fresh tokens, flow verified',
+    async run() {
+      const { u, tokens, verificationId } = await stepUpStarted('replay.stepup');
+      const code = codeFrom((await waitForMail(u.email, /Confirm a sign-in from a new device/)).text);
+      await submitStepUp(verificationId, code === '00000000' ? '11111111' : '00000000', 401);
+      await submitStepUp(verificationId, code, 200);
+      return { workflowId: `step-up:${sessionOf(tokens.access_token)}` };
+    },
+  },
+  {
+    workflowType: 'stepUpWorkflow',
+    name: 'failed',
+    description: 'wrong codes until none is left: the session ends and the user is e-mailed',
+    async run() {
+      const { u, tokens, verificationId } = await stepUpStarted('replay.stepup-fail');
+      const code = codeFrom((await waitForMail(u.email, /Confirm a sign-in from a new device/)).text);
+      for (let left = 1; left > 0; ) {
+        const r = await submitStepUp(verificationId, code === '00000000' ? '11111111' : '00000000', 401);
+        left = r.body.attempts_left;
+      }
+      return { workflowId: `step-up:${sessionOf(tokens.access_token)}` };
+    },
+  },
+  {
+    workflowType: 'stepUpWorkflow',
+    name: 'superseded-then-expired',
+    description: 'a second new device supersedes the first challenge; nobody answers: the session ends at the timer',
+    async run() {
+      const { tokens } = await stepUpStarted('replay.stepup-expire');
+      await refreshFrom(tokens.refresh_token, replayDevice(), 'step_up_required');
+      return { workflowId: `step-up:${sessionOf(tokens.access_token)}` };
+    },
+  },
+  {
+    workflowType: 'stepUpWorkflow',
+    name: 'cancelled-too-many-devices',
+    description: 'new devices until the many-devices rule ends the session: the flow is cancelled',
+    async run() {
+      const { tokens } = await stepUpStarted('replay.stepup-many');
+      for (let i = 0; i < 100; i++) {
+        const r = await api('POST', '/v1/auth/refresh', { body: { refresh_token: tokens.refresh_token }, headers: replayDevice() });
+        if (r.body.code === 'invalid_grant') return { workflowId: `step-up:${sessionOf(tokens.access_token)}` };
+        if (r.body.code !== 'step_up_required') throw new Error(`refresh: ${r.status} ${JSON.stringify(r.body)}`);
+      }
+      throw new Error('the many-devices rule never ended the session');
+    },
+  },
 ];
+
+async function forgot(email: string) {
+  const r = await api('POST', '/v1/auth/password/forgot', { body: { email } });
+  if (r.status !== 202) throw new Error(`forgot failed: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+const replayDevice = () => ({ 'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0', 'X-Device-Id': `replay-${randomUUID()}` });
+const sessionOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).sid as string;
+
+async function refreshFrom(refreshToken: string, headers: Record<string, string>, expectCode: string) {
+  const r = await api('POST', '/v1/auth/refresh', { body: { refresh_token: refreshToken }, headers });
+  if (r.body.code !== expectCode) throw new Error(`refresh: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body as { verification_id: string };
+}
+
+/** A signed-in user whose refresh from a second device needs a step-up. */
+async function stepUpStarted(tag: string) {
+  const u = await verifiedUser(tag);
+  const tokens = await login(u.email, u.password, replayDevice());
+  const { verification_id } = await refreshFrom(tokens.refresh_token, replayDevice(), 'step_up_required');
+  return { u, tokens, verificationId: verification_id };
+}
+
+async function submitStepUp(verificationId: string, code: string, status: number) {
+  const r = await api('POST', `/v1/auth/step-up/${verificationId}`, { body: { code } });
+  if (r.status !== status) throw new Error(`step-up answered ${r.status} ${JSON.stringify(r.body)}, expected ${status}`);
+  return r;
+}
