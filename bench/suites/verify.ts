@@ -1,0 +1,91 @@
+/**
+ * Access-token verification by the project's auth middleware (requireAuth on a minimal Koa
+ * context: header parsing, key lookup by kid, pinned algorithm, issuer, audience, typ, required
+ * claims) against a bare jose.jwtVerify with the same public key. In-process, no HTTP; both
+ * sides run in alternating order in every round.
+ */
+import type Koa from 'koa';
+import { jwtVerify } from 'jose';
+import { requireAuth } from '../../api/middleware/auth';
+import { KeyRing, newStoredKey, SIGNING_ALG, StoredKeySet } from '../../core/keys';
+import { createLogger } from '../../core/logger';
+import { TokenService } from '../../core/tokens';
+import type { VaultClient } from '../../core/vault';
+import type { BenchContext, SuiteResult } from '../lib/context';
+import { describeSpread, median, num, spread } from '../lib/stats';
+
+/** A key ring over an in-memory key set (what the API loads from Vault KV). */
+export async function memoryKeyRing(): Promise<KeyRing> {
+  const set: StoredKeySet = { keys: [await newStoredKey('active')] };
+  const store = { kvGet: async () => set, kvPut: async () => 1 } as unknown as VaultClient;
+  const keys = new KeyRing(store, createLogger('silent', 'bench'));
+  await keys.load(false);
+  return keys;
+}
+
+/**
+ * One round: `iterations` calls of each side, in alternating blocks of BLOCK calls, so a change in
+ * background load (the machine is shared) hits both sides alike. Returns ops/s of each side.
+ */
+const BLOCK = 250;
+async function round(iterations: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<[number, number]> {
+  let ta = 0;
+  let tb = 0;
+  let flip = false;
+  for (let done = 0; done < iterations; done += BLOCK) {
+    const n = Math.min(BLOCK, iterations - done);
+    for (const [fn, isA] of flip ? [[b, false], [a, true]] as const : [[a, true], [b, false]] as const) {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await fn();
+      const dt = performance.now() - t0;
+      if (isA) ta += dt;
+      else tb += dt;
+    }
+    flip = !flip;
+  }
+  return [iterations / (ta / 1000), iterations / (tb / 1000)];
+}
+
+export async function verifySuite(ctx: BenchContext): Promise<SuiteResult> {
+  const { config, opts } = ctx;
+  const keys = await memoryKeyRing();
+  const tokens = new TokenService(keys, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL });
+  const jwt = await tokens.issueAccessToken({ sub: crypto.randomUUID(), sid: crypto.randomUUID(), amr: ['pwd'], roles: ['user'] });
+  const publicKey = keys.verificationKey(keys.signingKey().kid)!;
+
+  const middleware = requireAuth(tokens);
+  const header = `Bearer ${jwt}`;
+  const next = async () => undefined;
+  const viaMiddleware = async () => {
+    const fake = { get: (h: string) => (h === 'Authorization' ? header : ''), set: () => undefined, state: {} as Koa.DefaultState };
+    await middleware(fake as unknown as Koa.ParameterizedContext, next);
+    if (!fake.state.auth) throw new Error('middleware did not authenticate');
+  };
+  const raw = () => jwtVerify(jwt, publicKey, { algorithms: [SIGNING_ALG] });
+
+  // Warm-up (JIT, key import caches), then measured rounds.
+  await round(Math.max(500, opts.verifyIterations / 10), viaMiddleware, raw);
+  const mw: number[] = [];
+  const rw: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < opts.verifyRounds; r++) {
+    const [a, b] = await round(opts.verifyIterations, viaMiddleware, raw);
+    mw.push(a);
+    rw.push(b);
+    ratios.push(a / b);
+  }
+  const ratio = median(ratios);
+  const ratioSpread = spread(ratios);
+  return {
+    rows: [{
+      benchmark: 'access-token verification (auth middleware vs raw jose.jwtVerify)',
+      figure: `${ratio.toFixed(3)} × raw (median of ${ratios.length} rounds, range ${ratioSpread.min.toFixed(3)}–${ratioSpread.max.toFixed(3)}); middleware ${num(median(mw))}/s, raw ${num(median(rw))}/s on one core`,
+      target: '≥ 0.9 × raw',
+      verdict: ratio >= 0.9 ? 'PASS' : 'FAIL',
+    }],
+    details: [
+      `verify: ${opts.verifyRounds} rounds × ${num(opts.verifyIterations)} sequential verifications each side, in alternating blocks of ${BLOCK}; same EdDSA key and token; raw = jwtVerify(token, publicKey, { algorithms: ['EdDSA'] }), the middleware also checks issuer, audience, typ and required claims`,
+      `verify: middleware ops/s ${describeSpread(spread(mw))}; raw jwtVerify ops/s ${describeSpread(spread(rw))}`,
+    ],
+  };
+}
