@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const stackFile = environmentFromStack();
   const config = loadConfig();
   // Logs go to stderr: stdout carries only the one-line JSON result.
-  const logger = pino({ name: 'create-admin', level: config.LOG_LEVEL, base: { service: 'create-admin' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
+  const logger = pino({ name: 'create-admin', level: config.LOG_LEVEL === 'debug' || config.LOG_LEVEL === 'trace' ? config.LOG_LEVEL : 'warn', base: { service: 'create-admin' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
   if (stackFile) logger.info({ stackFile }, 'using the running stack\'s environment');
   const vault = vaultFromConfig(config, logger);
   await vault.start();

@@ -63,7 +63,11 @@ export async function accountDeletionWorkflow(input: AccountDeletionInput): Prom
     },
   );
 
-  await sendNotification({ userId: input.userId, template: 'deletion_scheduled', params: { due: input.dueAt } });
+  try {
+    await sendNotification({ userId: input.userId, template: 'deletion_scheduled', params: { due: input.dueAt } });
+  } catch {
+    // The notice is best effort (its activity retried for an hour); the deletion goes on.
+  }
 
   // The durable grace timer; a cancellation ends the wait early. A cancellation that was under
   // way when the timer fired finishes first; one that failed leaves the timer running.

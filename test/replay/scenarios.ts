@@ -203,6 +203,41 @@ export const scenarios: Scenario[] = [
       throw new Error('the many-devices rule never ended the session');
     },
   },
+  {
+    workflowType: 'accountDeletionWorkflow',
+    name: 'cancelled',
+    description: 'DELETE /v1/me starts the grace timer; POST /v1/me/reactivate cancels it through the cancelDeletion update',
+    async run() {
+      const u = await verifiedUser('replay.delete-cancel');
+      const tokens = await login(u.email, u.password);
+      const del = await api('DELETE', '/v1/me', { token: tokens.access_token, body: { password: u.password } });
+      if (del.status !== 202) throw new Error(`delete failed: ${del.status} ${JSON.stringify(del.body)}`);
+      await waitForMail(u.email, /will be deleted/);
+      const re = await api('POST', '/v1/me/reactivate', { body: { email: u.email, password: u.password } });
+      if (re.status !== 200) throw new Error(`reactivate failed: ${re.status} ${JSON.stringify(re.body)}`);
+      return { workflowId: `account-deletion:${u.userId}` };
+    },
+  },
+  {
+    workflowType: 'accountDeletionWorkflow',
+    name: 'erased',
+    description: 'DELETE /v1/me, then the flow restarted (TERMINATE_EXISTING) with a due time 2 s away: the timer fires and the account is erased',
+    async run(ctx) {
+      const u = await verifiedUser('replay.delete-erase');
+      const tokens = await login(u.email, u.password);
+      const del = await api('DELETE', '/v1/me', { token: tokens.access_token, body: { password: u.password } });
+      if (del.status !== 202) throw new Error(`delete failed: ${del.status} ${JSON.stringify(del.body)}`);
+      const workflowId = `account-deletion:${u.userId}`;
+      await ctx.client.workflow.start('accountDeletionWorkflow', {
+        workflowId,
+        taskQueue: ctx.taskQueue,
+        args: [{ userId: u.userId, dueAt: new Date(Date.now() + 2000).toISOString(), requestedBy: 'self' }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
+        typedSearchAttributes: [{ key: UserIdAttr, value: u.userId }, { key: FlowAttr, value: 'account-deletion' }],
+      });
+      return { workflowId };
+    },
+  },
 ];
 
 async function forgot(email: string) {
