@@ -120,8 +120,6 @@ export function accountRouter(deps: AppDeps): Router {
     await deps.accounts.authenticatePassword(current.email, body.password, meta);
     // MFA users also give a fresh code (missing: 401 mfa_required; wrong: 401 invalid_mfa_code).
     await assertFreshSecondFactor(auth.sub, body.code, meta, 'account_deletion');
-    // MFA users also prove the second factor with a fresh code (no-op without MFA).
-    await deps.mfa.assertFreshSecondFactor(auth.sub, body.code, meta, 'account_deletion');
     const { user, dueAt } = await scheduleDeletion(deps, auth.sub, meta, 'self');
     ctx.status = 202;
     ctx.body = { user: publicUser(user), deletion: { due_at: dueAt.toISOString() } };

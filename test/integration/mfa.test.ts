@@ -413,6 +413,20 @@ describe('sensitive operations of an MFA user', () => {
     await passwordStep(email, next); // still MFA: the new password gets an mfa_token, not tokens
   });
 
+  test('deleting the account needs a fresh code besides the password', async () => {
+    const { email, user, app } = await enrolledUser();
+    const loginCode = await app.fresh();
+    const t = (await mfaLogin(await passwordStep(email), loginCode)).body.access_token;
+    const missing = await api('DELETE', '/v1/me', { token: t, body: { password: GOOD_PASSWORD } });
+    expect([missing.status, missing.body.code]).toEqual([401, 'mfa_required']);
+    const replayed = await api('DELETE', '/v1/me', { token: t, body: { password: GOOD_PASSWORD, code: loginCode } });
+    expect([replayed.status, replayed.body.code]).toEqual([401, 'invalid_mfa_code']);
+    expect((await query('SELECT status FROM users WHERE id = $1', [user.id]))[0].status).toBe('active');
+    const ok = await api('DELETE', '/v1/me', { token: t, body: { password: GOOD_PASSWORD, code: await app.fresh() } });
+    expect(ok.status).toBe(202);
+    expect(ok.body.user.status).toBe('pending_deletion');
+  });
+
   test('a user without MFA changes the password without a code', async () => {
     const { email, password } = await registerAndVerify();
     const t = (await login(email, password)).access_token;
