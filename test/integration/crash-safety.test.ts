@@ -1,5 +1,6 @@
 /**
- * Crash safety: the worker process is killed with SIGKILL in the middle of flows; a new worker
+ * Crash safety: the worker process is killed with SIGKILL in the middle of flows (e-mail
+ * verification and password reset); a new worker
  * takes over from the recorded history, the flows complete, and nobody gets an e-mail twice
  * (activities are idempotent: the e-mail outbox is keyed by workflow/run/activity id).
  *
@@ -53,6 +54,8 @@ async function startReplacementWorker(): Promise<ChildProcess> {
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
+  // It outlives this test file (the next files need a worker); teardown ends it via stack.json.
+  child.unref();
   const recorded = JSON.parse(readFileSync(stackFile(), 'utf8')) as StackInfo;
   recorded.pids[name] = child.pid!;
   writeFileSync(stackFile(), JSON.stringify(recorded, null, 2), { mode: 0o600 });
@@ -76,10 +79,41 @@ async function register(tag: string) {
 
 const wfId = (userId: string) => `email-verification:${userId}`;
 
-async function attemptsOfCodeActivity(userId: string): Promise<number[]> {
-  const h = historyToObject(await clients.raw.workflow.getHandle(wfId(userId)).fetchHistory()) as { events: Array<Record<string, any>> };
-  const scheduled = new Set(h.events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'issueOneTimeCode').map((e) => String(e.eventId)));
+/** The attempt numbers recorded for the completed runs of an activity type in a flow's history. */
+async function attemptsOf(workflowId: string, activityType: string): Promise<number[]> {
+  const h = historyToObject(await clients.raw.workflow.getHandle(workflowId).fetchHistory()) as { events: Array<Record<string, any>> };
+  const scheduled = new Set(h.events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType).map((e) => String(e.eventId)));
   return h.events.filter((e) => e.activityTaskStartedEventAttributes && scheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId))).map((e) => e.activityTaskStartedEventAttributes.attempt as number);
+}
+
+/** Holds the outbox's "sent" update of users whose address starts with the tag for 4 s (a slow
+ * database), so a kill lands after SMTP accepted the message and before Temporal heard the
+ * activity finish. The trigger is dropped afterwards. */
+async function withSlowOutbox(fn: (tag: string) => Promise<void>) {
+  const tag = `crash-midsend-${Date.now().toString(36)}`;
+  const c = await pg();
+  await c.query(`
+    CREATE OR REPLACE FUNCTION test_slow_outbox_sent() RETURNS trigger AS $$
+    BEGIN
+      IF NEW.status = 'sent' AND EXISTS (SELECT 1 FROM users WHERE id = NEW.user_id AND email LIKE '${tag}.%') THEN
+        PERFORM pg_sleep(4);
+      END IF;
+      RETURN NEW;
+    END $$ LANGUAGE plpgsql`);
+  await c.query('DROP TRIGGER IF EXISTS test_slow_outbox_sent ON email_outbox');
+  await c.query('CREATE TRIGGER test_slow_outbox_sent BEFORE UPDATE ON email_outbox FOR EACH ROW EXECUTE FUNCTION test_slow_outbox_sent()');
+  try {
+    await fn(tag);
+  } finally {
+    await c.query('DROP TRIGGER IF EXISTS test_slow_outbox_sent ON email_outbox');
+    await c.query('DROP FUNCTION IF EXISTS test_slow_outbox_sent()');
+    await c.end();
+  }
+}
+
+async function waitNoPendingActivity(workflowId: string, timeoutMs = 90000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && (await clients.client.workflow.getHandle(workflowId).describe()).raw.pendingActivities?.length) await sleep(500);
 }
 
 async function outboxRows(userId: string): Promise<Array<{ status: string; template: string }>> {
@@ -123,7 +157,7 @@ describe('the worker is killed in the middle of flows', () => {
     await startReplacementWorker();
     await verifyAndExpectVerified(email, userId, mail.text);
     expect(await mailsTo(email, /Verify/)).toHaveLength(1);
-    expect(await attemptsOfCodeActivity(userId)).toEqual([1]);
+    expect(await attemptsOf(wfId(userId), 'issueOneTimeCode')).toEqual([1]);
     expect(await outboxRows(userId)).toEqual([{ status: 'sent', template: 'email_verification' }]);
   }, 180000);
 
@@ -141,40 +175,48 @@ describe('the worker is killed in the middle of flows', () => {
   }, 180000);
 
   test('killed after the e-mail went out but before the activity reported back: the retry does not send it again', async () => {
-    // Hold the outbox's "sent" update for this user for a few seconds (a slow database), so the
-    // kill lands after SMTP accepted the message and before Temporal heard the activity finish.
-    const tag = `crash-midsend-${Date.now().toString(36)}`;
-    const c = await pg();
-    await c.query(`
-      CREATE OR REPLACE FUNCTION test_slow_outbox_sent() RETURNS trigger AS $$
-      BEGIN
-        IF NEW.status = 'sent' AND EXISTS (SELECT 1 FROM users WHERE id = NEW.user_id AND email LIKE '${tag}.%') THEN
-          PERFORM pg_sleep(4);
-        END IF;
-        RETURN NEW;
-      END $$ LANGUAGE plpgsql`);
-    await c.query('CREATE TRIGGER test_slow_outbox_sent BEFORE UPDATE ON email_outbox FOR EACH ROW EXECUTE FUNCTION test_slow_outbox_sent()');
-    try {
+    await withSlowOutbox(async (tag) => {
       const { email, userId } = await register(tag);
       const mail = await waitForMail(email, /Verify/, 20000);
       await killWorker();
       // The activity is still running as far as Temporal knows.
-      const desc = await clients.client.workflow.getHandle(wfId(userId)).describe();
-      expect(desc.raw.pendingActivities?.length).toBe(1);
+      expect((await clients.client.workflow.getHandle(wfId(userId)).describe()).raw.pendingActivities?.length).toBe(1);
       await startReplacementWorker();
-      // Temporal retries the attempt after its start-to-close timeout (30 s) on the new worker.
-      const deadline = Date.now() + 90000;
-      while (Date.now() < deadline && (await clients.client.workflow.getHandle(wfId(userId)).describe()).raw.pendingActivities?.length) await sleep(500);
-      expect(await attemptsOfCodeActivity(userId)).toEqual([2]);
-      // Still exactly one e-mail, and its code is the one that works.
+      await waitNoPendingActivity(wfId(userId));
+      // Temporal retried the attempt (after its 30 s start-to-close timeout) on the new worker...
+      expect(await attemptsOf(wfId(userId), 'issueOneTimeCode')).toEqual([2]);
+      // ...which found the outbox row marked sent: still exactly one e-mail, and its code works.
       expect(await mailsTo(email, /Verify/)).toHaveLength(1);
       expect(await outboxRows(userId)).toEqual([{ status: 'sent', template: 'email_verification' }]);
       await verifyAndExpectVerified(email, userId, mail.text);
       expect(await mailsTo(email, /Verify/)).toHaveLength(1);
-    } finally {
-      await c.query('DROP TRIGGER IF EXISTS test_slow_outbox_sent ON email_outbox');
-      await c.query('DROP FUNCTION IF EXISTS test_slow_outbox_sent()');
-      await c.end();
-    }
+    });
+  }, 240000);
+
+  test('password reset: killed between the reset e-mail and the activity\'s completion: one reset e-mail, the reset works, one "password changed"', async () => {
+    await withSlowOutbox(async (tag) => {
+      const { email, userId } = await register(tag);
+      await verifyAndExpectVerified(email, userId, (await waitForMail(email, /Verify/)).text);
+      expect((await api('POST', '/v1/auth/password/forgot', { body: { email } })).status).toBe(202);
+      const mail = await waitForMail(email, /Reset your password/, 20000);
+      await killWorker();
+      const resetId = `password-reset:${userId}`;
+      expect((await clients.client.workflow.getHandle(resetId).describe()).raw.pendingActivities?.length).toBe(1);
+      // The user resets at once with the e-mailed token (the test TTL is 12 s, shorter than the
+      // 30 s it takes Temporal to give up on the killed attempt): the API tells the flow by signal.
+      const r = await api('POST', '/v1/auth/password/reset', { body: { token: codeFrom(mail.text), new_password: `${GOOD_PASSWORD}-after-crash` } });
+      expect(r.status).toBe(204);
+      await startReplacementWorker();
+      await waitNoPendingActivity(resetId);
+      expect(await attemptsOf(resetId, 'issueResetToken')).toEqual([2]);
+      const result = await Promise.race([
+        clients.client.workflow.getHandle(resetId).result(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('reset flow did not finish within 60 s')), 60000).unref()),
+      ]);
+      expect(result).toEqual(expect.objectContaining({ status: 'completed', emailsSent: 1 }));
+      await waitForMail(email, /password was changed/);
+      expect(await mailsTo(email, /Reset your password/)).toHaveLength(1);
+      expect(await mailsTo(email, /password was changed/)).toHaveLength(1);
+    });
   }, 240000);
 });
