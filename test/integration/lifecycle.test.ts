@@ -4,17 +4,21 @@
  * from test/env/lifecycle.json (lock 4 s / 8 s / 16 s, grace 6 s). */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { decodeJwt } from 'jose';
 import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail } from '../helpers/stack';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
+import { stackClients, type StackClients } from '../replay/stack-codec';
+import { FlowAttr, UserIdAttr } from '../../core/temporal';
+import { deletionStateQuery } from '../../workflows/account-deletion';
 
 const ROOT = join(__dirname, '..', '..');
 const ADMIN_PASSWORD = 'quartz-harbour-meridian-77';
 let adminEmail: string;
 let adminId: string;
 let adminToken: string;
-let connection: Connection;
+let clients: StackClients;
+/** Temporal client with the production data converter (the stack's codec keys). */
 let temporal: Client;
 
 /** Runs `npm run create-admin`'s entry point as a child process against the test stack. */
@@ -64,8 +68,8 @@ function expectProblem(r: { status: number; headers: Headers; body: any }, statu
 }
 
 beforeAll(async () => {
-  connection = await Connection.connect({ address: stackInfo().urls.temporal });
-  temporal = new Client({ connection, namespace: 'default' });
+  clients = await stackClients(stackInfo());
+  temporal = clients.client;
   adminEmail = uniqueEmail('admin');
   const r = await createAdmin(adminEmail, { ADMIN_PASSWORD });
   if (r.code !== 0) throw new Error(`create-admin failed (${r.code}): ${r.stderr}`);
@@ -74,7 +78,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await connection?.close();
+  await clients?.close();
 });
 
 describe('first admin (npm run create-admin)', () => {
@@ -313,12 +317,13 @@ describe('deletion with a grace period', () => {
     const detail = await admin('GET', `/users/${user.id}`);
     expect(detail.body.deletion).toEqual({ due_at: new Date(due).toISOString(), workflow_status: 'scheduled' });
     expect(await wfStatus(`account-deletion:${user.id}`)).toBe('RUNNING');
+    expect(await temporal.workflow.getHandle(`account-deletion:${user.id}`).query(deletionStateQuery)).toMatchObject({ status: 'scheduled', due_at: new Date(due).toISOString() });
 
     expectProblem(await api('POST', '/v1/me/reactivate', { body: { email, password: 'not-the-password-at-all' } }), 401, 'invalid_credentials');
     const re = await api('POST', '/v1/me/reactivate', { body: { email, password } });
     expect(re.status).toBe(200);
     expect(re.body.user.status).toBe('active');
-    await until('deletion workflow completes', async () => (await wfStatus(`account-deletion:${user.id}`)) === 'COMPLETED');
+    expect(await temporal.workflow.getHandle(`account-deletion:${user.id}`).result()).toMatchObject({ status: 'cancelled', erased_at: null });
     await waitForMail(email, /will be deleted/);
     await login(email, password);
     expectProblem(await api('POST', '/v1/me/reactivate', { body: { email, password } }), 409, 'invalid_transition');
@@ -355,7 +360,20 @@ describe('deletion with a grace period', () => {
     expect(await query('SELECT id FROM sessions WHERE user_id = $1', [user.id])).toHaveLength(0);
     expect(await auditTypes(user.id)).toEqual(expect.arrayContaining(['user.registered', 'account.deletion_requested', 'account.erased']));
     await waitForMail(email, /was deleted/);
-    await until('deletion workflow completes', async () => (await wfStatus(`account-deletion:${user.id}`)) === 'COMPLETED');
+    expect(await temporal.workflow.getHandle(`account-deletion:${user.id}`).result()).toMatchObject({ status: 'erased', erased_at: expect.any(String) });
+
+    // Erasure is idempotent: a second run for the same account finds the tombstone and changes nothing.
+    const before = await userRow(user.id);
+    const rerun = await temporal.workflow.start('accountDeletionWorkflow', {
+      workflowId: `account-deletion-rerun:${user.id}`,
+      taskQueue: stackInfo().serviceEnv.TEMPORAL_TASK_QUEUE ?? 'authflow',
+      args: [{ userId: user.id, dueAt: new Date().toISOString(), requestedBy: 'admin' }],
+      typedSearchAttributes: [{ key: UserIdAttr, value: user.id }, { key: FlowAttr, value: 'account-deletion' }],
+    });
+    expect(await rerun.result()).toMatchObject({ status: 'erased', erased_at: null });
+    expect(await userRow(user.id)).toEqual(before);
+    expect((await auditTypes(user.id)).filter((t) => t === 'account.erased')).toHaveLength(1);
+    expect(await mailsTo(email, /was deleted/)).toHaveLength(1);
 
     // No way back: the address is gone, and a tombstone cannot be reactivated or deleted again.
     expectProblem(await api('POST', '/v1/me/reactivate', { body: { email, password } }), 401, 'invalid_credentials');
