@@ -64,6 +64,13 @@ describe('recorded workflow histories', () => {
     for (const p of encrypted) expect(Buffer.from(p.metadata!['encryption-key-id']).toString()).toMatch(new RegExp(`^${FIXTURE_KID_PREFIX}`));
   });
 
+  test('the histories really are encrypted: without the codec the workflow cannot even read its input', async () => {
+    const rec = loadRecorded('emailVerificationWorkflow/verified.json');
+    const err = await Worker.runReplayHistory({ workflowBundle: await bundle(PRODUCTION) }, historyFromObject(rec.history), rec.workflowId).then(() => undefined, (e) => e);
+    // "Unknown encoding: binary/encrypted" (the failure text itself is an encoded attribute here).
+    expect(String(err?.message)).toMatch(/Unknown encoding|VW5rbm93biBlbmNvZGluZz/);
+  }, 120000);
+
   test('the fixture key is a fixture: its key id is one the services refuse', () => {
     const set = fixtureKeySet();
     expect(Object.keys(set.keys).every((k) => k.startsWith(FIXTURE_KID_PREFIX))).toBe(true);

@@ -109,6 +109,19 @@ describe('the payload codec', () => {
     ring.stop();
   });
 
+  test('a codec or key ring dumped into a log (the SDK logs worker options at debug) shows no key material', async () => {
+    const set = keySet('c-1');
+    const statics = new StaticCodecKeys(set);
+    const vault = { kvGet: async () => set, kvPut: async () => 1 };
+    const ring = new CodecKeyRing(vault as never, createLogger('silent', 'test'));
+    await ring.load(false);
+    for (const o of [new AesGcmPayloadCodec(statics), new AesGcmPayloadCodec(ring), statics, ring]) {
+      expect(JSON.stringify(o)).not.toContain(set.keys['c-1']);
+      expect(JSON.stringify({ dataConverter: { payloadCodecs: [o] } })).not.toContain(set.keys['c-1'].slice(0, 12));
+    }
+    ring.stop();
+  });
+
   test('failure messages and stack traces go into an encoded attribute (which the codec encrypts)', () => {
     const failure = failureConverter.errorToFailure(new Error('550 mailbox alice@example.test unavailable'), defaultPayloadConverter);
     expect(failure.message).not.toContain('alice@example.test');
