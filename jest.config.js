@@ -8,4 +8,6 @@ module.exports = {
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 60000,
   maxWorkers: 1,
+  // Servers are stopped by globalTeardown; a stray client handle must not keep CI waiting.
+  forceExit: true,
 };
