@@ -6,16 +6,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { CODEC_KEYSET_NAME, CodecKeySet, ENCRYPTED_ENCODING, isEncrypted, META_KEY_ID, metaString, payloadFromJson, payloadToJson, rotateCodecKeys } from '../../core/codec';
-import { createLogger } from '../../core/logger';
-import { VaultClient } from '../../core/vault';
+import { CODEC_KEYSET_NAME, ENCRYPTED_ENCODING, isEncrypted, META_KEY_ID, metaString, payloadFromJson, payloadToJson } from '../../core/codec';
 import { provisionTools } from '../../infra/stack/provision';
 import { api, apiUrl, pg, sleep, stackInfo, uniqueEmail, waitForMail, mailsTo } from '../helpers/stack';
 import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 import { collectPayloads, historyToObject } from '../replay/histories';
 import { stackClients, stackCodecKeys, StackClients } from '../replay/stack-codec';
 
+const ROOT = join(__dirname, '..', '..');
 let clients: StackClients;
 let adminToken: string;
 let userToken: string;
@@ -218,25 +218,28 @@ describe('codec keys in Vault', () => {
     expect(write.status).toBe(403);
   });
 
-  test('after a rotation new flows use the new key, flows under the old key still finish, and both decode', async () => {
+  test('after a rotation (operator CLI) new flows use the new key, flows under the old key still finish, and both decode', async () => {
     const info = stackInfo();
     // A flow started under the current key, still waiting for its user.
     const before = await register('codec.rotate.before');
     const firstMail = await waitForMail(before.email, /Verify/);
     const oldKid = (await stackCodecKeys(info)).active_kid;
 
-    // Rotate with the worker's own Vault identity (its policy allows update on the key set).
-    const vault = new VaultClient({
-      addr: info.urls.vault, roleId: info.roleIds.worker, secretIdFile: info.secretIdFiles.worker,
-      kvMount: 'secret', kvPrefix: 'authflow', transitMount: 'transit', timeoutMs: 5000, logger: createLogger('silent', 'test'),
+    // An operator rotates with the CLI under the worker's Vault identity (its policy allows
+    // update on the key set); under the API's identity the same command is refused.
+    const cli = (svc: 'api' | 'worker', cmd: string) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'core', 'codec-cli.ts'), cmd], {
+      cwd: ROOT, encoding: 'utf8', timeout: 60000,
+      env: { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds[svc], VAULT_SECRET_ID_FILE: info.secretIdFiles[svc] },
     });
-    await vault.start();
-    let newKid: string;
-    try {
-      newKid = await rotateCodecKeys(vault, { VAULT_KV_MOUNT: 'secret', VAULT_KV_PREFIX: 'authflow' });
-    } finally {
-      vault.stop();
-    }
+    const refused = cli('api', 'rotate');
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/403/);
+    expect((await stackCodecKeys(info)).active_kid).toBe(oldKid);
+    const rotate = cli('worker', 'rotate');
+    expect(rotate.status).toBe(0);
+    const newKid = /new active key: (\S+)/.exec(rotate.stdout)![1];
+    // The status output names key ids only, never key material.
+    for (const key of Object.values((await stackCodecKeys(info)).keys)) expect(rotate.stdout).not.toContain(key);
     const rotated = await stackCodecKeys(info);
     expect(rotated.active_kid).toBe(newKid);
     expect(Object.keys(rotated.keys)).toEqual(expect.arrayContaining([oldKid, newKid]));
