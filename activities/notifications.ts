@@ -38,7 +38,15 @@ export function createNotificationActivities(deps: ActivityDeps) {
     }
     const msg = await build();
     const messageId = `<${createHash('sha256').update(key).digest('hex').slice(0, 32)}@authflow>`;
-    await mailer.send({ ...msg, messageId });
+    try {
+      await mailer.send({ ...msg, messageId });
+    } catch (err) {
+      // A permanent SMTP rejection (5xx) will not change on retry: fail the activity for good.
+      // The text names the status only (the server's reply may quote the address).
+      const code = (err as { responseCode?: number }).responseCode;
+      if (code && code >= 500 && code < 600) throw ApplicationFailure.nonRetryable(`the mail server rejected the message (${code})`, 'MailRejected');
+      throw err;
+    }
     await row.update({ status: 'sent', message_id: messageId, sent_at: new Date() });
     logger.info({ userId, template }, 'notification sent');
     return true;
