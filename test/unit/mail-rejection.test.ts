@@ -20,7 +20,7 @@ afterEach(() => jest.restoreAllMocks());
 
 test('a 5xx rejection is a non-retryable MailRejected failure whose message does not quote the address', async () => {
   const rejection = Object.assign(new Error('550 5.1.1 <someone@example.test>: Recipient address rejected'), { responseCode: 550 });
-  const err = await new MockActivityEnvironment().run(activitiesWith(rejection).sendNotification, { userId: 'u1', template: 'generic' as const }).catch((e: any) => e);
+  const err: any = await new MockActivityEnvironment().run(activitiesWith(rejection).sendNotification, { userId: 'u1', template: 'generic' as const }).catch((e: any) => e);
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect(err.nonRetryable).toBe(true);
   expect(err.type).toBe('MailRejected');
