@@ -58,12 +58,33 @@ const schema = z.object({
   VAULT_KV_PREFIX: z.string().default('authflow'),
   VAULT_TRANSIT_MOUNT: z.string().default('transit'),
   VAULT_TIMEOUT_MS: int(5000, 100),
+  /** Retries of a Vault call after a transient failure (network, 5xx, sealed), with exponential
+   * backoff from VAULT_RETRY_BASE_MS; never after a 4xx such as 403. */
+  VAULT_RETRIES: int(2, 0, 10),
+  VAULT_RETRY_BASE_MS: int(100, 10, 10000),
 
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('authflow'),
   /** How often the API and the worker re-read the payload codec keys from Vault (rotation). */
   CODEC_KEY_REFRESH_SECONDS: seconds(60),
+
+  /** Signing-key rotation (a Temporal Schedule the worker registers): how often, how long a new
+   * key is published in the JWKS before it signs, and how often every API re-reads the key set. */
+  KEY_ROTATION_INTERVAL: seconds(30 * 24 * 3600),
+  KEY_PROPAGATION_DELAY: seconds(3600),
+  KEY_REFRESH_SECONDS: seconds(30),
+  /** Backups (schedule): pg_dump + Vault raft snapshot, encrypted, into BACKUP_DIR (a shared
+   * volume when several workers run); the newest BACKUP_RETENTION complete backups are kept. */
+  BACKUP_INTERVAL: seconds(24 * 3600),
+  BACKUP_DIR: z.string().min(1).default('.data/backups'),
+  BACKUP_RETENTION: int(7, 1, 1000),
+  /** Restore drill (schedule): restores the newest backup into this scratch database (owned by
+   * the service's role, created by the operator) and checks the manifest's row counts. */
+  RESTORE_DRILL_INTERVAL: seconds(7 * 24 * 3600),
+  RESTORE_DRILL_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain lower-case database name').default('authflow_restore_drill'),
+  PG_DUMP_BIN: z.string().min(1).default('pg_dump'),
+  PG_RESTORE_BIN: z.string().min(1).default('pg_restore'),
 
   SMTP_HOST: z.string().default('127.0.0.1'),
   SMTP_PORT: int(1025, 1, 65535),
@@ -139,6 +160,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!c.VAULT_ROLE_ID && !c.VAULT_ROLE_ID_FILE) missing.push('VAULT_ROLE_ID or VAULT_ROLE_ID_FILE: one of them is required');
   if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) missing.push('VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required');
   if (missing.length) throw new ConfigError(missing);
+  if (c.KEY_PROPAGATION_DELAY < 2 * c.KEY_REFRESH_SECONDS) missing.push('KEY_PROPAGATION_DELAY: must be at least twice KEY_REFRESH_SECONDS, so every API publishes a new key before any signs with it');
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
 }
 

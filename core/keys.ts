@@ -22,6 +22,10 @@ export interface StoredKey {
   created_at: string;
   /** When a retiring key may leave the JWKS (set when it stops signing). */
   publish_until?: string;
+  /** The rotation (workflow run) that created the key; makes each rotation phase idempotent. */
+  rotation_id?: string;
+  /** The rotation that retired the key (phase 2), so its phase 3 waits for this key's window. */
+  retired_by?: string;
   public_jwk: JWK;
   private_jwk: JWK;
 }
@@ -45,6 +49,110 @@ export async function newStoredKey(status: StoredKey['status']): Promise<StoredK
   const public_jwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: 'sig' };
   const private_jwk = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG };
   return { kid, alg: SIGNING_ALG, status, created_at: created.toISOString(), public_jwk, private_jwk };
+}
+
+/** Another rotation owns the `next` key: this one must not add a second. */
+export class RotationConflictError extends Error {
+  constructor(readonly otherRotationId: string | undefined, readonly kid: string) {
+    super(`another rotation (${otherRotationId ?? 'unknown'}) is publishing key ${kid}`);
+    this.name = 'RotationConflictError';
+  }
+}
+
+/** The key set is not in a state this phase can act on (lost key, manual edit). */
+export class KeySetStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeySetStateError';
+  }
+}
+
+/*
+ * Rotation phases as pure transforms of the stored set: each returns the new set, or null when
+ * the set already reflects the phase (a retried activity changes nothing). Unit-tested.
+ */
+
+/** Phase 1: publish `key` as `next` (in the JWKS, not signing). */
+export function withNextKey(set: StoredKeySet, rotationId: string, key: StoredKey): StoredKeySet | null {
+  const pending = set.keys.find((k) => k.status === 'next');
+  if (pending) {
+    if (pending.rotation_id === rotationId) return null;
+    throw new RotationConflictError(pending.rotation_id, pending.kid);
+  }
+  if (set.keys.some((k) => k.rotation_id === rotationId)) return null; // already past phase 1
+  return { ...set, keys: [...set.keys, { ...key, status: 'next', rotation_id: rotationId }] };
+}
+
+/** Phase 2: `kid` signs; the key that signed until now retires, published until `publishUntil`. */
+export function withActiveKey(set: StoredKeySet, kid: string, publishUntil: Date, rotationId?: string): StoredKeySet | null {
+  const target = set.keys.find((k) => k.kid === kid);
+  if (!target) throw new KeySetStateError(`key ${kid} is not in the key set`);
+  if (target.status === 'active') return null;
+  if (target.status !== 'next') throw new KeySetStateError(`key ${kid} is ${target.status}, not next`);
+  return {
+    ...set,
+    keys: set.keys.map((k) => {
+      if (k.kid === kid) return { ...k, status: 'active' as const };
+      if (k.status === 'active') return { ...k, status: 'retiring' as const, publish_until: publishUntil.toISOString(), ...(rotationId ? { retired_by: rotationId } : {}) };
+      return k;
+    }),
+  };
+}
+
+/** Phase 3: drop retiring keys whose publication window has passed (any rotation's). */
+export function withoutRetiredKeys(set: StoredKeySet, now: Date): { set: StoredKeySet | null; removed: string[] } {
+  const gone = set.keys.filter((k) => k.status === 'retiring' && (!k.publish_until || Date.parse(k.publish_until) <= now.getTime()));
+  if (!gone.length) return { set: null, removed: [] };
+  return { set: { ...set, keys: set.keys.filter((k) => !gone.includes(k)) }, removed: gone.map((k) => k.kid) };
+}
+
+/** What may be shown about a key (status page, logs, workflow history): never key material. */
+export function keySummary(k: StoredKey) {
+  return { kid: k.kid, status: k.status, created_at: k.created_at, publish_until: k.publish_until ?? null };
+}
+
+/**
+ * The write side used by the rotation activities: read the set with its KV version, apply a phase
+ * transform, write it back with check-and-set on that version. A concurrent writer makes the
+ * write fail (400); we re-read and re-apply, so two writers never lose each other's change.
+ */
+export async function updateKeySet(
+  vault: VaultClient,
+  change: (set: StoredKeySet) => StoredKeySet | null,
+  maxAttempts = 5,
+): Promise<{ set: StoredKeySet; changed: boolean; version: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const current = await vault.kvRead<StoredKeySet>(KEYSET_NAME);
+    if (!current || !Array.isArray(current.data.keys) || current.data.keys.length === 0) throw new KeySetStateError('no signing key set in Vault');
+    const next = change(current.data);
+    if (!next) return { set: current.data, changed: false, version: current.version };
+    if (!next.keys.some((k) => k.status === 'active')) throw new KeySetStateError('refusing to write a key set without an active key');
+    try {
+      const version = await vault.kvPut(KEYSET_NAME, next as unknown as Record<string, unknown>, current.version);
+      return { set: next, changed: true, version };
+    } catch (err) {
+      const casLost = err instanceof VaultRequestError && err.statusCode === 400 && /check-and-set/i.test(err.message);
+      if (!casLost || attempt >= maxAttempts) throw err;
+    }
+  }
+}
+
+/** Reads the stored set (status pages, rotation pre-checks). */
+export async function readKeySet(vault: VaultClient): Promise<StoredKeySet | null> {
+  return vault.kvGet<StoredKeySet>(KEYSET_NAME);
+}
+
+/**
+ * How long a retiring key stays published: until every token it signed has expired. It may still
+ * sign for up to one key-set refresh after the switch (an API that has not reloaded yet), plus a
+ * margin for clock skew between the API hosts and verifiers.
+ */
+export const ROTATION_CLOCK_SKEW_SECONDS = 60;
+export function rotationTimings(c: { ACCESS_TOKEN_TTL: number; KEY_REFRESH_SECONDS: number; KEY_PROPAGATION_DELAY: number }) {
+  return {
+    propagationDelaySeconds: c.KEY_PROPAGATION_DELAY,
+    retireAfterSeconds: c.ACCESS_TOKEN_TTL + c.KEY_REFRESH_SECONDS + ROTATION_CLOCK_SKEW_SECONDS,
+  };
 }
 
 export class KeyRing {

@@ -30,10 +30,88 @@ export const httpRequests = new client.Histogram({
   registers: [registry],
 });
 
+/** Where the token TTL gauge reads its value at scrape time (the process's VaultClient). */
+let tokenTtlSource: (() => number) | undefined;
+export function setVaultTokenTtlSource(fn: () => number) {
+  tokenTtlSource = fn;
+}
+
 export const vaultTokenTtl = new client.Gauge({
   name: 'authflow_vault_token_ttl_seconds',
   help: 'Remaining TTL of the service Vault token',
   registers: [registry],
+  collect() {
+    if (tokenTtlSource) this.set(tokenTtlSource());
+  },
+});
+
+export const vaultAvailable = new client.Gauge({
+  name: 'authflow_vault_available',
+  help: '1 while the last Vault call got an answer, 0 while Vault is sealed or unreachable',
+  registers: [registry],
+});
+
+export const vaultSealed = new client.Gauge({
+  name: 'authflow_vault_sealed',
+  help: '1 when the last health or call saw Vault sealed, else 0',
+  registers: [registry],
+});
+
+export const vaultTokenRenewalFailing = new client.Gauge({
+  name: 'authflow_vault_token_renewal_failing',
+  help: '1 while Vault answers but neither token renewal nor AppRole login succeeds (needs a human: a new secret-id)',
+  registers: [registry],
+});
+
+/**
+ * Vault operations (key rotation, backups, restore drills) run on the worker, which serves no
+ * HTTP; their outcomes are rows in Postgres (`ops_runs`), and every API exports them from there
+ * at scrape time, so the values survive worker restarts and every API instance reports the same.
+ */
+export type OpsKind = 'key_rotation' | 'backup' | 'restore_drill' | 'db_credentials';
+export const OPS_KINDS: OpsKind[] = ['key_rotation', 'backup', 'restore_drill'];
+export interface OpsStatus {
+  kind: OpsKind;
+  lastSuccessAt: Date | null;
+  lastFinishedOk: boolean | null;
+}
+let opsSource: (() => Promise<OpsStatus[]>) | undefined;
+let opsInFlight: Promise<OpsStatus[]> | undefined;
+export function setOpsStatusSource(fn: () => Promise<OpsStatus[]>) {
+  opsSource = fn;
+}
+/** One read per scrape for all the gauges below (they collect concurrently and share the pending
+ * read); a failed read leaves them at their last values. */
+function opsStatus(): Promise<OpsStatus[]> {
+  if (!opsSource) return Promise.resolve([]);
+  if (!opsInFlight) {
+    opsInFlight = opsSource().catch(() => [] as OpsStatus[]).finally(() => {
+      opsInFlight = undefined;
+    });
+  }
+  return opsInFlight;
+}
+
+export const opsLastSuccess = new client.Gauge({
+  name: 'authflow_ops_last_success_timestamp_seconds',
+  help: 'Unix time the last successful run of a Vault operation finished (key_rotation, backup, restore_drill)',
+  labelNames: ['operation'] as const,
+  registers: [registry],
+  async collect() {
+    for (const s of await opsStatus()) {
+      if (s.lastSuccessAt) this.set({ operation: s.kind }, Math.floor(s.lastSuccessAt.getTime() / 1000));
+    }
+  },
+});
+
+export const restoreDrillSuccess = new client.Gauge({
+  name: 'authflow_restore_drill_success',
+  help: '1 when the newest finished restore drill passed, 0 when it failed',
+  registers: [registry],
+  async collect() {
+    const drill = (await opsStatus()).find((s) => s.kind === 'restore_drill');
+    if (drill && drill.lastFinishedOk !== null) this.set(drill.lastFinishedOk ? 1 : 0);
+  },
 });
 
 export const vaultTokenRenewals = new client.Counter({

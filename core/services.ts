@@ -13,7 +13,7 @@ export async function buildServices(rt: Runtime) {
   const { config, logger, vault, sequelize } = rt;
   const keys = new KeyRing(vault, logger.child({ component: 'keys' }));
   await retrying('signing keys', logger, () => keys.load(true));
-  keys.startRefresh(30_000);
+  keys.startRefresh(config.KEY_REFRESH_SECONDS * 1000);
   const tokens = new TokenService(keys, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL });
   const sessions = new SessionService(sequelize, tokens, config.REFRESH_TOKEN_TTL);
   const accounts = new AccountService(sequelize, sessions, {

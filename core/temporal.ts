@@ -12,7 +12,17 @@ export const workflowIds = {
   passwordReset: (userId: string) => `password-reset:${userId}`,
   stepUp: (sessionId: string) => `step-up:${sessionId}`,
   accountDeletion: (userId: string) => `account-deletion:${userId}`,
+  /** Vault operations: one on-demand run of each at a time; scheduled runs get the schedule's
+   * `<id>-<time>` suffix. */
+  keyRotation: (trigger: 'on-demand' | 'scheduled') => `key-rotation:${trigger}`,
+  backup: (trigger: 'on-demand' | 'scheduled') => `backup:${trigger}`,
+  restoreDrill: (trigger: 'on-demand' | 'scheduled') => `restore-drill:${trigger}`,
 };
+
+/** Temporal Schedules the worker registers at start (worker/schedules.ts). */
+export const scheduleIds = { keyRotation: 'authflow-key-rotation', backup: 'authflow-backup', restoreDrill: 'authflow-restore-drill' } as const;
+/** The UserId search attribute of flows no user started (scheduled operations). */
+export const SYSTEM_USER = 'system';
 
 /** A client for tools and processes other than the API. Pass the production data converter
  * (`dataConverterWith(new AesGcmPayloadCodec(keys))` from core/codec.ts): without it, what the

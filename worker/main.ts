@@ -6,6 +6,7 @@ import { createActivities } from '../activities';
 import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../core/codec';
 import type { Logger } from '../core/logger';
 import { createRuntime, retrying } from '../core/runtime';
+import { registerSchedulesAtStart } from './schedules';
 
 /** The SDK's logger (worker, workflow and activity logs, and forwarded Core logs) written as JSON
  * through pino instead of the SDK's default text lines on stderr. */
@@ -56,6 +57,8 @@ async function main() {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Temporal Schedules of the Vault operations (idempotent: create, or update to this config).
+  await registerSchedulesAtStart(config, logger, dataConverterWith(new AesGcmPayloadCodec(codecKeys)));
   logger.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker started');
   await worker.run();
   codecKeys.stop();

@@ -24,3 +24,31 @@ export const dbActivity: ActivityOptions = {
     nonRetryableErrorTypes: ['NotFound', 'InvalidInput'],
   },
 };
+
+/** Vault operations (key-set writes, bookkeeping): short attempts, retried for up to a day, so a
+ * sealed or restarting Vault delays a rotation instead of failing it. */
+export const opsActivity: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 day',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    nonRetryableErrorTypes: ['RotationConflict', 'KeySetState', 'InvalidInput'],
+  },
+};
+
+/** Long file work (pg_dump, raft snapshot, restore drill): heartbeats, bounded attempts. A dead
+ * worker is noticed within the heartbeat timeout and the attempt starts over on another. */
+export const longOpsActivity: ActivityOptions = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
+  scheduleToCloseTimeout: '8 hours',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 minutes',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: ['BackupInvalid', 'InvalidInput'],
+  },
+};

@@ -28,6 +28,17 @@ export function toAppError(err: unknown): AppError | undefined {
   return undefined;
 }
 
+/** A dependency outage is one condition, not one per request: warn when it starts (no 503 for
+ * that dependency in the last minute), debug for the requests that follow. */
+const quietUntil = new Map<string, number>();
+function logDependencyFailure(ctx: Koa.Context, err: DependencyError) {
+  const now = Date.now();
+  const detail = { dependency: err.dependency, err: String((err.cause as Error)?.message ?? '') };
+  if ((quietUntil.get(err.dependency) ?? 0) < now) ctx.state.log?.warn(detail, 'dependency unavailable (requests answer 503; repeats within a minute are logged at debug)');
+  else ctx.state.log?.debug(detail, 'dependency unavailable');
+  quietUntil.set(err.dependency, now + 60000);
+}
+
 export function errorMiddleware(): Koa.Middleware {
   return async (ctx, next) => {
     try {
@@ -39,7 +50,7 @@ export function errorMiddleware(): Koa.Middleware {
       if (app) {
         for (const [k, v] of Object.entries(app.headers)) ctx.set(k, v);
         problem(ctx, app.code, app.message, app.extra);
-        if (app instanceof DependencyError) ctx.state.log?.warn({ dependency: app.dependency, err: String((app.cause as Error)?.message ?? '') }, 'dependency unavailable');
+        if (app instanceof DependencyError) logDependencyFailure(ctx, app);
         return;
       }
       const status = (err as { status?: number; expose?: boolean }).status;

@@ -346,6 +346,10 @@ export class Stack {
       if (db.rowCount === 0) await c.query('CREATE DATABASE authflow OWNER authflow');
     } finally {
       await c.end();
+      // The restore drill's scratch database (RESTORE_DRILL_DATABASE), owned by the service role
+      // so the drill needs no CREATEDB privilege; it is empty except while a drill runs.
+      const drill = await c.query("SELECT 1 FROM pg_database WHERE datname = 'authflow_restore_drill'");
+      if (drill.rowCount === 0) await c.query('CREATE DATABASE authflow_restore_drill OWNER authflow');
     }
     const smtp = await this.vaultAdmin.kvGet('authflow/smtp');
     if (!smtp || smtp.password !== this.state.smtpPassword) {
@@ -391,6 +395,7 @@ export class Stack {
       SMTP_PORT: String(p.smtp),
       ...this.opts.serviceEnv,
     };
+      BACKUP_DIR: join(this.info.dataDir, 'backups'),
   }
 
   private nodeArgs(entry: string) {
@@ -499,20 +504,48 @@ export class Stack {
     }
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    await this.stopRecordedExtras();
-    for (const name of ['api', 'worker', 'maildev', 'temporal', 'vault']) await this.stopChild(name);
-    if (this.pg) {
+  /**
+   * Postgres: the embedded server we started, and a replacement a test started after restarting
+   * Postgres (recorded as stack.json `pids.postgres`): fast shutdown (SIGINT) for both. The
+   * embedded handle is only asked to stop while its process lives (its stop() would otherwise
+   * wait forever for an exit that already happened).
+   */
+  private async stopPostgres() {
+    let recorded: number | undefined;
+    try {
+      recorded = (JSON.parse(readFileSync(join(this.info.dataDir, 'stack.json'), 'utf8')) as StackInfo).pids?.postgres;
+    } catch {
+      /* no file */
+    }
+    if (recorded && recorded !== this.info.pids.postgres && pidAlive(recorded)) {
+      this.log(`stopping postgres (pid ${recorded}) recorded in stack.json`);
       try {
-        await this.pg.stop();
+        process.kill(recorded, 'SIGINT');
+      } catch {
+        /* gone */
+      }
+      const deadline = Date.now() + 15000;
+      while (pidAlive(recorded) && Date.now() < deadline) await sleep(100);
+      if (pidAlive(recorded)) process.kill(recorded, 'SIGKILL');
+    }
+    const embedded = (this.pg as unknown as { process?: ChildProcess }).process;
+    if (embedded && embedded.exitCode === null && embedded.signalCode === null) {
+      try {
+        await Promise.race([this.pg!.stop(), sleep(15000)]);
       } catch {
         /* already down */
       }
     }
     rmSync(this.lockFile, { force: true });
   }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.stopRecordedExtras();
+    for (const name of ['api', 'worker', 'maildev', 'temporal', 'vault']) await this.stopChild(name);
+    if (this.pg) await this.stopPostgres();
 }
 
 /** Reads the stack.json a running stack wrote (tests, admin command). */

@@ -25,10 +25,19 @@ path "transit/decrypt/authflow-totp" {
   capabilities = ["update"]
 }
 
+# Backups: a fresh data key per backup file (the file stores only its wrapped form), and
+# decrypt to unwrap it for the restore drill and a real restore.
 path "transit/datakey/plaintext/authflow-backups" {
   capabilities = ["update"]
 }
 
 path "transit/decrypt/authflow-backups" {
   capabilities = ["update"]
+}
+
+# Backups: the Vault raft snapshot the backup workflow streams, encrypts and stores. Read only:
+# restoring a snapshot (POST sys/storage/raft/snapshot[-force]) is an operator's decision with an
+# operator token (docs/operations.md), never something the service can do.
+path "sys/storage/raft/snapshot" {
+  capabilities = ["read"]
 }

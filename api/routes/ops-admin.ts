@@ -1,0 +1,164 @@
+/**
+ * Vault operations for admins: their status (last successes, last drill result, the signing key
+ * set without key material, recent runs) and on-demand runs of a signing-key rotation, a backup
+ * or a restore drill. The runs are the same Temporal workflows the worker's Schedules start; the
+ * on-demand ones have fixed ids (`key-rotation:on-demand`, ...) with the FAIL conflict policy, so
+ * a second request while one runs is a 409. Also binds the Prometheus gauges of these operations
+ * to Postgres (`ops_runs`), where the worker records them.
+ */
+import Router from '@koa/router';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
+import type Koa from 'koa';
+import { QueryTypes } from 'sequelize';
+import { z } from 'zod';
+import { audit } from '../../core/audit';
+import { AppError } from '../../core/errors';
+import { keySummary, readKeySet, rotationTimings } from '../../core/keys';
+import { setOpsStatusSource } from '../../core/metrics';
+import { opsStatus, recentOpsRuns } from '../../core/ops-runs';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import type { AppDeps } from '../context';
+import { requestMeta, requireAuth, requireRole } from '../middleware/auth';
+import { parse } from '../middleware/validate';
+import { describe } from '../openapi';
+
+const EmptyBody = z.object({}).strict().optional();
+const RunId = z.object({ workflowId: z.string().regex(/^(key-rotation|backup|restore-drill):(on-demand|scheduled-[0-9A-Za-z:.+-]{1,60})$/, 'an operations workflow id') });
+
+const Started = z.object({ workflow_id: z.string(), run_id: z.string() });
+const OpsOverview = z.object({
+  operations: z.array(z.object({ kind: z.string(), last_success_at: z.string().nullable(), last_result: z.enum(['succeeded', 'failed']).nullable() })),
+  signing_keys: z.array(z.object({ kid: z.string(), status: z.enum(['next', 'active', 'retiring']), created_at: z.string(), publish_until: z.string().nullable() })),
+  recent_runs: z.array(z.object({ workflow_id: z.string(), kind: z.string(), status: z.string(), phase: z.string(), started_at: z.string(), finished_at: z.string().nullable(), details: z.record(z.string(), z.unknown()) })),
+});
+const RunOut = z.object({ workflow_id: z.string(), run_id: z.string(), status: z.string(), result: z.unknown().optional(), failure: z.string().optional(), state: z.unknown().optional() });
+
+/** Same rule as the user administration: a live session of an active admin, checked in Postgres. */
+function requireLiveAdmin(deps: AppDeps): Koa.Middleware {
+  return async (ctx, next) => {
+    const auth = ctx.state.auth!;
+    const rows = await deps.sequelize.query<{ status: string; roles: string[]; live: boolean }>(
+      `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :sid AND u.id = :sub`,
+      { replacements: { sid: auth.sid, sub: auth.sub }, type: QueryTypes.SELECT },
+    );
+    const row = rows[0];
+    if (!row?.live || row.status !== 'active') throw new AppError('unauthorized', 'the session has ended');
+    if (!row.roles.includes('admin')) throw new AppError('forbidden', 'the admin role is required');
+    await next();
+  };
+}
+
+export function opsAdminRouter(deps: AppDeps): Router {
+  setOpsStatusSource(() => opsStatus(deps.sequelize));
+  const r = new Router({ prefix: '/v1/admin/ops' });
+  r.use(requireAuth(deps.tokens), requireRole('admin'), requireLiveAdmin(deps));
+
+  async function start(ctx: Koa.Context, kind: 'key_rotation' | 'backup' | 'restore_drill', workflowType: string, workflowId: string, flow: string, args: unknown[]) {
+    parse(EmptyBody, ctx.request.body);
+    const meta = requestMeta(ctx);
+    try {
+      const handle = await deps.temporal.workflow.start(workflowType, {
+        workflowId,
+        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+        args,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        typedSearchAttributes: [{ key: UserIdAttr, value: meta.actorId! }, { key: FlowAttr, value: flow }],
+      });
+      await audit(undefined, `ops.${kind}.requested`, null, meta, { workflow_id: workflowId, run_id: handle.firstExecutionRunId });
+      ctx.status = 202;
+      ctx.body = { workflow_id: workflowId, run_id: handle.firstExecutionRunId };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new AppError('conflict', `${flow} is already running (${workflowId})`);
+      throw err;
+    }
+  }
+
+  describe('get', '/v1/admin/ops', {
+    summary: 'Vault operations: last successes, last drill result, signing keys (no key material), recent runs',
+    tags: ['admin'],
+    auth: 'admin',
+    responses: { 200: { description: 'status', schema: OpsOverview }, 503: { description: 'Vault or Postgres unavailable' } },
+  });
+  r.get('/', async (ctx) => {
+    const [status, set, runs] = await Promise.all([opsStatus(deps.sequelize), readKeySet(deps.vault), recentOpsRuns(deps.sequelize)]);
+    const byKind = new Map(status.map((s) => [s.kind, s]));
+    ctx.body = {
+      operations: (['key_rotation', 'backup', 'restore_drill'] as const).map((kind) => {
+        const s = byKind.get(kind);
+        return { kind, last_success_at: s?.lastSuccessAt?.toISOString() ?? null, last_result: s?.lastFinishedOk == null ? null : s.lastFinishedOk ? 'succeeded' : 'failed' };
+      }),
+      signing_keys: (set?.keys ?? []).map(keySummary),
+      recent_runs: runs.map((x) => ({ workflow_id: x.workflow_id, kind: x.kind, status: x.status, phase: x.phase, started_at: new Date(x.started_at).toISOString(), finished_at: x.finished_at ? new Date(x.finished_at).toISOString() : null, details: x.details })),
+    };
+  });
+
+  describe('post', '/v1/admin/ops/key-rotation', {
+    summary: 'Rotate the signing key now (publish, switch after the propagation delay, retire after the longest token lifetime)',
+    tags: ['admin'],
+    auth: 'admin',
+    responses: { 202: { description: 'started', schema: Started }, 409: { description: 'a rotation is already in progress' }, 503: { description: 'Vault or Temporal unavailable' } },
+  });
+  r.post('/key-rotation', async (ctx) => {
+    // A key waiting to sign means a rotation is between phases 1 and 2 (scheduled or on demand).
+    const set = await readKeySet(deps.vault);
+    const pending = set?.keys.find((k) => k.status === 'next');
+    if (pending) throw new AppError('conflict', `a rotation is in progress (key ${pending.kid} is not signing yet)`);
+    await start(ctx, 'key_rotation', 'keyRotationWorkflow', workflowIds.keyRotation('on-demand'), 'key-rotation', [{ ...rotationTimings(deps.config), actorId: ctx.state.auth!.sub }]);
+  });
+
+  describe('post', '/v1/admin/ops/backup', {
+    summary: 'Take an encrypted backup now (database dump and Vault snapshot)',
+    tags: ['admin'],
+    auth: 'admin',
+    responses: { 202: { description: 'started', schema: Started }, 409: { description: 'an on-demand backup is already running' }, 503: { description: 'Temporal unavailable' } },
+  });
+  r.post('/backup', async (ctx) => {
+    await start(ctx, 'backup', 'backupWorkflow', workflowIds.backup('on-demand'), 'backup', [{ retention: deps.config.BACKUP_RETENTION, actorId: ctx.state.auth!.sub }]);
+  });
+
+  describe('post', '/v1/admin/ops/restore-drill', {
+    summary: 'Run a restore drill now (newest backup into the scratch database, counts checked)',
+    tags: ['admin'],
+    auth: 'admin',
+    responses: { 202: { description: 'started', schema: Started }, 409: { description: 'an on-demand drill is already running' }, 503: { description: 'Temporal unavailable' } },
+  });
+  r.post('/restore-drill', async (ctx) => {
+    await start(ctx, 'restore_drill', 'restoreDrillWorkflow', workflowIds.restoreDrill('on-demand'), 'restore-drill', [{ actorId: ctx.state.auth!.sub }]);
+  });
+
+  describe('get', '/v1/admin/ops/runs/:workflowId', {
+    summary: 'One run of an operation: its Temporal status, result or failure, and a rotation\'s phase',
+    tags: ['admin'],
+    auth: 'admin',
+    responses: { 200: { description: 'the latest run with this id', schema: RunOut }, 404: { description: 'no such run' } },
+  });
+  r.get('/runs/:workflowId', async (ctx) => {
+    const { workflowId } = parse(RunId, ctx.params, 'path');
+    const handle = deps.temporal.workflow.getHandle(workflowId);
+    let desc;
+    try {
+      desc = await handle.describe();
+    } catch (err) {
+      if ((err as Error).name === 'WorkflowNotFoundError') throw new AppError('not_found', `no run ${workflowId}`);
+      throw err;
+    }
+    const out: Record<string, unknown> = { workflow_id: workflowId, run_id: desc.runId, status: desc.status.name };
+    if (desc.status.name === 'COMPLETED') {
+      out.result = await handle.result();
+    } else if (desc.status.name === 'FAILED') {
+      try {
+        await handle.result();
+      } catch (err) {
+        let e = err as { message?: string; cause?: unknown };
+        while (e.cause) e = e.cause as typeof e;
+        out.failure = String(e.message ?? err);
+      }
+    } else if (desc.status.name === 'RUNNING' && workflowId.startsWith('key-rotation:')) {
+      out.state = await handle.query('keyRotationState').catch(() => undefined);
+    }
+    ctx.body = out;
+  });
+  return r;
+}
