@@ -7,9 +7,11 @@
  * `npx tsx test/replay/record.ts <workflowType>` against a running stack.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
-import { FlowAttr, UserIdAttr } from '../../core/temporal';
+import { FlowAttr, SYSTEM_USER, UserIdAttr } from '../../core/temporal';
 import { codeFrom, GOOD_PASSWORD, login } from '../helpers/users';
 import { api, mailsTo, sleep, uniqueEmail, waitForMail } from '../helpers/stack';
 
@@ -238,6 +240,60 @@ export const scenarios: Scenario[] = [
       return { workflowId };
     },
   },
+  // ---- Vault operations (issue 7): started directly, as the Schedules and the admin endpoints
+  // do, with short timings; workflow ids in their own `replay` namespace of ids.
+  {
+    workflowType: 'keyRotationWorkflow',
+    name: 'completed',
+    description: 'publish a next key, switch after 1 s, retire the old key 2 s later, remove it',
+    async run(ctx) {
+      return { workflowId: await startOps(ctx, 'keyRotationWorkflow', 'key-rotation', [{ propagationDelaySeconds: 1, retireAfterSeconds: 2, actorId: null }]) };
+    },
+  },
+  {
+    workflowType: 'keyRotationWorkflow',
+    name: 'cancelled',
+    description: 'an operator cancels a rotation while it waits for propagation: the failure is recorded and the run ends cancelled',
+    async run(ctx) {
+      const workflowId = await startOps(ctx, 'keyRotationWorkflow', 'key-rotation', [{ propagationDelaySeconds: 300, retireAfterSeconds: 600, actorId: null }]);
+      const h = ctx.client.workflow.getHandle(workflowId);
+      for (let i = 0; i < 100; i++) {
+        const st = await h.query<{ phase: string }>('keyRotationState').catch(() => ({ phase: 'starting' }));
+        if (st.phase === 'propagating') break;
+        await sleep(200);
+      }
+      await h.cancel();
+      return { workflowId };
+    },
+  },
+  {
+    workflowType: 'restoreDrillWorkflow',
+    name: 'no-backup',
+    description: 'a restore drill before any backup exists: it fails (RestoreDrillFailed) and records the failure',
+    unsupported: (ctx) => (completeBackups(ctx).length ? 'this stack already has backups' : undefined),
+    async run(ctx) {
+      return { workflowId: await startOps(ctx, 'restoreDrillWorkflow', 'restore-drill', [{ actorId: null }]) };
+    },
+  },
+  {
+    workflowType: 'backupWorkflow',
+    name: 'completed',
+    description: 'database dump and Vault snapshot, encrypted, sealed with a manifest, retention applied',
+    async run(ctx) {
+      return { workflowId: await startOps(ctx, 'backupWorkflow', 'backup', [{ retention: 3, actorId: null }]) };
+    },
+  },
+  {
+    workflowType: 'restoreDrillWorkflow',
+    name: 'passed',
+    description: 'a restore drill of the newest backup into the scratch database: counts match',
+    async run(ctx) {
+      if (!completeBackups(ctx).length) {
+        await ctx.client.workflow.getHandle(await startOps(ctx, 'backupWorkflow', 'backup', [{ retention: 3, actorId: null }])).result();
+      }
+      return { workflowId: await startOps(ctx, 'restoreDrillWorkflow', 'restore-drill', [{ actorId: null }]) };
+    },
+  },
 ];
 
 async function forgot(email: string) {
@@ -266,4 +322,23 @@ async function submitStepUp(verificationId: string, code: string, status: number
   const r = await api('POST', `/v1/auth/step-up/${verificationId}`, { body: { code } });
   if (r.status !== status) throw new Error(`step-up answered ${r.status} ${JSON.stringify(r.body)}, expected ${status}`);
   return r;
+}
+
+function completeBackups(ctx: ScenarioContext): string[] {
+  const root = ctx.env.BACKUP_DIR;
+  if (!root || !existsSync(root)) return [];
+  return readdirSync(root).filter((n) => !n.startsWith('.') && existsSync(join(root, n, 'manifest.json')));
+}
+
+/** Starts an operations workflow like the Schedules do (UserId = system). */
+async function startOps(ctx: ScenarioContext, workflowType: string, flow: string, args: unknown[]): Promise<string> {
+  const workflowId = `${flow}:replay-${randomUUID()}`;
+  await ctx.client.workflow.start(workflowType, {
+    workflowId,
+    taskQueue: ctx.taskQueue,
+    args,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+    typedSearchAttributes: [{ key: UserIdAttr, value: SYSTEM_USER }, { key: FlowAttr, value: flow }],
+  });
+  return workflowId;
 }
