@@ -1,4 +1,5 @@
 /** The domain services built on a runtime: keys, tokens, sessions, accounts. */
+import { deriveFingerprint } from './fingerprint';
 import { AccountService } from './accounts';
 import { DeviceService } from './devices';
 import { KeyRing } from './keys';
@@ -37,6 +38,7 @@ export async function buildServices(rt: Runtime) {
   devices.totpAvailable = true; // MfaService verifies TOTP step-up codes
   sessions.deviceCheck = devices.check;
   sessions.deviceRecorder = devices.recordAtLogin;
+  sessions.knownDeviceHash = (meta) => deriveFingerprint(meta).hash;
   const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2ParamsFromConfig(config));
   return { keys, tokens, sessions, accounts, mfa, devices, passwordResets };
 }

@@ -60,6 +60,14 @@ interface TokenRow {
 export class SessionService {
   deviceCheck: DeviceCheck = async () => ({ kind: 'allow' });
   deviceRecorder: DeviceRecorder = async () => null;
+  /**
+   * The fingerprint hash of a request's device. When set, a refresh first tries the common case
+   * in one statement: a live token of a live session of an active user, presented from one of
+   * the user's trusted devices, is spent and replaced at once. Anything else (reuse, expiry, an
+   * unknown device, a user without devices yet) falls through to the full, locked transaction
+   * below, which decides exactly as before.
+   */
+  knownDeviceHash?: (meta: RequestMeta) => Buffer;
 
   constructor(
     private readonly sequelize: Sequelize,
@@ -94,6 +102,10 @@ export class SessionService {
   async refresh(presented: string, meta: RequestMeta): Promise<IssuedTokens> {
     if (!looksLikeRefreshToken(presented)) throw new AppError('invalid_grant', 'the refresh token is not valid');
     const hash = hashOpaque(presented);
+    if (this.knownDeviceHash) {
+      const fast = await this.rotateFromKnownDevice(hash, this.knownDeviceHash(meta), meta).catch((err) => Promise.reject(mapDbError(err)));
+      if (fast) return fast;
+    }
     let outcome: { ok: true; finish: () => Promise<IssuedTokens> } | { ok: false; error: AppError };
     try {
       outcome = await this.sequelize.transaction(async (t) => {
@@ -144,6 +156,46 @@ export class SessionService {
     }
     if (!outcome.ok) throw outcome.error;
     return outcome.finish();
+  }
+
+  /**
+   * The refresh hot path in one round trip. The UPDATE re-checks `spent_at IS NULL` under the row
+   * lock, so of concurrent uses at most one rotates; the losers get no row here and take the
+   * locked path, which treats the spent token as reuse.
+   */
+  private async rotateFromKnownDevice(hash: Buffer, fingerprint: Buffer, meta: RequestMeta): Promise<IssuedTokens | null> {
+    const next = newRefreshToken();
+    const nextId = randomUUID();
+    const expires = new Date(Date.now() + this.refreshTtl * 1000);
+    const rows = await this.sequelize.query<{ session_id: string; user_id: string; amr: string[]; roles: string[] }>(
+      `WITH cand AS (
+         SELECT rt.id, rt.session_id, s.user_id, s.amr, u.roles, d.id AS device_id
+           FROM refresh_tokens rt
+           JOIN sessions s ON s.id = rt.session_id
+           JOIN users u ON u.id = s.user_id
+           JOIN device_fingerprints d ON d.user_id = s.user_id AND d.fingerprint = $2 AND d.trusted
+          WHERE rt.token_hash = $1 AND rt.spent_at IS NULL AND rt.expires_at > now()
+            AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
+       ), spent AS (
+         UPDATE refresh_tokens rt SET spent_at = now(), replaced_by = $3
+           FROM cand WHERE rt.id = cand.id AND rt.spent_at IS NULL
+         RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id
+       ), ins AS (
+         INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at)
+         SELECT $3, session_id, $4, $5 FROM spent
+       ), ses AS (
+         UPDATE sessions s SET last_used_at = now(), expires_at = $5, device_id = spent.device_id
+           FROM spent WHERE s.id = spent.session_id
+       ), dev AS (
+         UPDATE device_fingerprints d SET last_seen_at = now(), last_ip = $6
+           FROM spent WHERE d.id = spent.device_id
+       )
+       SELECT session_id, user_id, amr, roles FROM spent`,
+      { bind: [hash, fingerprint, nextId, next.hash, expires, meta.ip ?? null], type: QueryTypes.SELECT },
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token);
   }
 
   /** Ends the session a refresh token belongs to. Unknown tokens are ignored (nothing to end). */

@@ -233,7 +233,9 @@ export async function startBenchApi(info: StackInfo, pin: Pinning): Promise<Benc
     API_PORT: String(port),
     LOG_LEVEL: 'warn',
   };
-  const nodeArgs = ['--import', 'tsx', join(ROOT, 'api', 'main.ts')];
+  // BENCH_API_NODE_ARGS passes profiler flags to the benchmarked API, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const extraArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const nodeArgs = [...extraArgs, '--import', 'tsx', join(ROOT, 'api', 'main.ts')];
   const [cmd, args] = pin.pinned ? ['taskset', ['-c', pin.apiCpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
   closeSync(fd);

@@ -393,9 +393,9 @@ export class Stack {
       TEMPORAL_TASK_QUEUE: 'authflow',
       SMTP_HOST: '127.0.0.1',
       SMTP_PORT: String(p.smtp),
+      BACKUP_DIR: join(this.info.dataDir, 'backups'),
       ...this.opts.serviceEnv,
     };
-      BACKUP_DIR: join(this.info.dataDir, 'backups'),
   }
 
   private nodeArgs(entry: string) {
@@ -536,8 +536,6 @@ export class Stack {
         /* already down */
       }
     }
-    rmSync(this.lockFile, { force: true });
-  }
   }
 
   async stop(): Promise<void> {
@@ -546,6 +544,8 @@ export class Stack {
     await this.stopRecordedExtras();
     for (const name of ['api', 'worker', 'maildev', 'temporal', 'vault']) await this.stopChild(name);
     if (this.pg) await this.stopPostgres();
+    rmSync(this.lockFile, { force: true });
+  }
 }
 
 /** Reads the stack.json a running stack wrote (tests, admin command). */
