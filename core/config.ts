@@ -159,8 +159,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const missing: string[] = [];
   if (!c.VAULT_ROLE_ID && !c.VAULT_ROLE_ID_FILE) missing.push('VAULT_ROLE_ID or VAULT_ROLE_ID_FILE: one of them is required');
   if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) missing.push('VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required');
-  if (missing.length) throw new ConfigError(missing);
   if (c.KEY_PROPAGATION_DELAY < 2 * c.KEY_REFRESH_SECONDS) missing.push('KEY_PROPAGATION_DELAY: must be at least twice KEY_REFRESH_SECONDS, so every API publishes a new key before any signs with it');
+  if (missing.length) throw new ConfigError(missing);
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
 }
 

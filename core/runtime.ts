@@ -34,7 +34,8 @@ export async function createRuntime(name: string): Promise<Runtime> {
   const vault = vaultFromConfig(config, logger.child({ component: 'vault' }));
   await retrying('vault login', logger, () => vault.start());
   const creds = await retrying('database credentials', logger, () => readDbCredentials(vault));
-  const sequelize = createSequelize(config, creds);
+  // The pool follows password rotations by Vault's database secrets engine (re-reads on schedule and on refusal).
+  const sequelize = createSequelize(config, creds, undefined, { refresh: () => readDbCredentials(vault), logger: logger.child({ component: 'db' }) });
   await retrying('postgres', logger, () => sequelize.authenticate());
   const mailer = new Mailer(config, vault);
   return {

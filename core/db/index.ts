@@ -21,17 +21,109 @@ export interface DbConfig {
 export interface DbCredentials {
   username: string;
   password: string;
+  /** Seconds until Vault rotates the password (database secrets engine static role). */
+  ttlSeconds?: number;
 }
 
+/** What Vault KV `<prefix>/database` holds: the credentials themselves, or (with Vault's database
+ * secrets engine managing the password) the static role to read them from. */
+interface DbSecret {
+  username?: string;
+  password?: string;
+  static_role?: string;
+  mount?: string;
+}
+
+/**
+ * The database credentials, from Vault. With the database secrets engine (`static_role` in the
+ * KV secret) Vault owns and rotates the password: read `<mount>/static-creds/<role>`, whose `ttl`
+ * says when it rotates next. Otherwise the KV secret holds username and password.
+ */
 export async function readDbCredentials(vault: VaultClient): Promise<DbCredentials> {
-  const creds = await vault.kvGet<DbCredentials>('database');
-  if (!creds?.username || !creds?.password) {
-    throw new Error('Vault KV has no database credentials at <prefix>/database (username, password)');
+  const secret = await vault.kvGet<DbSecret>('database');
+  if (secret?.static_role) {
+    const res = await vault.read(`${secret.mount ?? 'database'}/static-creds/${secret.static_role}`);
+    const d = res?.data as { username?: string; password?: string; ttl?: number } | undefined;
+    if (!d?.username || !d?.password) throw new Error(`Vault returned no credentials for static role ${secret.static_role}`);
+    return { username: d.username, password: d.password, ttlSeconds: typeof d.ttl === 'number' ? d.ttl : undefined };
   }
-  return creds;
+  if (!secret?.username || !secret?.password) {
+    throw new Error('Vault KV has no database credentials at <prefix>/database (username and password, or static_role)');
+  }
+  return { username: secret.username, password: secret.password };
 }
 
-export function createSequelize(c: DbConfig, creds: DbCredentials, logger?: Logger): Sequelize {
+/** Postgres refused the login: wrong or rotated password (28P01), or no such role (28000). */
+export function isAuthFailure(err: unknown): boolean {
+  const e = err as { parent?: { code?: string }; original?: { code?: string }; code?: string };
+  return ['28P01', '28000'].includes(e?.parent?.code ?? e?.original?.code ?? e?.code ?? '');
+}
+
+/**
+ * Follows password rotations without failing requests. New connections take the current
+ * credentials (`beforeConnect`); connections already open keep working (Postgres does not end
+ * sessions when a password changes). The credentials are re-read from Vault just after the
+ * rotation Vault announced (`ttlSeconds`), and whenever Postgres refuses a new connection (an
+ * out-of-band rotation or revocation): then the connection is retried once with the fresh ones,
+ * inside the same pool acquisition, so the request that needed it does not see the failure.
+ * Sequelize has no hook for a failed connect, hence the wrapper around the dialect's `connect`.
+ */
+function followCredentials(sequelize: Sequelize, initial: DbCredentials, refresh: () => Promise<DbCredentials>, logger?: Logger) {
+  let current = initial;
+  let inflight: Promise<DbCredentials> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = (c: DbCredentials) => {
+    clearTimeout(timer);
+    if (c.ttlSeconds === undefined) return;
+    timer = setTimeout(() => void reread('scheduled rotation').catch(() => undefined), (Math.max(1, c.ttlSeconds) + 1) * 1000);
+    timer.unref();
+  };
+  const reread = (why: string): Promise<DbCredentials> => {
+    inflight ??= refresh()
+      .then((c) => {
+        if (c.password !== current.password || c.username !== current.username) {
+          logger?.info({ why }, 'database credentials changed in Vault; new connections use them');
+        }
+        current = c;
+        schedule(c);
+        return c;
+      })
+      .catch((err) => {
+        logger?.warn({ why, err: (err as Error).message }, 'cannot re-read the database credentials from Vault');
+        schedule({ ...current, ttlSeconds: 5 });
+        throw err;
+      })
+      .finally(() => {
+        inflight = undefined;
+      });
+    return inflight;
+  };
+  schedule(initial);
+  sequelize.addHook('beforeConnect', (config) => {
+    config.username = current.username;
+    config.password = current.password;
+  });
+  const cm = sequelize.connectionManager as unknown as { connect(config: Record<string, unknown>): Promise<unknown> };
+  const connect = cm.connect.bind(cm);
+  cm.connect = async (config) => {
+    try {
+      return await connect(config);
+    } catch (err) {
+      if (!isAuthFailure(err)) throw err;
+      const fresh = await reread('postgres refused the login');
+      return connect({ ...config, username: fresh.username, password: fresh.password });
+    }
+  };
+  const close = sequelize.close.bind(sequelize);
+  sequelize.close = async () => {
+    clearTimeout(timer);
+    return close();
+  };
+}
+
+/** `follow.refresh` (re-reading the credentials from Vault) makes the pool follow password
+ * rotations; `logger` (optional) traces SQL. */
+export function createSequelize(c: DbConfig, creds: DbCredentials, logger?: Logger, follow?: { refresh: () => Promise<DbCredentials>; logger?: Logger }): Sequelize {
   const sequelize = new Sequelize(c.DB_NAME, creds.username, creds.password, {
     host: c.DB_HOST,
     port: c.DB_PORT,
@@ -43,6 +135,7 @@ export function createSequelize(c: DbConfig, creds: DbCredentials, logger?: Logg
     define: { underscored: true, timestamps: false },
   });
   instrumentSequelize(sequelize);
+  if (follow) followCredentials(sequelize, creds, follow.refresh, follow.logger);
   initModels(sequelize);
   return sequelize;
 }

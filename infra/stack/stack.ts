@@ -344,12 +344,24 @@ export class Stack {
       }
       const db = await c.query("SELECT 1 FROM pg_database WHERE datname = 'authflow'");
       if (db.rowCount === 0) await c.query('CREATE DATABASE authflow OWNER authflow');
-    } finally {
-      await c.end();
       // The restore drill's scratch database (RESTORE_DRILL_DATABASE), owned by the service role
       // so the drill needs no CREATEDB privilege; it is empty except while a drill runs.
       const drill = await c.query("SELECT 1 FROM pg_database WHERE datname = 'authflow_restore_drill'");
       if (drill.rowCount === 0) await c.query('CREATE DATABASE authflow_restore_drill OWNER authflow');
+      // Vault's database secrets engine takes over the service role's password (bootstrap.json
+      // `database`): Vault connects as its own CREATEROLE role, rotates that role's password so
+      // only Vault knows it, and rotates the service role's password (static role). The KV secret
+      // then names the static role instead of holding a password.
+      if (!(await this.vaultAdmin.databaseEngineConfigured())) {
+        const vaultUserPassword = randomBytes(24).toString('base64url');
+        const vr = await c.query("SELECT 1 FROM pg_roles WHERE rolname = 'authflow_vault'");
+        await c.query(`${vr.rowCount === 0 ? 'CREATE' : 'ALTER'} ROLE authflow_vault LOGIN CREATEROLE PASSWORD '${vaultUserPassword}'`);
+        const { kvPointer } = await this.vaultAdmin.configureDatabaseEngine({ host: '127.0.0.1', port: this.opts.ports.postgres, database: 'authflow', vaultUserPassword });
+        await this.vaultAdmin.kvPut('authflow/database', kvPointer);
+        this.log('vault database secrets engine manages the authflow role password (static role authflow)');
+      }
+    } finally {
+      await c.end();
     }
     const smtp = await this.vaultAdmin.kvGet('authflow/smtp');
     if (!smtp || smtp.password !== this.state.smtpPassword) {

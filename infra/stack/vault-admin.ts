@@ -79,10 +79,7 @@ export class VaultAdmin {
     for (const k of spec.transit_keys) {
       await this.req('POST', `transit/keys/${k.name}`, { type: k.type });
     }
-    for (const name of spec.policies) {
-      const policy = readFileSync(join(INFRA, 'policies', `${name}.hcl`), 'utf8');
-      await this.req('PUT', `sys/policies/acl/${name}`, { policy });
-    }
+    await this.applyPolicies();
     const auths = await this.req('GET', 'sys/auth');
     if (!auths['approle/'] && !auths.data?.['approle/']) {
       await this.req('POST', 'sys/auth/approle', { type: 'approle' });
@@ -101,6 +98,55 @@ export class VaultAdmin {
         if (!String(err).includes('declarative')) throw err;
       }
     }
+  }
+
+  /** Writes the policies in infra/vault/policies/ (idempotent). */
+  async applyPolicies(): Promise<void> {
+    const spec = JSON.parse(readFileSync(join(INFRA, 'bootstrap.json'), 'utf8'));
+    for (const name of spec.policies) {
+      const policy = readFileSync(join(INFRA, 'policies', `${name}.hcl`), 'utf8');
+      await this.req('PUT', `sys/policies/acl/${name}`, { policy });
+    }
+  }
+
+  /** Whether the database secrets engine already manages the service's Postgres role. */
+  async databaseEngineConfigured(): Promise<boolean> {
+    const spec = JSON.parse(readFileSync(join(INFRA, 'bootstrap.json'), 'utf8')).database;
+    try {
+      await this.req('GET', `database/static-roles/${spec.static_roles[0].name}`);
+      return true;
+    } catch (err) {
+      if (/: (404|400) /.test(String(err))) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Hands the service role's password to Vault's database secrets engine (bootstrap.json
+   * `database`): the connection as `vault_user` (whose password Vault then rotates, so only Vault
+   * knows it), and the static roles, which Vault rotates at once and every rotation_period.
+   * Idempotent for a launcher that runs again: callers check databaseEngineConfigured() first.
+   */
+  async configureDatabaseEngine(o: { host: string; port: number; database: string; vaultUserPassword: string }): Promise<{ kvPointer: Record<string, string> }> {
+    const spec = JSON.parse(readFileSync(join(INFRA, 'bootstrap.json'), 'utf8'));
+    const db = spec.database;
+    const mounts = await this.req('GET', 'sys/mounts');
+    if (!mounts['database/'] && !mounts.data?.['database/']) await this.req('POST', 'sys/mounts/database', { type: 'database' });
+    await this.applyPolicies();
+    await this.req('POST', `database/config/${db.connection}`, {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: `postgresql://{{username}}:{{password}}@${o.host}:${o.port}/${o.database}?sslmode=disable`,
+      username: db.vault_user,
+      password: o.vaultUserPassword,
+      allowed_roles: db.static_roles.map((r: { name: string }) => r.name),
+      verify_connection: true,
+    });
+    await this.req('POST', `database/rotate-root/${db.connection}`);
+    for (const r of db.static_roles as Array<{ name: string; username: string; rotation_period: string }>) {
+      await this.req('POST', `database/static-roles/${r.name}`, { db_name: db.connection, username: r.username, rotation_period: r.rotation_period });
+    }
+    const first = db.static_roles[0];
+    return { kvPointer: { username: first.username, static_role: first.name, mount: 'database' } };
   }
 
   async roleId(role: string): Promise<string> {

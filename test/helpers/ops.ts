@@ -180,6 +180,13 @@ export function currentWorkerPid(): number {
   return pids[names[names.length - 1]];
 }
 
+/** The log name of the worker that runs now (the launcher's `worker`, or a replacement). */
+export function workerLogName(): string {
+  const pids = stackInfo().pids;
+  const pid = currentWorkerPid();
+  return Object.keys(pids).find((n) => pids[n] === pid)!;
+}
+
 // --- Vault -------------------------------------------------------------------------------------
 
 /** SIGKILLs the Vault server process (the launcher's or a replacement). */

@@ -1,7 +1,8 @@
 /**
  * Failure scenarios of the Vault operations over the real servers (issue 7): Vault sealed
  * mid-traffic then unsealed; the Vault process killed and restarted; the service tokens revoked
- * out of band; a rotation interrupted by a worker restart; a backup while Postgres restarts.
+ * out of band; a rotation interrupted by a worker restart; a backup while Postgres restarts; the
+ * database password rotated by Vault's database secrets engine (old one revoked) under traffic.
  * Each shows no lost data and recovery without restarting the API (the worker is restarted only
  * where that is the scenario), and that each condition is logged once, not per request.
  */
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { FlowAttr, UserIdAttr } from '../../core/temporal';
 import { api, pg, sleep, stackInfo, vaultRoot } from '../helpers/stack';
 import {
-  closeTemporal, currentWorkerPid, killVault, logLines, makeAdmin, restartPostgres, startService, startVault, stopPid, temporal, waitRun,
+  closeTemporal, currentWorkerPid, killVault, logLines, makeAdmin, restartPostgres, startService, startVault, temporal, waitRun, workerLogName,
 } from '../helpers/ops';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 
@@ -321,16 +322,83 @@ test('a backup while Postgres restarts: the dump is retried, only the complete b
   }
 });
 
-/** The log of the worker that runs now (the launcher's, or a replacement started above). */
-function workerLogName(): string {
-  const pids = stackInfo().pids;
-  const pid = currentWorkerPid();
-  return Object.keys(pids).find((n) => pids[n] === pid)!;
-}
+test('database credentials rotated and the old password revoked in Vault: services re-read them and keep working', async () => {
+  const info = stackInfo();
+  const root = vaultRoot();
+  const apiLog = logLines('api').length;
+  const workerLog = logLines(workerLogName()).length;
+  const old = (await root.req('GET', 'database/static-creds/authflow')).data as { username: string; password: string; ttl: number; rotation_period: number };
+  expect(old.username).toBe('authflow');
+  expect(old.ttl).toBeGreaterThan(0);
+  expect(old.ttl).toBeLessThanOrEqual(old.rotation_period);
+  const { Client } = await import('pg');
+  const canLogin = async (password: string) => {
+    const c = new Client({ host: '127.0.0.1', port: info.ports.postgres, database: 'authflow', user: 'authflow', password });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      await c.end();
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code === '28P01') return false;
+      throw err;
+    }
+  };
+  const su = new Client({ connectionString: info.pgSuperuserUrl });
+  await su.connect();
+  try {
+    // 1. Under traffic an operator rotates now (Vault does the same every rotation_period): the old
+    //    password stops working at once; open connections keep serving.
+    let traffic = await startTraffic(4);
+    try {
+      await sleep(2500);
+      expect(await canLogin(old.password)).toBe(true);
+      await root.req('POST', 'database/rotate-role/authflow');
+      const now = (await root.req('GET', 'database/static-creds/authflow')).data as { password: string };
+      expect(now.password).not.toBe(old.password);
+      expect(await canLogin(old.password)).toBe(false);
+      await sleep(3000);
+    } finally {
+      await traffic.stop();
+    }
+    expect(traffic.failures).toEqual([]);
+
+    // 2. The sessions opened with the old password are ended too (full revocation), so every new
+    //    connection of the API and the worker must use the new password.
+    const ended = (await su.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE usename = 'authflow' AND state = 'idle'")).rows[0].n;
+    expect(ended).toBeGreaterThan(0);
+    const endedAt = Date.now();
+    await sleep(1000);
+    traffic = await startTraffic(4);
+    try {
+      const probe = await registerAndVerify();
+      const t = (await login(probe.email, GOOD_PASSWORD)).access_token;
+      const burst = await Promise.all(Array.from({ length: 12 }, () => api('GET', '/v1/me', { token: t })));
+      expect(burst.map((r) => r.status)).toEqual(Array(12).fill(200));
+      expect((await api('POST', '/v1/admin/ops/backup', { token: await admin.token() })).status).toBe(202);
+      expect((await waitRun(admin.token, 'backup:on-demand')).status).toBe('COMPLETED');
+      await sleep(2000);
+    } finally {
+      await traffic.stop();
+    }
+    expect(traffic.failures).toEqual([]);
+    const fresh = (await su.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'authflow' AND backend_start > to_timestamp($1 / 1000.0)", [endedAt])).rows[0].n;
+    expect(fresh).toBeGreaterThan(0);
+  } finally {
+    await su.end();
+  }
+  // Each process noticed once (Postgres refused the stale password) and re-read Vault.
+  for (const [name, from] of [['api', apiLog], [workerLogName(), workerLog]] as const) {
+    const changed = msgs(logLines(name).slice(from), /^database credentials changed in Vault/);
+    expect([name, changed.length]).toEqual([name, 1]);
+    expect(changed[0]).toMatchObject({ level: 'info', why: 'postgres refused the login' });
+    expect(JSON.stringify(logLines(name).slice(from))).not.toContain(old.password);
+  }
+});
+
 
 afterAll(async () => {
   // Leave the stack as the next test file expects: unsealed Vault, a running worker.
   const h = await vaultRoot().health();
   if (h?.sealed) await vaultRoot().unseal(JSON.parse(readFileSync(stackInfo().vaultInitFile, 'utf8')).keys_base64);
-  void stopPid;
 });

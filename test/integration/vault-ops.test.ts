@@ -17,7 +17,7 @@ import { FlowAttr, scheduleIds, UserIdAttr } from '../../core/temporal';
 import { registerSchedules } from '../../worker/schedules';
 import { api, pg, sleep, stackInfo, uniqueEmail, vaultRoot as vaultRootAdmin } from '../helpers/stack';
 import { VaultAdmin } from '../../infra/stack/vault-admin';
-import { closeTemporal, logLines, makeAdmin, recordPid, ROOT, startService, stopPid, temporal, waitRun } from '../helpers/ops';
+import { closeTemporal, logLines, makeAdmin, recordPid, ROOT, startService, stopPid, temporal, waitRun, workerLogName } from '../helpers/ops';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 
 jest.setTimeout(240_000);
@@ -436,7 +436,8 @@ describe('backups and restore drills', () => {
     const bad = Buffer.from(original);
     bad[Math.floor(bad.length / 2)] ^= 0xff;
     writeFileSync(file, bad);
-    const workerLogStart = logLines('worker').length;
+    const worker = workerLogName();
+    const workerLogStart = logLines(worker).length;
     try {
       expect((await api('POST', '/v1/admin/ops/restore-drill', { token: await admin.token() })).status).toBe(202);
       const run = await waitRun(admin.token, 'restore-drill:on-demand');
@@ -445,7 +446,7 @@ describe('backups and restore drills', () => {
       expect((await opsRuns('restore-drill:on-demand'))[0]).toMatchObject({ status: 'failed', phase: 'failed', details: { backup_id: newest, problems: ['database.dump.enc checksum mismatch'] } });
       expect((await auditTypes('ops.restore_drill.', since)).map((a) => a.type)).toContain('ops.restore_drill.failed');
       expect(metricValue(await metrics(), 'authflow_restore_drill_success')).toBe(0);
-      const errors = logLines('worker').slice(workerLogStart).filter((l) => l.level === 'error' && /restore drill failed/.test(l.msg));
+      const errors = logLines(worker).slice(workerLogStart).filter((l) => l.level === 'error' && /restore drill failed/.test(l.msg));
       expect(errors).toHaveLength(1);
     } finally {
       writeFileSync(file, original);
@@ -508,7 +509,9 @@ describe('backups and restore drills', () => {
 describe('secrets stay out of logs and workflow history', () => {
   test('no database password, signing or data key material in the service logs or in the operations\' workflow results', async () => {
     const root = vaultRootAdmin();
-    const db = (await root.kvGet('authflow/database'))!;
+    // The KV secret names the static role; Vault's database secrets engine holds the password.
+    expect(await root.kvGet('authflow/database')).toEqual({ username: 'authflow', static_role: 'authflow', mount: 'database' });
+    const db = (await root.req('GET', 'database/static-creds/authflow')).data as { password: string };
     const keys = ((await root.kvGet('authflow/signing-keys')) as { keys: Array<{ private_jwk: { d: string } }> }).keys;
     const info = stackInfo();
     const logs = readdirSync(info.logs).filter((f) => /^(api|worker)/.test(f)).map((f) => readFileSync(join(info.logs, f), 'utf8')).join('\n');

@@ -5,6 +5,13 @@ path "secret/data/authflow/database" {
   capabilities = ["read"]
 }
 
+# The current password of the service's Postgres role: Vault's database secrets engine owns and
+# rotates it (static role); the KV secret above only names the role. Read only: rotating it on
+# demand (database/rotate-role) is an operator's action.
+path "database/static-creds/authflow" {
+  capabilities = ["read"]
+}
+
 path "secret/data/authflow/smtp" {
   capabilities = ["read"]
 }
