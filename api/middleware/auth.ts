@@ -4,7 +4,9 @@
  */
 import type Koa from 'koa';
 import { AppError } from '../../core/errors';
+import { QueryTypes } from 'sequelize';
 import type { AccessClaims, TokenService } from '../../core/tokens';
+import type { AppDeps } from '../context';
 
 declare module 'koa' {
   interface DefaultState {
@@ -46,5 +48,21 @@ export function requestMeta(ctx: Koa.Context) {
     acceptLanguage: ctx.get('Accept-Language') || undefined,
     deviceId: ctx.get('X-Device-Id') || undefined,
     actorId: ctx.state.auth?.sub ?? null,
+  };
+}
+
+/** The admin's session must be live and the account active and still an admin (not just the JWT). */
+export function requireLiveAdmin(deps: Pick<AppDeps, 'sequelize'>): Koa.Middleware {
+  return async (ctx, next) => {
+    const auth = ctx.state.auth!;
+    const rows = await deps.sequelize.query<{ status: string; roles: string[]; live: boolean }>(
+      `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :sid AND u.id = :sub`,
+      { replacements: { sid: auth.sid, sub: auth.sub }, type: QueryTypes.SELECT },
+    );
+    const row = rows[0];
+    if (!row?.live || row.status !== 'active') throw new AppError('unauthorized', 'the session has ended');
+    if (!row.roles.includes('admin')) throw new AppError('forbidden', 'the admin role is required');
+    await next();
   };
 }

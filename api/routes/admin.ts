@@ -17,7 +17,7 @@ import { AppError } from '../../core/errors';
 import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
 import { publicUser } from '../../core/users';
 import type { AppDeps } from '../context';
-import { requestMeta, requireAuth, requireRole } from '../middleware/auth';
+import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 import { UserSchema } from '../schemas';
@@ -64,22 +64,6 @@ const AuditEventSchema = z.object({
   data: z.record(z.string(), z.unknown()),
   created_at: z.string(),
 });
-
-/** The admin's session must be live and the account active and still an admin (not just the JWT). */
-function requireLiveAdmin(deps: AppDeps): Koa.Middleware {
-  return async (ctx, next) => {
-    const auth = ctx.state.auth!;
-    const rows = await deps.sequelize.query<{ status: string; roles: string[]; live: boolean }>(
-      `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :sid AND u.id = :sub`,
-      { replacements: { sid: auth.sid, sub: auth.sub }, type: QueryTypes.SELECT },
-    );
-    const row = rows[0];
-    if (!row?.live || row.status !== 'active') throw new AppError('unauthorized', 'the session has ended');
-    if (!row.roles.includes('admin')) throw new AppError('forbidden', 'the admin role is required');
-    await next();
-  };
-}
 
 export function adminRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/admin' });

@@ -18,7 +18,7 @@ import { setOpsStatusSource } from '../../core/metrics';
 import { opsStatus, recentOpsRuns } from '../../core/ops-runs';
 import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
 import type { AppDeps } from '../context';
-import { requestMeta, requireAuth, requireRole } from '../middleware/auth';
+import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 
@@ -32,22 +32,6 @@ const OpsOverview = z.object({
   recent_runs: z.array(z.object({ workflow_id: z.string(), kind: z.string(), status: z.string(), phase: z.string(), started_at: z.string(), finished_at: z.string().nullable(), details: z.record(z.string(), z.unknown()) })),
 });
 const RunOut = z.object({ workflow_id: z.string(), run_id: z.string(), status: z.string(), result: z.unknown().optional(), failure: z.string().optional(), state: z.unknown().optional() });
-
-/** Same rule as the user administration: a live session of an active admin, checked in Postgres. */
-function requireLiveAdmin(deps: AppDeps): Koa.Middleware {
-  return async (ctx, next) => {
-    const auth = ctx.state.auth!;
-    const rows = await deps.sequelize.query<{ status: string; roles: string[]; live: boolean }>(
-      `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :sid AND u.id = :sub`,
-      { replacements: { sid: auth.sid, sub: auth.sub }, type: QueryTypes.SELECT },
-    );
-    const row = rows[0];
-    if (!row?.live || row.status !== 'active') throw new AppError('unauthorized', 'the session has ended');
-    if (!row.roles.includes('admin')) throw new AppError('forbidden', 'the admin role is required');
-    await next();
-  };
-}
 
 export function opsAdminRouter(deps: AppDeps): Router {
   setOpsStatusSource(() => opsStatus(deps.sequelize));
