@@ -42,6 +42,16 @@ export async function pg(): Promise<PgClient> {
   return c;
 }
 
+/** One SQL statement against the service database as the superuser; returns the rows. */
+export async function query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = await pg();
+  try {
+    return (await c.query(sql, params)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
 export function vaultRoot(): VaultAdmin {
   const info = stackInfo();
   const init = JSON.parse(readFileSync(info.vaultInitFile, 'utf8'));

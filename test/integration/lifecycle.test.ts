@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { decodeJwt } from 'jose';
-import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail } from '../helpers/stack';
+import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query } from '../helpers/stack';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 import { stackClients, type StackClients } from '../replay/stack-codec';
 import { FlowAttr, UserIdAttr } from '../../core/temporal';
@@ -36,15 +36,6 @@ function createAdmin(email: string, env: Record<string, string> = {}): Promise<{
     child.stdin.end(); // not a terminal: no prompt possible
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-async function query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = await pg();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
 }
 
 const admin = (method: string, path: string, body?: unknown) => api(method, `/v1/admin${path}`, { token: adminToken, body });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { authenticator } from 'otplib';
-import { api, pg, sleep, stackInfo, unsealKeys, vaultRoot, waitForMail } from '../helpers/stack';
+import { api, pg, sleep, stackInfo, unsealKeys, vaultRoot, waitForMail, query } from '../helpers/stack';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 
 jest.setTimeout(180_000);
@@ -63,15 +63,6 @@ class App {
   /** A well-formed code of a step far from now: certainly wrong for the server. */
   wrong(): string {
     return this.codeAt(this.stepNow() + 40);
-  }
-}
-
-async function query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = await pg();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
   }
 }
 

@@ -3,7 +3,7 @@
  * test/env/reset-stepup.json: token TTL 12 s, one e-mail per 2 s, 2 per day. */
 import { Client, Connection } from '@temporalio/client';
 import { createHash } from 'node:crypto';
-import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail } from '../helpers/stack';
+import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query } from '../helpers/stack';
 import { codeFrom, login, registerAndVerify } from '../helpers/users';
 
 const NEW_PASSWORD = 'copper-saffron-windmill-81';
@@ -19,15 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await connection?.close();
 });
-
-async function query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = await pg();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 const forgot = (email: string) => api('POST', '/v1/auth/password/forgot', { body: { email } });
 const reset = (token: string, new_password = NEW_PASSWORD) => api('POST', '/v1/auth/password/reset', { body: { token, new_password } });

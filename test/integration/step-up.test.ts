@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { decodeJwt } from 'jose';
 import { authenticator } from 'otplib';
-import { api, mailsTo, pg, sleep, stackInfo, vaultRoot, waitForMail } from '../helpers/stack';
+import { api, mailsTo, pg, sleep, stackInfo, vaultRoot, waitForMail, query } from '../helpers/stack';
 import { codeFrom, login, registerAndVerify } from '../helpers/users';
 
 const STEP_UP_TTL_MS = 10_000;
@@ -30,15 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await connection?.close();
 });
-
-async function query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = await pg();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 const refresh = (refresh_token: string, headers: Record<string, string> = {}) => api('POST', '/v1/auth/refresh', { body: { refresh_token }, headers });
 const submit = (verificationId: string, code: string, headers: Record<string, string> = {}) => api('POST', `/v1/auth/step-up/${verificationId}`, { body: { code }, headers });
