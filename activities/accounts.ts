@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { QueryTypes } from 'sequelize';
 import { transition } from '../core/account-state';
+import { throttleAccountKey } from '../core/lockout';
 import { EmailOutbox, User } from '../core/db/models';
 import { AppError } from '../core/errors';
 import type { ActivityDeps } from './index';
@@ -82,6 +83,10 @@ export function createAccountActivities(deps: ActivityDeps) {
         await q('DELETE FROM device_fingerprints WHERE user_id = :id');
         await q('DELETE FROM one_time_tokens WHERE user_id = :id');
         if (await tableExists('mfa_challenges')) await q('DELETE FROM mfa_challenges WHERE user_id = :id');
+        // Login throttles are keyed by a hash of the address: they go with it.
+        if (u.email) {
+          await sequelize.query('DELETE FROM login_throttles WHERE account_key = :key', { replacements: { key: throttleAccountKey(u.email) }, type: QueryTypes.DELETE, transaction: t });
+        }
         // Sessions hold IPs and user agents; their refresh tokens go with them (cascade).
         const sessions = await sequelize.query<{ id: string }>('DELETE FROM sessions WHERE user_id = :id RETURNING id', { replacements: { id: u.id }, type: QueryTypes.SELECT, transaction: t });
         await transition(t, u, 'erase', {

@@ -8,6 +8,8 @@ type Method = 'get' | 'post' | 'put' | 'delete' | 'patch';
 
 export interface OperationDoc {
   summary: string;
+  /** Longer prose: what the server enforces beyond the schemas. */
+  description?: string;
   tags: string[];
   body?: z.ZodType;
   query?: z.ZodObject;
@@ -64,6 +66,7 @@ export function buildDocument(serverUrl: string) {
       responses['503'] ??= { description: 'A dependency is unavailable', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
       paths[path][method] = {
         summary: d.summary,
+        ...(d.description ? { description: d.description } : {}),
         tags: d.tags,
         ...(params.length ? { parameters: params } : {}),
         ...(d.body ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(d.body) } } } } : {}),

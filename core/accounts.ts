@@ -9,8 +9,8 @@ import { lockExpired, transition } from './account-state';
 import { audit } from './audit';
 import { mapDbError } from './db';
 import { OneTimeToken, User } from './db/models';
-import { AppError } from './errors';
-import { clearFailedAttempts, registerFailedAttempt } from './lockout';
+import { AppError, DependencyError } from './errors';
+import { capReached, lockForFailures, lockoutSettings, reserveAttempt, settleAttempt } from './lockout';
 import { checkPassword } from './password-policy';
 import { Argon2Params, hashPassword, needsRehash, verifyPassword } from './passwords';
 import type { IssuedTokens, RequestMeta, SessionService } from './sessions';
@@ -21,6 +21,18 @@ export interface AccountSettings {
   argon2: Argon2Params;
   minLength: number;
   maxLength: number;
+}
+
+/** The one answer to every refused password attempt (login, reactivation, re-authentication). */
+export const INVALID_CREDENTIALS_DETAIL = 'the e-mail or password is incorrect, or the address is not verified yet';
+
+export interface AuthenticateOptions {
+  /** The account state this check admits: `active` (sign-in), or `pending_deletion` (reactivation). */
+  accept?: 'active' | 'pending_deletion';
+  /** Also required after the right password (reactivation of an MFA user): throws when the code is wrong. */
+  secondFactor?: (user: User) => Promise<void>;
+  /** Called (not awaited) when the right password meets an unverified address. */
+  onUnverified?: (user: User) => void;
 }
 
 export type LoginResult =
@@ -93,54 +105,75 @@ export class AccountService {
   }
 
   /**
-   * Checks e-mail and password. Unknown e-mail and wrong password take the same time (a dummy
-   * hash is verified) and produce the same error. Only a caller who knows the password learns
-   * about the account's state (unverified, locked, suspended).
+   * Checks e-mail and password through the guessing limits (core/lockout.ts): the attempt is
+   * counted before it is evaluated, and every refusal (unknown address, wrong password, a
+   * throttled device, a lock in force, an unverified address, an account in another state than
+   * `opts.accept`, a wrong or missing second factor) answers the same `invalid_credentials` with
+   * the same detail and comparable time: a dummy hash is verified for unknown addresses and the
+   * bookkeeping is one statement on every path. Only a caller who knows the password, and is not
+   * throttled or locked, learns of a suspension. A success from a device clears its throttle.
    */
-  async authenticatePassword(emailInput: string, password: string, meta: RequestMeta): Promise<User> {
+  async authenticatePassword(emailInput: string, password: string, meta: RequestMeta, opts: AuthenticateOptions = {}): Promise<User> {
     const email = normaliseEmail(emailInput);
-    const user = await User.findOne({ where: { email } }).catch((err) => Promise.reject(mapDbError(err)));
-    const ok = await verifyPassword(user?.password_hash, password, this.s.argon2);
-    if (!user || !ok) {
-      await audit(undefined, 'login.failed', user?.id ?? null, meta, { reason: user ? 'bad_password' : 'unknown_email' }).catch(() => undefined);
-      // Counts toward the lockout; the answer stays the same whatever the outcome (locked or not).
-      if (user) await registerFailedAttempt(user.id, 'password', meta).catch(() => undefined);
-      throw new AppError('invalid_credentials', 'the e-mail or password is incorrect');
-    }
-    if (lockExpired(user)) {
-      // The lock ran out: the correct password lifts it (through the state machine, audited).
+    const accept = opts.accept ?? 'active';
+    let user = await User.findOne({ where: { email } }).catch((err) => Promise.reject(mapDbError(err)));
+    if (user && lockExpired(user)) {
+      // The lock ran out: the next attempt finds the account active again (audited transition).
       await this.sequelize.transaction(async (t) => {
-        const u = await User.findByPk(user.id, { transaction: t, lock: t.LOCK.UPDATE });
+        const u = await User.findByPk(user!.id, { transaction: t, lock: t.LOCK.UPDATE });
         if (u && lockExpired(u)) await transition(t, u, 'unlock', { meta, restoreTo: 'active', data: { reason: 'lock_expired' } });
       }).catch((err) => Promise.reject(mapDbError(err)));
       await user.reload();
     }
+    const [slot, ok] = await Promise.all([
+      reserveAttempt(email, user?.id ?? null, meta),
+      verifyPassword(user?.password_hash, password, this.s.argon2),
+    ]);
+    const refuse = async (reason: string): Promise<never> => {
+      await audit(undefined, 'login.failed', user?.id ?? null, meta, { reason, ...(accept !== 'active' ? { purpose: accept } : {}) }).catch(() => undefined);
+      throw new AppError('invalid_credentials', INVALID_CREDENTIALS_DETAIL);
+    };
+    if (!user) return refuse('unknown_email');
+    if (slot.throttled) return refuse('throttled');
+    // Locked, or locked meanwhile (an active account whose count was not taken has left `active`).
+    if (user.status === 'locked' || (user.status === 'active' && slot.failures === null)) return refuse('locked');
+    if (capReached(slot.failures)) {
+      // The attempt that reached the cap is the last one evaluated; any racing it are refused.
+      const last = slot.failures === lockoutSettings().threshold;
+      if (!ok || !last) await lockForFailures(user.id, 'password', meta);
+      if (!last) return refuse('cap_reached');
+    }
+    if (!ok) return refuse('bad_password');
+    if (accept === 'pending_deletion') {
+      if (user.status !== 'pending_deletion') return refuse(`status_${user.status}`);
+      if (user.status_before === 'suspended') throw new AppError('account_suspended', 'the account is suspended; contact support');
+      if (opts.secondFactor) {
+        try {
+          await opts.secondFactor(user);
+        } catch (err) {
+          if (err instanceof DependencyError || !(err instanceof AppError)) throw err;
+          return refuse('bad_second_factor');
+        }
+      }
+    } else if (user.status === 'pending_verification') {
+      // The owner may have lost the e-mail: send it again (out of the answer's timing).
+      opts.onUnverified?.(user);
+      return refuse('not_verified');
+    } else if (user.status === 'suspended') {
+      throw new AppError('account_suspended', 'the account is suspended');
+    } else if (user.status !== 'active') {
+      return refuse(`status_${user.status}`);
+    }
+    // MFA users' count waits for the code: only this attempt's slot is given back.
+    await settleAttempt(email, user.id, meta, user.mfa_enabled && user.status === 'active');
     if (needsRehash(user.password_hash!, this.s.argon2)) {
       await user.update({ password_hash: await hashPassword(password, this.s.argon2) });
     }
-    switch (user.status) {
-      case 'active':
-        // MFA users reset the counter only when the second factor succeeds too.
-        if (!user.mfa_enabled && (user.failed_logins > 0 || user.failed_window_start)) await clearFailedAttempts(user.id);
-        return user;
-      case 'pending_verification':
-        throw new AppError('email_not_verified', 'verify your e-mail address before signing in');
-      case 'locked':
-        throw new AppError(
-          'account_locked',
-          user.locked_until ? `the account is locked until ${user.locked_until.toISOString()}` : 'the account is locked by an administrator',
-          user.locked_until ? { retry_at: user.locked_until.toISOString() } : {},
-          user.locked_until ? { 'Retry-After': String(Math.max(1, Math.ceil((user.locked_until.getTime() - Date.now()) / 1000))) } : {},
-        );
-      case 'suspended':
-        throw new AppError('account_suspended', 'the account is suspended');
-      default:
-        throw new AppError('invalid_credentials', 'the e-mail or password is incorrect');
-    }
+    return user;
   }
 
-  async login(email: string, password: string, meta: RequestMeta): Promise<LoginResult> {
-    const user = await this.authenticatePassword(email, password, meta);
+  async login(email: string, password: string, meta: RequestMeta, opts: Pick<AuthenticateOptions, 'onUnverified'> = {}): Promise<LoginResult> {
+    const user = await this.authenticatePassword(email, password, meta, opts);
     if (user.mfa_enabled) return { kind: 'mfa_required', user };
     const finish = await this.sequelize.transaction(async (t) => {
       const f = await this.sessions.createSession(t, user, ['pwd'], meta);

@@ -111,11 +111,18 @@ const schema = z.object({
   STEP_UP_MAX_ATTEMPTS: int(5, 1, 20),
   STEP_UP_MAX_UNKNOWN_DEVICES: int(3, 1, 100),
   STEP_UP_UNKNOWN_DEVICE_WINDOW: seconds(3600),
-  /** Brute-force lockout: LOCKOUT_THRESHOLD failures within LOCKOUT_WINDOW lock the account for the
-   * next of LOCKOUT_DURATIONS (seconds, escalating; the last repeats); LOCKOUT_LEVEL_RESET seconds
-   * after a lock ended without new locks the escalation starts over. */
-  LOCKOUT_THRESHOLD: int(5, 1, 1000),
-  LOCKOUT_WINDOW: seconds(900),
+  /** Password guessing (NIST SP 800-63B §5.2.2, core/lockout.ts). Throttle per (account, device),
+   * a device being the request's header fingerprint and IP: after LOGIN_THROTTLE_FREE_FAILURES
+   * failures the device waits the next of LOGIN_THROTTLE_DELAYS (seconds, escalating; the last
+   * repeats) before its next attempt is evaluated; LOGIN_THROTTLE_RESET quiet seconds or a
+   * successful sign-in from the device clear it. Account-wide cap: LOCKOUT_THRESHOLD consecutive
+   * failed credentials lock the account for the next of LOCKOUT_DURATIONS (escalating; the last
+   * repeats) and e-mail the owner; LOCKOUT_LEVEL_RESET seconds after a lock ended without new
+   * locks the escalation starts over. */
+  LOGIN_THROTTLE_FREE_FAILURES: int(3, 0, 100),
+  LOGIN_THROTTLE_DELAYS: secondsList('5,15,60,300,900'),
+  LOGIN_THROTTLE_RESET: seconds(24 * 3600),
+  LOCKOUT_THRESHOLD: int(100, 1, 1000),
   LOCKOUT_DURATIONS: secondsList('60,300,900,3600'),
   LOCKOUT_LEVEL_RESET: seconds(24 * 3600),
   /** Grace period between a deletion request and the erasure of personal data. */

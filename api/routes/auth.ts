@@ -97,23 +97,44 @@ export function authRouter(deps: AppDeps): Router {
     ctx.body = { status: 'accepted' };
   });
 
+  /**
+   * The right password met an unverified address: send the verification e-mail again (a resend
+   * through the running flow, or a new flow when none runs). Not awaited by the answer, so its
+   * timing tells nothing; failures are logged.
+   */
+  function resendVerification(userId: string, requestId: string, log: { info: (o: object, m: string) => void }) {
+    void (async () => {
+      try {
+        await temporal.workflow.getHandle(workflowIds.emailVerification(userId)).executeUpdate(resendUpdate, { updateId: `login-resend:${requestId}` });
+      } catch {
+        // No running flow (it ended with its timer) starts anew; a running one keeps its limit.
+        await startVerification(userId);
+      }
+    })().catch((err: unknown) => log.info({ err: (err as Error).message }, 'verification e-mail not sent again after a login'));
+  }
+
   describe('post', '/v1/auth/login', {
     summary: 'Password login; returns tokens, or an MFA challenge for MFA users',
+    description:
+      'Failures are throttled per (account, device) with escalating delays, and a run of consecutive failures locks the account (the owner is e-mailed). ' +
+      'While a throttle or lock applies, and for an unverified address (whose verification e-mail is sent again), every attempt answers exactly like a wrong password.',
     tags: ['auth'],
     body: LoginBody,
     responses: {
       200: { description: 'tokens, or `{mfa_required, mfa_token}`', schema: z.union([TokensSchema, MfaRequiredSchema]) },
-      401: { description: 'invalid_credentials (same for unknown e-mail and wrong password)' },
-      403: { description: 'email_not_verified / account_suspended (only after a correct password)' },
-      423: { description: 'account_locked (with retry_at and Retry-After when the lock ends by itself)' },
+      401: { description: 'invalid_credentials: the same for an unknown e-mail, a wrong password, a throttled device, a locked account and an unverified address' },
+      403: { description: 'account_suspended (only after a correct password, outside any throttle or lock)' },
       429: { description: 'rate_limited (per IP or per account), with Retry-After' },
     },
   });
   r.post('/login', loginRateLimit, async (ctx) => {
     const { email, password } = parse(LoginBody, ctx.request.body);
-    const result = await accounts.login(email, password, requestMeta(ctx));
+    const meta = requestMeta(ctx);
+    const result = await accounts.login(email, password, meta, {
+      onUnverified: (u) => resendVerification(u.id, ctx.state.requestId, ctx.state.log),
+    });
     if (result.kind === 'mfa_required') {
-      ctx.body = await deps.mfa.startLoginChallenge(result.user, requestMeta(ctx));
+      ctx.body = await deps.mfa.startLoginChallenge(result.user, meta);
       return;
     }
     ctx.body = result.tokens;

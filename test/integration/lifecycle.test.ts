@@ -1,7 +1,7 @@
-/** Account lifecycle and administration over the real stack (issue 4): the first-admin command,
- * lockout escalation, admin lock/unlock, suspension, reactivation, reset, deletion with a grace
+/** Account lifecycle and administration over the real stack: the first-admin command,
+ * admin lock/unlock, suspension, reactivation, reset, deletion with a grace
  * period (cancelled and erased), audit listings and the state rules in the schema. Timers come
- * from test/env/lifecycle.json (lock 4 s / 8 s / 16 s, grace 6 s). */
+ * from test/env/lifecycle.json (grace 6 s). Password guessing and lockout: password-guessing.test.ts. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -125,74 +125,6 @@ describe('first admin (npm run create-admin)', () => {
   });
 });
 
-describe('brute-force lockout', () => {
-  const wrong = (email: string) => api('POST', '/v1/auth/login', { body: { email, password: 'not-the-password-at-all' } });
-
-  test('locks after 5 failures with escalating periods, e-mails the user, keeps wrong-password answers indistinguishable', async () => {
-    const { email, password, user } = await registerAndVerify();
-    const unknown = await wrong(uniqueEmail('nobody'));
-    for (let i = 0; i < 5; i++) {
-      const r = await wrong(email);
-      expect(r.status).toBe(401);
-      expect(r.body).toEqual(unknown.body);
-    }
-    // Only the right password learns about the lock, and when to retry.
-    const locked = await api('POST', '/v1/auth/login', { body: { email, password } });
-    expectProblem(locked, 423, 'account_locked');
-    const retryAt = Date.parse(locked.body.retry_at);
-    expect(retryAt - Date.now()).toBeGreaterThan(1000);
-    expect(retryAt - Date.now()).toBeLessThanOrEqual(4000);
-    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    // While locked, a wrong password still answers like an unknown e-mail and does not extend the lock.
-    const whileLocked = await wrong(email);
-    expect(whileLocked.body).toEqual(unknown.body);
-    expect((await userRow(user.id)).locked_until.getTime()).toBe(retryAt);
-    const mail = await waitForMail(email, /locked/);
-    expect(mail.text).toContain(new Date(retryAt).toISOString());
-
-    // After the lock ends the correct password works again (the lock lifts itself).
-    await sleep(Math.max(0, retryAt - Date.now()) + 300);
-    await login(email, password);
-    expect((await userRow(user.id)).status).toBe('active');
-
-    // The next lock lasts longer (level 2: 8 s), then level 3 (16 s).
-    for (let i = 0; i < 5; i++) await wrong(email);
-    const second = await api('POST', '/v1/auth/login', { body: { email, password } });
-    expectProblem(second, 423, 'account_locked');
-    const retry2 = Date.parse(second.body.retry_at);
-    expect(retry2 - Date.now()).toBeGreaterThan(5000);
-    expect(retry2 - Date.now()).toBeLessThanOrEqual(8000);
-    await sleep(Math.max(0, retry2 - Date.now()) + 300);
-    for (let i = 0; i < 5; i++) await wrong(email);
-    const third = await api('POST', '/v1/auth/login', { body: { email, password } });
-    expect(Date.parse(third.body.retry_at) - Date.now()).toBeGreaterThan(12000);
-
-    const events = await query<{ data: any }>("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'account.locked' ORDER BY id", [user.id]);
-    expect(events.map((e) => [e.data.level, e.data.seconds, e.data.reason])).toEqual([[1, 4, 'failed_attempts'], [2, 8, 'failed_attempts'], [3, 16, 'failed_attempts']]);
-    await until('three lock notices', async () => (await mailsTo(email, /locked/)).length === 3);
-
-    // An admin unlocks at once and resets the escalation; unlocking again is an illegal transition.
-    const unlocked = await admin('POST', `/users/${user.id}/unlock`);
-    expect(unlocked.status).toBe(200);
-    expect(unlocked.body.user.status).toBe('active');
-    await login(email, password);
-    expect(await userRow(user.id)).toMatchObject({ lock_level: 0, failed_logins: 0, locked_until: null });
-    expectProblem(await admin('POST', `/users/${user.id}/unlock`), 409, 'invalid_transition');
-    expect(await auditTypes(user.id)).toEqual(expect.arrayContaining(['account.unlocked']));
-  });
-
-  test('a successful login resets the failure counter', async () => {
-    const { email, password, user } = await registerAndVerify();
-    for (let i = 0; i < 4; i++) await wrong(email);
-    expect((await userRow(user.id)).failed_logins).toBe(4);
-    await login(email, password);
-    expect((await userRow(user.id)).failed_logins).toBe(0);
-    for (let i = 0; i < 4; i++) await wrong(email);
-    await login(email, password); // 4 + 4 failures, but never 5 in a row: not locked
-    expect((await userRow(user.id)).status).toBe('active');
-  });
-});
-
 describe('admin lock, suspension and reactivation', () => {
   test('an admin lock ends sessions and holds until unlocked', async () => {
     const { email, password, user } = await registerAndVerify();
@@ -201,8 +133,9 @@ describe('admin lock, suspension and reactivation', () => {
     expect(r.status).toBe(200);
     expect(r.body.user.status).toBe('locked');
     expect((await api('POST', '/v1/auth/refresh', { body: { refresh_token: t.refresh_token } })).status).toBe(401);
+    // The right password learns nothing of the lock (test/integration/password-guessing.test.ts has the rest).
     const login2 = await api('POST', '/v1/auth/login', { body: { email, password } });
-    expectProblem(login2, 423, 'account_locked');
+    expectProblem(login2, 401, 'invalid_credentials');
     expect(login2.body.retry_at).toBeUndefined();
     expectProblem(await admin('POST', `/users/${user.id}/lock`), 409, 'invalid_transition');
     expect((await admin('POST', `/users/${user.id}/unlock`)).body.user.status).toBe('active');
@@ -317,7 +250,8 @@ describe('deletion with a grace period', () => {
     expect(await temporal.workflow.getHandle(`account-deletion:${user.id}`).result()).toMatchObject({ status: 'cancelled', erased_at: null });
     await waitForMail(email, /will be deleted/);
     await login(email, password);
-    expectProblem(await api('POST', '/v1/me/reactivate', { body: { email, password } }), 409, 'invalid_transition');
+    // An active account is not pending deletion: the answer is a wrong password's, not a 409 with its status.
+    expectProblem(await api('POST', '/v1/me/reactivate', { body: { email, password } }), 401, 'invalid_credentials');
     // Past the original due time nothing was erased.
     await sleep(Math.max(0, due - Date.now()) + 1000);
     expect(await userRow(user.id)).toMatchObject({ status: 'active', email, deletion_due_at: null });

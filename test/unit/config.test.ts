@@ -31,4 +31,22 @@ describe('configuration', () => {
     const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
     expect(CONFIG_KEYS.filter((k) => !listed.has(k))).toEqual([]);
   });
+
+  test('password-guessing limits default to the NIST-style values that .env.example states', () => {
+    const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+    const stated = Object.fromEntries([...example.matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2].trim()]));
+    const c = parseConfig(base);
+    const defaults = {
+      LOGIN_THROTTLE_FREE_FAILURES: c.LOGIN_THROTTLE_FREE_FAILURES,
+      LOGIN_THROTTLE_DELAYS: c.LOGIN_THROTTLE_DELAYS.join(','),
+      LOGIN_THROTTLE_RESET: c.LOGIN_THROTTLE_RESET,
+      LOCKOUT_THRESHOLD: c.LOCKOUT_THRESHOLD,
+      LOCKOUT_DURATIONS: c.LOCKOUT_DURATIONS.join(','),
+      LOCKOUT_LEVEL_RESET: c.LOCKOUT_LEVEL_RESET,
+    };
+    for (const [k, v] of Object.entries(defaults)) expect([k, stated[k]]).toEqual([k, String(v)]);
+    // At most 100 consecutive failures before the account locks (SP 800-63B 5.2.2).
+    expect(c.LOCKOUT_THRESHOLD).toBe(100);
+    expect(c.LOGIN_THROTTLE_DELAYS).toEqual([5, 15, 60, 300, 900]);
+  });
 });
