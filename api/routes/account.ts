@@ -14,9 +14,7 @@ import { assertFreshSecondFactor } from '../../core/mfa';
 import { loginRateLimit } from '../../core/rate-limit';
 import type { RequestMeta } from '../../core/sessions';
 import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
-import { normaliseEmail, publicUser } from '../../core/users';
-import { verifyPassword } from '../../core/passwords';
-import { argon2ParamsFromConfig } from '../../core/passwords';
+import { publicUser } from '../../core/users';
 import { cancelDeletionUpdate, deletionStateQuery, type AccountDeletionState } from '../../workflows/account-deletion';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
@@ -90,11 +88,14 @@ const DeleteMeBody = z.object({
   password: Password,
   code: MfaCode.optional().describe('a fresh TOTP (or recovery) code; required when MFA is on'),
 }).strict();
-const ReactivateBody = z.object({ email: Email, password: Password }).strict();
+const ReactivateBody = z.object({
+  email: Email,
+  password: Password,
+  code: MfaCode.optional().describe('a current TOTP (or recovery) code; required when MFA is on'),
+}).strict();
 
 export function accountRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/me' });
-  const argon2 = argon2ParamsFromConfig(deps.config);
 
   describe('delete', '/v1/me', {
     summary: 'Delete the account: pending_deletion now, personal data erased after the grace period',
@@ -126,27 +127,26 @@ export function accountRouter(deps: AppDeps): Router {
   });
 
   describe('post', '/v1/me/reactivate', {
-    summary: 'Reactivate an account pending deletion (e-mail and password; grace period only)',
+    summary: 'Reactivate an account pending deletion (e-mail, password and, with MFA, a code; grace period only)',
+    description: 'Checked like a sign-in (throttled per device, failures counted and audited). Every case other than the right credentials of an account pending deletion answers exactly like a wrong password.',
     tags: ['me'],
     body: ReactivateBody,
     responses: {
       200: { description: 'reactivated; the deletion is cancelled', schema: z.object({ user: UserSchema }) },
-      401: { description: 'invalid_credentials (same for unknown e-mail and wrong password)' },
+      401: { description: 'invalid_credentials: wrong or missing credentials, unknown e-mail, throttled, or an account that is not pending deletion' },
       403: { description: 'account_suspended (the account was suspended before the deletion)' },
-      409: { description: 'invalid_transition (not pending deletion, or erasure has begun)' },
+      409: { description: 'invalid_transition (erasure has begun)' },
       429: { description: 'rate_limited' },
     },
   });
   r.post('/reactivate', loginRateLimit, async (ctx) => {
     const body = parse(ReactivateBody, ctx.request.body);
     const meta = requestMeta(ctx);
-    const found = await User.findOne({ where: { email: normaliseEmail(body.email) } });
-    const ok = await verifyPassword(found?.password_hash, body.password, argon2);
-    if (!found || !ok) throw new AppError('invalid_credentials', 'the e-mail or password is incorrect');
-    if (found.status !== 'pending_deletion') {
-      throw new AppError('invalid_transition', `the account is ${found.status.replace(/_/g, ' ')}, not pending deletion`, { status_now: found.status, event: 'cancel_deletion' });
-    }
-    if (found.status_before === 'suspended') throw new AppError('account_suspended', 'the account is suspended; contact support');
+    const found = await deps.accounts.authenticatePassword(body.email, body.password, meta, {
+      accept: 'pending_deletion',
+      // MFA users add a fresh code; a wrong or missing one answers like a wrong password.
+      secondFactor: (u) => deps.mfa.assertFreshSecondFactor(u.id, body.code, meta, 'reactivation'),
+    });
     const user = await cancelDeletion(deps, found.id, { ...meta, actorId: found.id });
     ctx.body = { user: publicUser(user) };
   });
