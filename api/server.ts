@@ -38,7 +38,9 @@ export function createServer(deps: AppDeps): Koa {
   ];
   for (const router of routers) {
     app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true }));
+    // Sets 405 (or 501 for a method no router implements, such as TRACE) with `Allow`; the error
+    // middleware renders both as 405 problem+json.
+    app.use(router.allowedMethods());
   }
   return app;
 }

@@ -44,7 +44,10 @@ export function errorMiddleware(): Koa.Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) problem(ctx, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
-      else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) problem(ctx, 'method_not_allowed');
+      else if ((ctx.status === 405 || ctx.status === 501) && (ctx.body === undefined || typeof ctx.body === 'string')) {
+        // A method no route of this path has (TRACE, CONNECT, made-up ones included): 405 with `Allow`.
+        problem(ctx, 'method_not_allowed', `${ctx.method} is not allowed here; see the Allow header`);
+      }
     } catch (err) {
       const app = toAppError(err);
       if (app) {
