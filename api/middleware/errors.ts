@@ -43,8 +43,12 @@ export function errorMiddleware(): Koa.Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) problem(ctx, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
-      else if ((ctx.status === 405 || ctx.status === 501) && (ctx.body === undefined || typeof ctx.body === 'string')) {
+      // A method no router implements on a path no route has: the router says 501 with an empty Allow.
+      const noRoute = ctx.status === 501 && !ctx.response.get('Allow');
+      if ((ctx.status === 404 || noRoute) && ctx.body === undefined) {
+        ctx.remove('Allow');
+        problem(ctx, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      } else if ((ctx.status === 405 || ctx.status === 501) && (ctx.body === undefined || typeof ctx.body === 'string')) {
         // A method no route of this path has (TRACE, CONNECT, made-up ones included): 405 with `Allow`.
         problem(ctx, 'method_not_allowed', `${ctx.method} is not allowed here; see the Allow header`);
       }
