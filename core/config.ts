@@ -111,6 +111,10 @@ const schema = z.object({
   STEP_UP_MAX_ATTEMPTS: int(5, 1, 20),
   STEP_UP_MAX_UNKNOWN_DEVICES: int(3, 1, 100),
   STEP_UP_UNKNOWN_DEVICE_WINDOW: seconds(3600),
+  /** Seconds a known device stays trusted after it was last seen (a sign-in, a refresh or a
+   * step-up from it). A refresh from a device unseen for longer needs a step-up, even with the
+   * session's own device; the next sign-in or verified step-up trusts it again. */
+  DEVICE_TRUST_TTL: seconds(90 * 24 * 3600),
   /** Password guessing (NIST SP 800-63B §5.2.2, core/lockout.ts). Throttle per (account, device),
    * a device being the request's header fingerprint and IP: after LOGIN_THROTTLE_FREE_FAILURES
    * failures the device waits the next of LOGIN_THROTTLE_DELAYS (seconds, escalating; the last

@@ -9,8 +9,22 @@
  * stored, never the raw headers.
  *
  * Rows are written (trusted) when a session is created (password login, MFA login: the
- * SessionService `deviceRecorder` seam), when a refresh comes from a known device (last seen), when
- * the user has no device yet (step 5), and when a step-up verification succeeds.
+ * SessionService `deviceRecorder` seam), when a refresh comes from the session's device (last seen),
+ * when a session without a device is bound (below), and when a step-up verification succeeds.
+ *
+ * A refresh token is good only on its own session's device: `sessions.device_id` names one row,
+ * and the request's fingerprint must be that row's. Another trusted device of the same user is an
+ * unknown device for this session (its headers are easy to copy: a thief holding the laptop's
+ * token and the phone's User-Agent is not the phone). A device is trusted while it has been seen
+ * within DEVICE_TRUST_TTL (`trustedNowSql`, shared with the one-statement fast path in
+ * core/sessions.ts and the device list); one unseen for longer needs a step-up even for its own
+ * session. A sign-in with the password re-trusts the device it comes from (it proves the user);
+ * a verified step-up trusts the new device and moves the session onto it.
+ *
+ * A session with no device recorded (`device_id` null: sessions from before devices were bound)
+ * is bound to the first device that refreshes it only when the user has no device at all
+ * (API.md rule 5, "none yet"); when the user has any device row (even an untrusted one), that
+ * refresh needs a step-up, which binds the session to the verified device.
  *
  * A refresh from an unknown device never rotates: it opens a step-up challenge (one pending per
  * session, bound to the presented refresh token, which stays unspent) and hands it to the
@@ -51,7 +65,20 @@ export interface DeviceSettings {
   maxUnknownDevices: number;
   /** Seconds of the many-devices window. */
   unknownWindow: number;
+  /** DEVICE_TRUST_TTL: seconds a device stays trusted after it was last seen. */
+  trustTtl: number;
 }
+
+/** Why a refresh counts as coming from an unknown device (audit `refresh.unknown_device` `reason`). */
+export type UnknownDeviceReason = 'not_session_device' | 'trust_expired' | 'session_without_device';
+
+/**
+ * The SQL condition "device row `d` is trusted now": marked trusted and seen within the trust
+ * period. `ttl` is the placeholder bound to DEVICE_TRUST_TTL seconds. The refresh fast path, the
+ * locked device check and the device list all use this one expression, so they cannot disagree.
+ */
+export const trustedNowSql = (d: string, ttl: string) =>
+  `(${d}.trusted AND ${d}.last_seen_at > now() - make_interval(secs => ${ttl}::double precision))`;
 
 export interface ChallengeRow {
   id: string;
@@ -123,19 +150,28 @@ export class DeviceService {
   readonly check = async (ctx: RefreshContext): Promise<DeviceDecision> => {
     const { userId, sessionId, meta, t } = ctx;
     const fp = deriveFingerprint(meta);
-    // Step 4: compare with the user's known devices.
-    const known = await this.sequelize.query<{ id: string; match: boolean }>(
-      `SELECT id, fingerprint = $2 AS match FROM device_fingerprints WHERE user_id = $1 AND trusted
-        ORDER BY (fingerprint = $2) DESC LIMIT 1`,
-      { bind: [userId, fp.hash], transaction: t, type: QueryTypes.SELECT },
+    // Step 4: compare with this session's device (not with any device of the user).
+    const rows = await this.sequelize.query<{ device_id: string | null; fingerprint: Buffer | null; trusted_now: boolean | null; user_has_devices: boolean }>(
+      `SELECT s.device_id, d.fingerprint, ${trustedNowSql('d', '$3')} AS trusted_now,
+              EXISTS (SELECT 1 FROM device_fingerprints x WHERE x.user_id = $2) AS user_has_devices
+         FROM sessions s LEFT JOIN device_fingerprints d ON d.id = s.device_id AND d.user_id = s.user_id
+        WHERE s.id = $1`,
+      { bind: [sessionId, userId, this.s.trustTtl], transaction: t, type: QueryTypes.SELECT },
     );
-    // Step 5: a match, or no device yet → rotate and record.
-    if (!known[0] || known[0].match) return { kind: 'allow', deviceId: await recordDevice(this.sequelize, t, userId, fp, meta.ip) };
-    return this.unknownDevice(ctx, fp);
+    const own = rows[0];
+    const allow = async (): Promise<DeviceDecision> => ({ kind: 'allow', deviceId: await recordDevice(this.sequelize, t, userId, fp, meta.ip) });
+    if (own?.fingerprint) {
+      // Step 5: the session's own device, still trusted → rotate (and mark it seen).
+      if (!sameBytes(own.fingerprint, fp.hash)) return this.unknownDevice(ctx, fp, 'not_session_device');
+      return own.trusted_now ? allow() : this.unknownDevice(ctx, fp, 'trust_expired');
+    }
+    // Step 5, "none yet": a session without a device, of a user without any device, is bound to this one.
+    if (own && own.device_id === null && !own.user_has_devices) return allow();
+    return this.unknownDevice(ctx, fp, 'session_without_device');
   };
 
   /** Step 6: an unknown device. Everything written here commits with the deny decision. */
-  private async unknownDevice(ctx: RefreshContext, fp: Fingerprint): Promise<DeviceDecision> {
+  private async unknownDevice(ctx: RefreshContext, fp: Fingerprint, reason: UnknownDeviceReason): Promise<DeviceDecision> {
     const { userId, sessionId, meta, t } = ctx;
     const launcher = this.launcher;
     if (!launcher) throw new DependencyError('temporal');
@@ -152,7 +188,7 @@ export class DeviceService {
     if (unknownDevices > this.s.maxUnknownDevices) {
       await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'too_many_devices' WHERE id = $1 AND revoked_at IS NULL`, { bind: [sessionId], transaction: t });
       await endChallenges(this.sequelize, t, sessionId, 'failed');
-      await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, device: fp.label, unknown_devices: unknownDevices });
+      await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, device: fp.label, reason, unknown_devices: unknownDevices });
       await audit(t, 'session.revoked', userId, meta, { session_id: sessionId, reason: 'too_many_devices', unknown_devices: unknownDevices, window_seconds: this.s.unknownWindow });
       await wrapTemporal(() => launcher.notifySessionRevoked({ userId, sessionId, reason: 'too_many_devices' }));
       await launcher.cancel(sessionId, 'too_many_devices').catch(() => undefined);
@@ -166,7 +202,7 @@ export class DeviceService {
     ))[0];
     // The same device retrying with the same token: the same challenge, no second e-mail.
     if (pending && pending.live && sameBytes(pending.fingerprint, fp.hash) && pending.refresh_token_id === ctx.refreshTokenId) {
-      await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, challenge_id: pending.id, device: fp.label, repeated: true });
+      await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, challenge_id: pending.id, device: fp.label, reason, repeated: true });
       return { kind: 'deny', error: stepUpRequired(pending.public_id, pending.method, pending.expires_at) };
     }
     if (pending) {
@@ -183,7 +219,7 @@ export class DeviceService {
        RETURNING expires_at`,
       [challengeId, publicId, sessionId, userId, ctx.refreshTokenId, fp.hash, fp.label, meta.ip ?? null, method, this.s.stepUpTtl],
     );
-    await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, challenge_id: challengeId, device: fp.label, method });
+    await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, challenge_id: challengeId, device: fp.label, reason, method });
     // Temporal down → DependencyError → the refresh transaction rolls back: nothing written, token unspent.
     await wrapTemporal(() => launcher.challenge({ sessionId, userId, challengeId, method }));
     return { kind: 'deny', error: stepUpRequired(publicId, method, rows[0]!.expires_at) };
@@ -224,13 +260,14 @@ export class DeviceService {
     return { userId: rows[0].user_id, amr: rows[0].amr, roles: rows[0].roles };
   }
 
-  /** The user's known devices; `current` marks the device of the caller's session. */
+  /** The user's known devices; `current` marks the device of the caller's session; `trusted` is
+   * false for a device unseen for longer than the trust period (its next refresh needs a step-up). */
   async list(userId: string, sessionId: string): Promise<DeviceView[]> {
     const rows = await this.sequelize.query<{ id: string; label: string | null; trusted: boolean; first_seen_at: Date; last_seen_at: Date; last_ip: string | null; current: boolean }>(
-      `SELECT d.id, d.label, d.trusted, d.first_seen_at, d.last_seen_at, d.last_ip,
+      `SELECT d.id, d.label, ${trustedNowSql('d', '$3')} AS trusted, d.first_seen_at, d.last_seen_at, d.last_ip,
               EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2 AND s.device_id = d.id) AS current
          FROM device_fingerprints d WHERE d.user_id = $1 ORDER BY d.last_seen_at DESC, d.id`,
-      { bind: [userId, sessionId], type: QueryTypes.SELECT },
+      { bind: [userId, sessionId, this.s.trustTtl], type: QueryTypes.SELECT },
     ).catch((err) => Promise.reject(mapDbError(err)));
     return rows.map((r) => ({
       id: r.id, label: r.label, trusted: r.trusted, current: r.current,

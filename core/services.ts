@@ -29,16 +29,18 @@ export async function buildServices(rt: Runtime) {
     recoveryCodes: config.MFA_RECOVERY_CODES,
   });
   bindMfaService(mfa);
-  // Known devices: recorded at session creation, checked on every refresh (step-up on unknown ones).
+  // Known devices: recorded at session creation; every refresh must come from its session's own
+  // device, trusted within DEVICE_TRUST_TTL (step-up otherwise).
   const devices = new DeviceService(sequelize, {
     stepUpTtl: config.STEP_UP_TTL,
     maxUnknownDevices: config.STEP_UP_MAX_UNKNOWN_DEVICES,
     unknownWindow: config.STEP_UP_UNKNOWN_DEVICE_WINDOW,
+    trustTtl: config.DEVICE_TRUST_TTL,
   });
   devices.totpAvailable = true; // MfaService verifies TOTP step-up codes
   sessions.deviceCheck = devices.check;
   sessions.deviceRecorder = devices.recordAtLogin;
-  sessions.knownDeviceHash = (meta) => deriveFingerprint(meta).hash;
+  sessions.knownDevice = { fingerprint: (meta) => deriveFingerprint(meta).hash, trustTtl: config.DEVICE_TRUST_TTL };
   const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2ParamsFromConfig(config));
   return { keys, tokens, sessions, accounts, mfa, devices, passwordResets };
 }

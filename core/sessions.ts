@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { audit, AuditMeta } from './audit';
 import { mapDbError } from './db';
+import { trustedNowSql } from './devices';
 import { AppError } from './errors';
 import { hashOpaque, looksLikeRefreshToken, newRefreshToken, TokenService } from './tokens';
 
@@ -43,6 +44,13 @@ export type DeviceDecision = { kind: 'allow'; deviceId?: string | null } | { kin
 export type DeviceCheck = (ctx: RefreshContext) => Promise<DeviceDecision>;
 /** Records the device of a new session inside its transaction; returns the device id (core/devices.ts). */
 export type DeviceRecorder = (t: Transaction, userId: string, meta: RequestMeta) => Promise<string | null>;
+/** What the one-statement refresh needs to recognise the session's own, trusted device. */
+export interface KnownDeviceShortcut {
+  /** The fingerprint hash of a request's device (core/fingerprint.ts). */
+  fingerprint: (meta: RequestMeta) => Buffer;
+  /** DEVICE_TRUST_TTL: seconds a device stays trusted after it was last seen. */
+  trustTtl: number;
+}
 
 interface TokenRow {
   id: string;
@@ -61,13 +69,13 @@ export class SessionService {
   deviceCheck: DeviceCheck = async () => ({ kind: 'allow' });
   deviceRecorder: DeviceRecorder = async () => null;
   /**
-   * The fingerprint hash of a request's device. When set, a refresh first tries the common case
-   * in one statement: a live token of a live session of an active user, presented from one of
-   * the user's trusted devices, is spent and replaced at once. Anything else (reuse, expiry, an
-   * unknown device, a user without devices yet) falls through to the full, locked transaction
-   * below, which decides exactly as before.
+   * When set, a refresh first tries the common case in one statement: a live token of a live
+   * session of an active user, presented from that session's own device while it is trusted
+   * (core/devices.ts `trustedNowSql`), is spent and replaced at once. Anything else (reuse,
+   * expiry, another device of the user, a device unseen too long, a session without a device)
+   * falls through to the full, locked transaction below, whose device check applies the same rule.
    */
-  knownDeviceHash?: (meta: RequestMeta) => Buffer;
+  knownDevice?: KnownDeviceShortcut;
 
   constructor(
     private readonly sequelize: Sequelize,
@@ -102,8 +110,8 @@ export class SessionService {
   async refresh(presented: string, meta: RequestMeta): Promise<IssuedTokens> {
     if (!looksLikeRefreshToken(presented)) throw new AppError('invalid_grant', 'the refresh token is not valid');
     const hash = hashOpaque(presented);
-    if (this.knownDeviceHash) {
-      const fast = await this.rotateFromKnownDevice(hash, this.knownDeviceHash(meta), meta).catch((err) => Promise.reject(mapDbError(err)));
+    if (this.knownDevice) {
+      const fast = await this.rotateFromKnownDevice(hash, this.knownDevice, meta).catch((err) => Promise.reject(mapDbError(err)));
       if (fast) return fast;
     }
     let outcome: { ok: true; finish: () => Promise<IssuedTokens> } | { ok: false; error: AppError };
@@ -161,9 +169,10 @@ export class SessionService {
   /**
    * The refresh hot path in one round trip. The UPDATE re-checks `spent_at IS NULL` under the row
    * lock, so of concurrent uses at most one rotates; the losers get no row here and take the
-   * locked path, which treats the spent token as reuse.
+   * locked path, which treats the spent token as reuse. The device is the session's own
+   * (`s.device_id`), never just any device of the user with the same fingerprint.
    */
-  private async rotateFromKnownDevice(hash: Buffer, fingerprint: Buffer, meta: RequestMeta): Promise<IssuedTokens | null> {
+  private async rotateFromKnownDevice(hash: Buffer, known: KnownDeviceShortcut, meta: RequestMeta): Promise<IssuedTokens | null> {
     const next = newRefreshToken();
     const nextId = randomUUID();
     const expires = new Date(Date.now() + this.refreshTtl * 1000);
@@ -173,7 +182,8 @@ export class SessionService {
            FROM refresh_tokens rt
            JOIN sessions s ON s.id = rt.session_id
            JOIN users u ON u.id = s.user_id
-           JOIN device_fingerprints d ON d.user_id = s.user_id AND d.fingerprint = $2 AND d.trusted
+           JOIN device_fingerprints d ON d.id = s.device_id AND d.user_id = s.user_id AND d.fingerprint = $2
+                AND ${trustedNowSql('d', '$7')}
           WHERE rt.token_hash = $1 AND rt.spent_at IS NULL AND rt.expires_at > now()
             AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
        ), spent AS (
@@ -184,14 +194,14 @@ export class SessionService {
          INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at)
          SELECT $3, session_id, $4, $5 FROM spent
        ), ses AS (
-         UPDATE sessions s SET last_used_at = now(), expires_at = $5, device_id = spent.device_id
+         UPDATE sessions s SET last_used_at = now(), expires_at = $5
            FROM spent WHERE s.id = spent.session_id
        ), dev AS (
          UPDATE device_fingerprints d SET last_seen_at = now(), last_ip = $6
            FROM spent WHERE d.id = spent.device_id
        )
        SELECT session_id, user_id, amr, roles FROM spent`,
-      { bind: [hash, fingerprint, nextId, next.hash, expires, meta.ip ?? null], type: QueryTypes.SELECT },
+      { bind: [hash, known.fingerprint(meta), nextId, next.hash, expires, meta.ip ?? null, known.trustTtl], type: QueryTypes.SELECT },
     );
     const row = rows[0];
     if (!row) return null;
