@@ -24,7 +24,7 @@ export function createNotificationActivities(deps: ActivityDeps) {
   const { mailer, config, logger } = deps;
 
   async function recipient(userId: string) {
-    const user = await User.findByPk(userId, { attributes: ['id', 'email', 'name', 'status'] });
+    const user = await User.findByPk(userId, { attributes: ['id', 'email', 'name', 'status', 'registration_contested_at'] });
     if (!user || !user.email) throw ApplicationFailure.nonRetryable(`user ${userId} has no address`, 'NotFound');
     return user;
   }
@@ -86,7 +86,8 @@ export function createNotificationActivities(deps: ActivityDeps) {
       const link = `${config.PUBLIC_BASE_URL}/${path}?token=${encodeURIComponent(code)}`;
       const sent = await sendOnce(key, input.userId, input.template, async () => ({
         to: user.email!,
-        ...render(input.template, { ...(input.params ?? {}), name: user.name ?? '', code, link, expiresAt: expiresAt.toISOString() }),
+        // A contested registration kept no password: the mail says the click will ask for one.
+        ...render(input.template, { ...(input.params ?? {}), name: user.name ?? '', code, link, expiresAt: expiresAt.toISOString(), ...(input.purpose === 'email_verification' && user.registration_contested_at ? { choosePassword: 'yes' } : {}) }),
       }));
       return { tokenId, expiresAt: expiresAt.toISOString(), sent };
     },

@@ -25,7 +25,7 @@ export function render(template: NotificationTemplate, v: Record<string, string>
     case 'email_verification':
       return {
         subject: 'Verify your e-mail address',
-        text: `${hello}\n\nYour verification code is: ${v.code}\n\nOr open: ${v.link}\n\nIt expires at ${v.expiresAt}. If you did not sign up, ignore this message.${sign}`,
+        text: `${hello}\n\nYour verification code is: ${v.code}\n\nOr open: ${v.link}\n\nIt expires at ${v.expiresAt}. ${v.choosePassword ? 'This address was registered more than once before it was verified, so no password was kept: you choose your password when you verify. ' : ''}If you did not sign up, ignore this message.${sign}`,
       };
     case 'password_reset':
       return {

@@ -56,6 +56,7 @@ export class AccountService {
   /**
    * Creates a pending user. A taken address gives the same outcome to the caller (`created:
    * false` tells the route to answer identically and to re-drive verification if still pending).
+   * A taken address that is still unverified becomes contested (see `contestRegistration`).
    */
   async register(input: { email: string; password: string; name?: string }, meta: RequestMeta): Promise<{ user: User; created: boolean }> {
     const email = normaliseEmail(input.email);
@@ -70,32 +71,79 @@ export class AccountService {
       return { user, created: true };
     } catch (err) {
       if (err instanceof UniqueConstraintError) {
-        const existing = await User.findOne({ where: { email } });
+        const existing = await this.contestRegistration(email, meta).catch((e) => Promise.reject(mapDbError(e)));
         if (existing) return { user: existing, created: false };
       }
       throw mapDbError(err);
     }
   }
 
-  /** Spends a verification token and activates the user. */
-  async verifyEmail(token: string, meta: RequestMeta): Promise<User> {
+  /**
+   * A second registration of an address whose account is still unverified: nobody has shown
+   * yet that they read the mailbox, so neither registrant's password (nor name) is kept. The
+   * account is marked contested, its password hash is cleared, and whoever holds the e-mailed
+   * verification token chooses the password when verifying (`verifyEmail`). Verified accounts
+   * are left alone.
+   */
+  private async contestRegistration(email: string, meta: RequestMeta): Promise<User | null> {
+    return this.sequelize.transaction(async (t) => {
+      const user = await User.findOne({ where: { email }, transaction: t, lock: t.LOCK.UPDATE });
+      if (!user || user.status !== 'pending_verification') return user;
+      const alreadyContested = !!user.registration_contested_at;
+      await user.update({ registration_contested_at: user.registration_contested_at ?? new Date(), password_hash: null, name: null, updated_at: new Date() }, { transaction: t });
+      await audit(t, 'user.registration_contested', user.id, meta, { already_contested: alreadyContested });
+      return user;
+    });
+  }
+
+  /**
+   * Spends a verification token and activates the user. `password`, when given, becomes the
+   * password of the (still pending) account; an account without one (a contested registration)
+   * needs it: without it the answer is 409 `password_required` and the token stays usable. Setting
+   * the password ends any session of the account.
+   */
+  async verifyEmail(token: string, meta: RequestMeta, password?: string): Promise<User> {
+    const tokenWhere = () => ({ token_hash: hashOpaque(token), purpose: 'email_verification' as const, used_at: null, superseded_at: null, expires_at: { [Op.gt]: new Date() } });
+    const invalid = () => new AppError('invalid_token', 'the verification token is invalid, expired or already used');
     try {
+      // Hash outside the row locks (argon2 is slow); the policy needs the account's address and name.
+      let password_hash: string | undefined;
+      if (password !== undefined) {
+        const ott = await OneTimeToken.findOne({ where: tokenWhere() });
+        const owner = ott && (await User.findByPk(ott.user_id, { attributes: ['id', 'email', 'name'] }));
+        if (!owner) throw invalid();
+        this.policyCheck(password, owner.email ?? undefined, owner.name ?? undefined);
+        password_hash = await hashPassword(password, this.s.argon2);
+      }
       return await this.sequelize.transaction(async (t) => {
-        const ott = await OneTimeToken.findOne({
-          where: { token_hash: hashOpaque(token), purpose: 'email_verification', used_at: null, superseded_at: null, expires_at: { [Op.gt]: new Date() } },
-          transaction: t,
-          lock: t.LOCK.UPDATE,
-        });
-        if (!ott) throw new AppError('invalid_token', 'the verification token is invalid, expired or already used');
+        const ott = await OneTimeToken.findOne({ where: tokenWhere(), transaction: t, lock: t.LOCK.UPDATE });
+        if (!ott) throw invalid();
         const user = await User.findByPk(ott.user_id, { transaction: t, lock: t.LOCK.UPDATE });
-        if (!user) throw new AppError('invalid_token', 'the verification token is invalid, expired or already used');
-        await ott.update({ used_at: new Date() }, { transaction: t });
-        const patch = { email_verified_at: user.email_verified_at ?? new Date(), updated_at: new Date() };
-        if (user.status === 'pending_verification') {
-          await transition(t, user, 'verify', { meta, patch });
+        if (!user) throw invalid();
+        const pending = user.status === 'pending_verification';
+        const contested = !!user.registration_contested_at;
+        if (pending && !password_hash && (contested || !user.password_hash)) {
+          throw new AppError('password_required', 'choose a password to finish the verification: send it with the token as `password`', { errors: [{ field: 'password', message: 'required for this account' }] });
+        }
+        if (!pending && password_hash) {
+          throw new AppError('validation_failed', 'the address is already verified: change the password from the account or by a reset', { errors: [{ field: 'password', message: 'not accepted for a verified account' }] });
+        }
+        const now = new Date();
+        await ott.update({ used_at: now }, { transaction: t });
+        const patch = {
+          email_verified_at: user.email_verified_at ?? now,
+          updated_at: now,
+          ...(password_hash ? { password_hash, password_changed_at: now, registration_contested_at: null } : {}),
+        };
+        if (pending) {
+          await transition(t, user, 'verify', { meta, patch, data: password_hash ? { password_set: true, contested } : {} });
         } else {
           await user.update(patch, { transaction: t });
           await audit(t, 'user.email_verified', user.id, meta);
+        }
+        if (password_hash) {
+          const ended = await this.sessions.revokeAllForUser(t, user.id, 'password_set_at_verification');
+          await audit(t, 'password.set_at_verification', user.id, meta, { contested, sessions_ended: ended });
         }
         return user;
       });

@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
   invalid_transition: { status: 409, title: 'Illegal account state transition' },
+  /** Verification of a contested registration: the mailbox owner must choose the password. */
+  password_required: { status: 409, title: 'Choose a password to finish the verification' },
   self_action_not_confirmed: { status: 409, title: 'Action on your own account needs confirm_self=true' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },

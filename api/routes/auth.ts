@@ -1,6 +1,7 @@
 /** Self-service authentication: register, verify e-mail, login, refresh, logout, logout-all. */
+import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
-import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowUpdateStage } from '@temporalio/client';
 import { z } from 'zod';
 import { audit } from '../../core/audit';
 import { AppError } from '../../core/errors';
@@ -16,7 +17,14 @@ import { User } from '../../core/db/models';
 import { loginRateLimit, refreshRateLimit, registerRateLimit } from '../../core/rate-limit';
 
 const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
-const VerifyBody = z.object({ token: z.string().min(10).max(200) }).strict();
+const VerifyBody = z.object({
+  token: z.string().min(10).max(200),
+  password: Password.optional().describe(
+    'The password the account gets. Required when the address was registered more than once before it was verified (contested registration: '
+    + 'no registrant\'s password is kept, the holder of the e-mailed token chooses it; without it the answer is 409 `password_required` and the token stays usable). '
+    + 'Optional otherwise; policy-checked; ends any session of the account. Not accepted for an already verified account.',
+  ),
+}).strict();
 const LoginBody = z.object({ email: Email, password: Password }).strict();
 
 export function authRouter(deps: AppDeps): Router {
@@ -37,6 +45,22 @@ export function authRouter(deps: AppDeps): Router {
     });
   }
 
+  /**
+   * A registration of a still-pending address: a fresh code to the mailbox (the flow's resend
+   * update, within its limit) when the flow runs, else a new flow. Only acceptance is awaited,
+   * not the mail, so the answer takes about as long as a first registration's.
+   */
+  async function refreshVerification(userId: string) {
+    const handle = temporal.workflow.getHandle(workflowIds.emailVerification(userId));
+    try {
+      // Bounded: with the worker down nobody accepts the update, and the registration must not hang.
+      await temporal.withDeadline(Date.now() + 3000, () => handle.startUpdate(resendUpdate, { updateId: `register:${randomUUID()}`, waitForStage: WorkflowUpdateStage.ACCEPTED }));
+    } catch {
+      // No running flow (expired), or its resend limit is reached: start one (joins a running one).
+      await startVerification(userId);
+    }
+  }
+
   describe('post', '/v1/auth/register', {
     summary: 'Register an account; starts the e-mail verification workflow',
     tags: ['auth'],
@@ -47,7 +71,8 @@ export function authRouter(deps: AppDeps): Router {
     const body = parse(RegisterBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const { user, created } = await accounts.register(body, meta);
-    if (created || user.status === 'pending_verification') await startVerification(user.id);
+    if (created) await startVerification(user.id);
+    else if (user.status === 'pending_verification') await refreshVerification(user.id);
     ctx.status = 201;
     if (created) {
       ctx.body = { user: publicUser(user) };
@@ -61,11 +86,15 @@ export function authRouter(deps: AppDeps): Router {
     summary: 'Verify the e-mail address with the token from the e-mail',
     tags: ['auth'],
     body: VerifyBody,
-    responses: { 200: { description: 'verified', schema: UserEnvelope }, 400: { description: 'invalid, expired or used token' } },
+    responses: {
+      200: { description: 'verified (with `password`: that password is set and any session ended)', schema: UserEnvelope },
+      400: { description: 'invalid_token (invalid, expired or used token), or validation_failed (a password the policy refuses; the token stays usable)' },
+      409: { description: 'password_required: the registration was contested; send the token again with the `password` the account should get' },
+    },
   });
   r.post('/verify-email', async (ctx) => {
-    const { token } = parse(VerifyBody, ctx.request.body);
-    const user = await accounts.verifyEmail(token, requestMeta(ctx));
+    const { token, password } = parse(VerifyBody, ctx.request.body);
+    const user = await accounts.verifyEmail(token, requestMeta(ctx), password);
     try {
       await temporal.workflow.getHandle(workflowIds.emailVerification(user.id)).signal(verifiedSignal);
     } catch (err) {

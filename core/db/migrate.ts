@@ -6,6 +6,7 @@ import * as m002 from './migrations/002-lifecycle';
 import * as m003 from './migrations/003-mfa';
 import * as m004 from './migrations/004-reset-devices';
 import * as m005 from './migrations/005-vault-ops';
+import * as m006 from './migrations/006-contested-registrations';
 import * as m007 from './migrations/007-login-throttles';
 
 export interface Migration {
@@ -19,6 +20,7 @@ export const MIGRATIONS: Array<[string, Migration]> = [
   ['003-mfa', m003],
   ['004-reset-devices', m004],
   ['005-vault-ops', m005],
+  ['006-contested-registrations', m006],
   ['007-login-throttles', m007],
 ];
 

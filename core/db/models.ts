@@ -28,6 +28,8 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare created_at: CreationOptional<Date>;
   declare updated_at: CreationOptional<Date>;
   declare password_changed_at: CreationOptional<Date | null>;
+  /** Set when a second registration hit the still-unverified address (migrations/006). */
+  declare registration_contested_at: CreationOptional<Date | null>;
 }
 
 export class Session extends Model<InferAttributes<Session>, InferCreationAttributes<Session>> {
@@ -132,6 +134,7 @@ export function initModels(sequelize: Sequelize) {
     created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
     updated_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
     password_changed_at: ts(),
+    registration_contested_at: ts(),
   }, opts('users'));
   Session.init({
     id: uuid,

@@ -1,7 +1,7 @@
 /** Accounts, sessions and tokens over the real stack (issue: register, verify, login, logout,
  * refresh, JWKS). */
 import { createRemoteJWKSet, jwtVerify, SignJWT, generateKeyPair, decodeJwt, base64url } from 'jose';
-import { api, pg, stackInfo, uniqueEmail, waitForMail, mailsTo } from '../helpers/stack';
+import { api, pg, query, stackInfo, uniqueEmail, waitForMail, mailsTo } from '../helpers/stack';
 import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 
 describe('registration and e-mail verification', () => {
@@ -100,6 +100,91 @@ describe('registration and e-mail verification', () => {
     expect((await api('POST', '/v1/auth/verify-email/resend', { body: { email } })).status).toBe(202);
     await new Promise((r) => setTimeout(r, 1500));
     expect((await mailsTo(email, /Verify/)).length).toBe(2);
+  });
+});
+
+describe('registrations competing for one unverified address', () => {
+  const register = async (email: string, password: string, name: string) => {
+    const r = await api('POST', '/v1/auth/register', { body: { email, password, name } });
+    expect(r.status).toBe(201);
+    return r;
+  };
+  const loginStatus = async (email: string, password: string) => (await api('POST', '/v1/auth/login', { body: { email, password } })).status;
+
+  test('someone registers the address first; the mailbox owner registers later, clicks the newest e-mail and chooses the password; the first password never signs in', async () => {
+    const email = uniqueEmail('squatted');
+    const squatter = 'squatter-chosen-passphrase-31';
+    const owner = 'owner-chosen-passphrase-58';
+    const first = await register(email, squatter, 'Mallory');
+    await waitForMail(email, /Verify/);
+    const second = await register(email, owner, 'Olivia');
+    // The second registration answers like a first one.
+    expect(Object.keys(second.body.user).sort()).toEqual(Object.keys(first.body.user).sort());
+    expect(second.body.user).toMatchObject({ email, status: 'pending_verification', email_verified: false, roles: ['user'] });
+    const newest = await waitForMail(email, /Verify/, 20000, 1);
+    expect(newest.text).toMatch(/choose your password/);
+    // While the address is contested neither password opens anything.
+    expect(await loginStatus(email, squatter)).toBe(401);
+    expect(await loginStatus(email, owner)).toBe(401);
+
+    const token = codeFrom(newest.text);
+    const bare = await api('POST', '/v1/auth/verify-email', { body: { token } });
+    expect({ status: bare.status, code: bare.body.code }).toEqual({ status: 409, code: 'password_required' });
+    expect(bare.headers.get('content-type')).toMatch(/problem\+json/);
+    const done = await api('POST', '/v1/auth/verify-email', { body: { token, password: owner } });
+    expect(done.status).toBe(200);
+    expect(done.body.user).toMatchObject({ email, status: 'active', email_verified: true });
+    expect(done.body.user.name).not.toBe('Mallory');
+
+    expect(await loginStatus(email, squatter)).toBe(401);
+    await login(email, owner);
+    const row = (await query('SELECT password_hash, registration_contested_at FROM users WHERE email = $1', [email]))[0];
+    expect(row.password_hash).toMatch(/^\$argon2id\$/);
+    expect(row.registration_contested_at).toBeNull();
+  });
+
+  test('the owner registers first; someone re-registers the address; the owner clicks the newest e-mail, sets a password, and the re-registered password never signs in', async () => {
+    const email = uniqueEmail('rereg');
+    const owner = 'owner-original-passphrase-64';
+    const intruder = 'intruder-chosen-passphrase-27';
+    await register(email, owner, 'Olivia');
+    const ownersMail = await waitForMail(email, /Verify/);
+    await register(email, intruder, 'Mallory');
+    const newest = await waitForMail(email, /Verify/, 20000, 1);
+    expect(await loginStatus(email, intruder)).toBe(401);
+
+    const token = codeFrom(newest.text);
+    // The newest e-mail supersedes the owner's first one.
+    expect((await api('POST', '/v1/auth/verify-email', { body: { token: codeFrom(ownersMail.text) } })).body.code).toBe('invalid_token');
+    expect((await api('POST', '/v1/auth/verify-email', { body: { token } })).body.code).toBe('password_required');
+    // A password the policy refuses leaves the token usable.
+    const weak = await api('POST', '/v1/auth/verify-email', { body: { token, password: 'password1234' } });
+    expect({ status: weak.status, code: weak.body.code }).toEqual({ status: 400, code: 'validation_failed' });
+    expect((await api('POST', '/v1/auth/verify-email', { body: { token, password: owner } })).status).toBe(200);
+
+    expect(await loginStatus(email, intruder)).toBe(401);
+    await login(email, owner);
+    const uid = (await query('SELECT id FROM users WHERE email = $1', [email]))[0].id;
+    const events = (await query<{ type: string }>('SELECT type FROM audit_events WHERE user_id = $1 ORDER BY id', [uid])).map((e) => e.type);
+    expect(events).toEqual(expect.arrayContaining(['user.registered', 'user.registration_contested', 'user.email_verified', 'password.set_at_verification']));
+  });
+
+  test('the OpenAPI document describes the optional password of verify-email and its 409 password_required', async () => {
+    const op = (await api('GET', '/openapi.json')).body.paths['/v1/auth/verify-email'].post;
+    const schema = op.requestBody.content['application/json'].schema;
+    expect(schema.required).toEqual(['token']);
+    expect(schema.properties.password).toMatchObject({ type: 'string' });
+    expect(op.responses['409'].description).toMatch(/password_required/);
+  });
+
+  test('an uncontested registration still verifies with the token alone; a password sent with it replaces the registered one', async () => {
+    const email = uniqueEmail('single');
+    await register(email, GOOD_PASSWORD, 'Una');
+    const token = codeFrom((await waitForMail(email, /Verify/)).text);
+    const ok = await api('POST', '/v1/auth/verify-email', { body: { token, password: 'replacement-passphrase-93' } });
+    expect(ok.status).toBe(200);
+    expect(await loginStatus(email, GOOD_PASSWORD)).toBe(401);
+    await login(email, 'replacement-passphrase-93');
   });
 });
 

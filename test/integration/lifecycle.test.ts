@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { decodeJwt } from 'jose';
 import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query } from '../helpers/stack';
-import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
+import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 import { stackClients, type StackClients } from '../replay/stack-codec';
 import { FlowAttr, UserIdAttr } from '../../core/temporal';
 import { deletionStateQuery } from '../../workflows/account-deletion';
@@ -22,9 +22,9 @@ let clients: StackClients;
 let temporal: Client;
 
 /** Runs `npm run create-admin`'s entry point as a child process against the test stack. */
-function createAdmin(email: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function createAdmin(email: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'core/admin-cli.ts'), email], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'core/admin-cli.ts'), email, ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', AUTHFLOW_STACK_FILE: process.env.AUTHFLOW_STACK_FILE ?? join(ROOT, '.data', 'test', 'stack.json'), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -101,18 +101,78 @@ describe('first admin (npm run create-admin)', () => {
     expect(await query('SELECT id FROM users WHERE email = $1', [email])).toHaveLength(0);
   });
 
-  test('promotes an existing user, who then reaches the admin API; a plain user gets 403', async () => {
+  test('promotes an account in use without a flag, sets the given password and ends its sessions; a plain user gets 403', async () => {
     const { email, password, user } = await registerAndVerify();
     const before = await login(email, password);
     expectProblem(await api('GET', '/v1/admin/users', { token: before.access_token }), 403, 'forbidden');
-    const r = await createAdmin(email);
+    const r = await createAdmin(email, { ADMIN_PASSWORD });
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ result: 'promoted', user_id: user.id }); // stdout is only the result line
-    const after = await login(email, password);
+    // The registrant's password and session are gone; the given password is the one that works.
+    expect((await api('POST', '/v1/auth/login', { body: { email, password } })).status).toBe(401);
+    expect((await api('POST', '/v1/auth/refresh', { body: { refresh_token: before.refresh_token } })).status).toBe(401);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^promoted \S+ to admin .*; password set; 1 session ended$/);
+    expect(JSON.parse(lines[1])).toEqual({ result: 'promoted', user_id: user.id, status: 'active', password_set: true, sessions_ended: 1 });
+    const after = await login(email, ADMIN_PASSWORD);
     expect((await api('GET', `/v1/admin/users/${user.id}`, { token: after.access_token })).body.user.roles).toEqual(['user', 'admin']);
-    expect(await auditTypes(user.id)).toContain('admin.promoted');
+    expect(await auditTypes(user.id)).toEqual(expect.arrayContaining(['admin.promoted', 'password.set_by_operator']));
     // An access token minted before the promotion stays without the role.
     expectProblem(await api('GET', '/v1/admin/users', { token: before.access_token }), 403, 'forbidden');
+  });
+
+  test('refuses an unverified account someone registered with the admin\'s address unless told --promote-existing; nothing changes', async () => {
+    const email = uniqueEmail('squat.admin');
+    const reg = await api('POST', '/v1/auth/register', { body: { email, password: 'squatter-passphrase-for-admin-11' } });
+    expect(reg.status).toBe(201);
+    const id = (await query('SELECT id FROM users WHERE email = $1', [email]))[0].id;
+    const before = await userRow(id);
+    const r = await createAdmin(email, { ADMIN_PASSWORD });
+    expect(r.code).toBe(77);
+    expect(r.stderr).toMatch(/unverified.*--promote-existing/s);
+    expect(r.stdout).toBe('');
+    expect(await userRow(id)).toEqual(before);
+    expect(await auditTypes(id)).not.toContain('admin.promoted');
+  });
+
+  test('with --promote-existing an account someone registered with the admin\'s address keeps nothing of theirs: their password no longer works, the given one does', async () => {
+    const email = uniqueEmail('squat.promote');
+    const squatter = 'squatter-passphrase-for-admin-12';
+    expect((await api('POST', '/v1/auth/register', { body: { email, password: squatter } })).status).toBe(201);
+    const mailed = codeFrom((await waitForMail(email, /Verify/)).text);
+    const r = await createAdmin(email, { ADMIN_PASSWORD }, ['--promote-existing']);
+    expect(r.code).toBe(0);
+    expect((await api('POST', '/v1/auth/login', { body: { email, password: squatter } })).status).toBe(401);
+    const t = await login(email, ADMIN_PASSWORD);
+    expect(decodeJwt(t.access_token).roles).toEqual(['user', 'admin']);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/promoted .*address marked verified; password set; 0 sessions ended/);
+    const result = JSON.parse(lines.pop()!);
+    expect(result).toMatchObject({ result: 'promoted', status: 'active', password_set: true, sessions_ended: 0 });
+    // The codes mailed for that registration are spent.
+    expect((await api('POST', '/v1/auth/verify-email', { body: { token: mailed } })).body.code).toBe('invalid_token');
+    expect(await auditTypes(result.user_id)).toEqual(expect.arrayContaining(['user.email_verified', 'admin.promoted', 'password.set_by_operator']));
+  });
+
+  test('a verified account that never signed in counts as never used: refused without the flag, promoted with it', async () => {
+    const { email, password, user } = await registerAndVerify();
+    const refused = await createAdmin(email, { ADMIN_PASSWORD });
+    expect(refused.code).toBe(77);
+    expect(refused.stderr).toMatch(/never been used/);
+    expect((await userRow(user.id)).roles).toEqual(['user']);
+    const r = await createAdmin(email, { ADMIN_PASSWORD }, ['--promote-existing']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toMatchObject({ result: 'promoted', user_id: user.id, status: 'active', sessions_ended: 0 });
+    expect((await api('POST', '/v1/auth/login', { body: { email, password } })).status).toBe(401);
+    await login(email, ADMIN_PASSWORD);
+  });
+
+  test('--help explains --promote-existing and what happens to an existing account', async () => {
+    const r = await createAdmin('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--promote-existing/);
+    expect(r.stdout).toMatch(/never used/);
+    expect(r.stdout).toMatch(/sessions? .*ends?/);
   });
 
   test('an admin whose session ended loses admin access although the JWT is unexpired', async () => {
