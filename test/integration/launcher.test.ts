@@ -117,7 +117,13 @@ function launch(root: string, opts: { dataDir: string; services: boolean }, env:
   const pids: Record<string, number> = {};
   // Whatever happens to the test, nothing it started outlives the file.
   cleanups.push(() => {
-    for (const pid of [driver.pid!, ...Object.values(pids)]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of [driver.pid!, ...Object.values(pids)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone, as it should be */
+      }
+    }
   });
   let stderr = '';
   driver.stderr!.on('data', (b: Buffer) => {
