@@ -1,13 +1,13 @@
 /** Activities, built by a factory that receives their dependencies (db, vault, mailer), so tests
  * and the worker pass real ones. Workflows import only the `Activities` type. */
 import type { Sequelize } from 'sequelize';
-import type { Config } from '../core/config';
-import type { Logger } from '../core/logger';
-import type { Mailer } from '../core/mailer';
-import type { VaultClient } from '../core/vault';
-import { createAccountActivities } from './accounts';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
+import type { Mailer } from '../platform/mailer';
+import type { VaultClient } from '../platform/vault';
+import { createAccountActivities } from './account-deletion';
 import { createMfaActivities } from './mfa';
-import { createNotificationActivities } from './notifications';
+import { createNotificationActivities } from './notification';
 import { createResetStepUpActivities } from './reset-stepup';
 import { createVaultOpsActivities } from './vault-ops';
 

@@ -6,10 +6,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { Op, QueryTypes } from 'sequelize';
-import { completeStepUp, failStepUp, stepUpCodeHash, stepUpFlowId, StepUpFailure } from '../core/devices';
-import { EmailOutbox, OneTimeToken, User } from '../core/db/models';
+import { completeStepUp, failStepUp, stepUpCodeHash, stepUpFlowId, StepUpFailure } from '../domain/sessions/devices';
+import { EmailOutbox, OneTimeToken, User } from '../platform/db/models';
 import type { ActivityDeps } from './index';
-import { createNotificationActivities, hashToken, idempotencyKey, numericCode } from './notifications';
+import { createNotificationActivities, hashToken, idempotencyKey, numericCode } from './notification';
 
 /** Statuses whose users may receive a reset e-mail on their own request. */
 const RESETTABLE = new Set(['active', 'locked']);

@@ -13,11 +13,11 @@ import {
   BackupError, backupDir, compareCounts, DatabasePartInfo, dumpDatabase, listBackups, partialDir, PgTarget, pruneBackups,
   readManifest, resetScratchDatabase, restoreDatabase, sealBackup, snapshotVault, tryAdvisoryLock, verifyChecksums, verifyDecrypts, VaultPartInfo,
   appVersion, BACKUP_FORMAT, BackupManifest, isBackupId,
-} from '../core/backups';
-import { readDbCredentials } from '../core/db';
-import { KeySetStateError, keySummary, newStoredKey, RotationConflictError, updateKeySet, withActiveKey, withNextKey, withoutRetiredKeys } from '../core/keys';
-import type { OpsKind } from '../core/metrics';
-import { OpsRunStatus, recordOpsRun } from '../core/ops-runs';
+} from '../domain/ops/backups';
+import { readDbCredentials } from '../platform/db';
+import { KeySetStateError, keySummary, newStoredKey, RotationConflictError, updateKeySet, withActiveKey, withNextKey, withoutRetiredKeys } from '../domain/sessions/signing-keys';
+import type { OpsKind } from '../platform/metrics';
+import { OpsRunStatus, recordOpsRun } from '../domain/ops/ops-runs';
 import type { ActivityDeps } from './index';
 
 /** Heartbeats every few seconds with the latest progress, so a dead worker is noticed quickly

@@ -1,16 +1,16 @@
 /** What handlers receive: the process's shared dependencies and services. */
 import type { Client } from '@temporalio/client';
 import type { Sequelize } from 'sequelize';
-import type { AccountService } from '../core/accounts';
-import type { Config } from '../core/config';
-import type { DeviceService } from '../core/devices';
-import type { KeyRing } from '../core/keys';
-import type { Logger } from '../core/logger';
-import type { MfaService } from '../core/mfa';
-import type { PasswordResetService } from '../core/password-reset';
-import type { SessionService } from '../core/sessions';
-import type { TokenService } from '../core/tokens';
-import type { VaultClient } from '../core/vault';
+import type { AccountService } from '../domain/accounts/accounts';
+import type { Config } from '../platform/config';
+import type { DeviceService } from '../domain/sessions/devices';
+import type { KeyRing } from '../domain/sessions/signing-keys';
+import type { Logger } from '../platform/logger';
+import type { MfaService } from '../domain/accounts/mfa';
+import type { PasswordResetService } from '../domain/accounts/password-reset';
+import type { SessionService } from '../domain/sessions/sessions';
+import type { TokenService } from '../domain/sessions/tokens';
+import type { VaultClient } from '../platform/vault';
 
 export interface AppDeps {
   config: Config;

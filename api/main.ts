@@ -1,9 +1,9 @@
 /** API process: Vault login, database, signing keys, a lazy Temporal client (the API starts even
  * while Temporal is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT. */
 import { Client, Connection } from '@temporalio/client';
-import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../core/codec';
-import { buildServices } from '../core/services';
-import { createRuntime } from '../core/runtime';
+import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../platform/temporal/payload-codec';
+import { buildServices } from '../domain/services';
+import { createRuntime } from '../platform/runtime';
 import { createServer } from './server';
 
 async function main() {

@@ -16,7 +16,7 @@ import { stepUpRouter } from './routes/stepup';
 import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
 import { opsRouter } from './routes/ops';
-import { configureLockout } from '../core/lockout';
+import { configureLockout } from '../domain/accounts/lockout';
 
 export function createServer(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.TRUST_PROXY });

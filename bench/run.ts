@@ -6,10 +6,10 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { Client as PgClient } from 'pg';
-import { parseConfig } from '../core/config';
-import { UserIdAttr } from '../core/temporal';
+import { parseConfig } from '../platform/config';
+import { UserIdAttr } from '../platform/temporal/ids';
 import type { StackInfo } from '../infra/stack/stack';
-import { argon2ParamsFromConfig, hashPassword } from '../core/passwords';
+import { argon2ParamsFromConfig, hashPassword } from '../crypto/argon2';
 import type { BenchContext, Row, SuiteResult } from './lib/context';
 import { appDb, BenchError, BenchApi, connectStack, machineInfo, pinSelf, startBenchApi } from './lib/env';
 import { parseOptions, Suite } from './lib/options';

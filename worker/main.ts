@@ -3,9 +3,9 @@
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { makeTelemetryFilterString, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../core/codec';
-import type { Logger } from '../core/logger';
-import { createRuntime, retrying } from '../core/runtime';
+import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../platform/temporal/payload-codec';
+import type { Logger } from '../platform/logger';
+import { createRuntime, retrying } from '../platform/runtime';
 import { registerSchedulesAtStart } from './schedules';
 
 /** The SDK's logger (worker, workflow and activity logs, and forwarded Core logs) written as JSON

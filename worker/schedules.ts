@@ -10,11 +10,11 @@
  */
 import { Client, ScheduleAlreadyRunning, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import type { Config } from '../core/config';
-import { rotationTimings } from '../core/keys';
-import type { Logger } from '../core/logger';
-import { retrying } from '../core/runtime';
-import { connectTemporal, FlowAttr, scheduleIds, SYSTEM_USER, UserIdAttr, workflowIds } from '../core/temporal';
+import type { Config } from '../platform/config';
+import { rotationTimings } from '../domain/sessions/signing-keys';
+import type { Logger } from '../platform/logger';
+import { retrying } from '../platform/runtime';
+import { connectTemporal, FlowAttr, scheduleIds, SYSTEM_USER, UserIdAttr, workflowIds } from '../platform/temporal/ids';
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   const common = (flow: string) => ({

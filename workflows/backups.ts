@@ -37,7 +37,7 @@ function rootMessage(err: unknown): string {
   return String(e?.message ?? err).slice(0, 500);
 }
 
-/** `<UTC start time>-<run id prefix>`: sortable, unique per run (core/backups.ts isBackupId). */
+/** `<UTC start time>-<run id prefix>`: sortable, unique per run (domain/ops/backups.ts isBackupId). */
 function newBackupId(): string {
   const t = new Date(Date.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   return `${t}-${workflowInfo().runId.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 12)}`;

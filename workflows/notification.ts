@@ -5,7 +5,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { NotificationTemplate } from '../activities/templates';
+import type { NotificationTemplate } from '../domain/mail-templates';
 import { mailActivity } from './options';
 
 const { sendNotification } = proxyActivities<Activities>(mailActivity);

@@ -3,9 +3,9 @@
  * algorithm pinned; no database call, so verification stays fast. Role checks on top.
  */
 import type Koa from 'koa';
-import { AppError } from '../../core/errors';
+import { AppError } from '../../platform/errors';
 import { QueryTypes } from 'sequelize';
-import type { AccessClaims, TokenService } from '../../core/tokens';
+import type { AccessClaims, TokenService } from '../../domain/sessions/tokens';
 import type { AppDeps } from '../context';
 
 declare module 'koa' {

@@ -1,6 +1,6 @@
 /** JSON body reader with a size cap; malformed input is a 4xx problem, never a 500. */
 import type Koa from 'koa';
-import { AppError } from '../../core/errors';
+import { AppError } from '../../platform/errors';
 
 export function jsonBody(limitBytes = 64 * 1024): Koa.Middleware {
   return async (ctx, next) => {

@@ -4,8 +4,8 @@
  * SQL or secret reaches a client). Connection failures of a dependency become 503.
  */
 import type Koa from 'koa';
-import { mapDbError } from '../../core/db';
-import { AppError, DependencyError, ERROR_CODES, ErrorCode } from '../../core/errors';
+import { mapDbError } from '../../platform/db';
+import { AppError, DependencyError, ERROR_CODES, ErrorCode } from '../../platform/errors';
 
 export function problem(ctx: Koa.Context, code: ErrorCode, detail?: string, extra: Record<string, unknown> = {}) {
   const { status, title } = ERROR_CODES[code];

@@ -1,8 +1,8 @@
 /** Request id, per-request child logger, access log and latency metric. */
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
-import type { Logger } from '../../core/logger';
-import { httpRequests } from '../../core/metrics';
+import type { Logger } from '../../platform/logger';
+import { httpRequests } from '../../platform/metrics';
 
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 

@@ -1,6 +1,6 @@
 /** Validation with zod: the schema beside each route; failures list the offending fields. */
 import { z } from 'zod';
-import { AppError } from '../../core/errors';
+import { AppError } from '../../platform/errors';
 
 export function parse<S extends z.ZodType>(schema: S, input: unknown, where: 'body' | 'query' | 'path' = 'body'): z.infer<S> {
   const r = schema.safeParse(input ?? (where === 'body' ? undefined : {}));

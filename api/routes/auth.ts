@@ -3,18 +3,18 @@ import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import { WorkflowIdConflictPolicy, WorkflowUpdateStage } from '@temporalio/client';
 import { z } from 'zod';
-import { audit } from '../../core/audit';
-import { AppError } from '../../core/errors';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
-import { normaliseEmail, publicUser } from '../../core/users';
+import { audit } from '../../domain/audit';
+import { AppError } from '../../platform/errors';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
+import { normaliseEmail, publicUser } from '../../domain/accounts/users';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 import { Email, MfaCode, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope } from '../schemas';
 import { resendUpdate, verifiedSignal } from '../../workflows/email-verification';
-import { User } from '../../core/db/models';
-import { loginRateLimit, refreshRateLimit, registerRateLimit } from '../../core/rate-limit';
+import { User } from '../../platform/db/models';
+import { loginRateLimit, refreshRateLimit, registerRateLimit } from '../../domain/rate-limits';
 
 const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
 const VerifyBody = z.object({

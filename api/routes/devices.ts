@@ -1,4 +1,4 @@
-/** The signed-in user's known devices (core/devices.ts): list them, forget one (ends its sessions). */
+/** The signed-in user's known devices (domain/sessions/devices.ts): list them, forget one (ends its sessions). */
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { AppDeps } from '../context';

@@ -1,10 +1,10 @@
 /** The signed-in user's own account. */
 import Router from '@koa/router';
 import { z } from 'zod';
-import { User } from '../../core/db/models';
-import { AppError } from '../../core/errors';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
-import { publicUser } from '../../core/users';
+import { User } from '../../platform/db/models';
+import { AppError } from '../../platform/errors';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
+import { publicUser } from '../../domain/accounts/users';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';

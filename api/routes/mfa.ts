@@ -5,7 +5,7 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { z } from 'zod';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';

@@ -11,12 +11,12 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, Workflo
 import type Koa from 'koa';
 import { QueryTypes } from 'sequelize';
 import { z } from 'zod';
-import { audit } from '../../core/audit';
-import { AppError } from '../../core/errors';
-import { keySummary, readKeySet, rotationTimings } from '../../core/keys';
-import { setOpsStatusSource } from '../../core/metrics';
-import { opsStatus, recentOpsRuns } from '../../core/ops-runs';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import { audit } from '../../domain/audit';
+import { AppError } from '../../platform/errors';
+import { keySummary, readKeySet, rotationTimings } from '../../domain/sessions/signing-keys';
+import { setOpsStatusSource } from '../../platform/metrics';
+import { opsStatus, recentOpsRuns } from '../../domain/ops/ops-runs';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';

@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import type { Connection } from '@temporalio/client';
 import { z } from 'zod';
-import { registry } from '../../core/metrics';
+import { registry } from '../../platform/metrics';
 import type { AppDeps } from '../context';
 import { problem } from '../middleware/errors';
 import { buildDocument, describe } from '../openapi';

@@ -3,16 +3,16 @@
  * account lookup and the workflow start run after the answer) and `POST /v1/auth/password/reset`
  * (spend the e-mailed token, set the password, end every session, tell the workflow, which sends
  * "your password was changed"). The flow: workflows/password-reset.ts; its I/O:
- * activities/reset-stepup.ts; the database half: core/password-reset.ts.
+ * activities/reset-stepup.ts; the database half: domain/accounts/password-reset.ts.
  */
 import Router from '@koa/router';
 import { WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
-import { audit } from '../../core/audit';
-import { DependencyError } from '../../core/errors';
-import { forgotPasswordRateLimit } from '../../core/rate-limit';
-import type { RequestMeta } from '../../core/sessions';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
+import { audit } from '../../domain/audit';
+import { DependencyError } from '../../platform/errors';
+import { forgotPasswordRateLimit } from '../../domain/rate-limits';
+import type { RequestMeta } from '../../domain/sessions/sessions';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
 import { resetCompletedSignal, resetRequestedSignal } from '../../workflows/password-reset';
 import type { passwordResetWorkflow } from '../../workflows/password-reset';
 import type { AppDeps } from '../context';

@@ -1,6 +1,6 @@
 /**
  * Step-up verification of a refresh from an unknown device: the Temporal side of the device check
- * (`stepUpLauncher`, handed to core/devices.ts) and `POST /v1/auth/step-up/{verification_id}`.
+ * (`stepUpLauncher`, handed to domain/sessions/devices.ts) and `POST /v1/auth/step-up/{verification_id}`.
  *
  * The code is checked here (the e-mailed code by constant-time hash comparison, a TOTP code by the
  * MFA service, which decrypts the secret and refuses replays); only the verdict goes to the
@@ -13,13 +13,13 @@ import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import { WorkflowIdConflictPolicy, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { z } from 'zod';
-import { audit } from '../../core/audit';
-import { User } from '../../core/db/models';
-import type { ChallengeRow, StepUpLauncher } from '../../core/devices';
-import { AppError, DependencyError } from '../../core/errors';
-import type { RequestMeta } from '../../core/sessions';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../core/temporal';
-import { newRefreshToken } from '../../core/tokens';
+import { audit } from '../../domain/audit';
+import { User } from '../../platform/db/models';
+import type { ChallengeRow, StepUpLauncher } from '../../domain/sessions/devices';
+import { AppError, DependencyError } from '../../platform/errors';
+import type { RequestMeta } from '../../domain/sessions/sessions';
+import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
+import { newRefreshToken } from '../../domain/sessions/tokens';
 import { cancelSignal, challengeSignal, StepUpResult, submitUpdate } from '../../workflows/step-up';
 import type { stepUpWorkflow } from '../../workflows/step-up';
 import type { AppDeps } from '../context';
@@ -34,7 +34,7 @@ const REVOKE_REASONS: Record<string, string> = {
   too_many_devices: 'sign-in attempts from too many new devices',
 };
 
-/** Starts and signals step-up flows and sends session-revoked notices for core/devices.ts. */
+/** Starts and signals step-up flows and sends session-revoked notices for domain/sessions/devices.ts. */
 export function stepUpLauncher(deps: AppDeps): StepUpLauncher {
   const { temporal, config } = deps;
   return {

@@ -1,7 +1,7 @@
 /** What every suite receives, and what it gives back. */
 import type { Client as PgClient } from 'pg';
-import type { Config } from '../../core/config';
-import type { Argon2Params } from '../../core/passwords';
+import type { Config } from '../../platform/config';
+import type { Argon2Params } from '../../crypto/argon2';
 import type { StackInfo } from '../../infra/stack/stack';
 import type { BenchApi, Pinning } from './env';
 import type { Options } from './options';

@@ -3,7 +3,7 @@
  * benchmark can run it on the API's CPU (taskset). Prints JSON: wall and CPU milliseconds per hash.
  * Usage: node --import tsx bench/lib/hash-probe.ts '{"memoryKiB":19456,"timeCost":2,"parallelism":1}' 15
  */
-import { hashPassword, type Argon2Params } from '../../core/passwords';
+import { hashPassword, type Argon2Params } from '../../crypto/argon2';
 
 async function main() {
   const params = JSON.parse(process.argv[2]!) as Argon2Params;

@@ -7,8 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client as PgClient } from 'pg';
-import { deriveFingerprint, FingerprintHeaders } from '../../core/fingerprint';
-import { newRefreshToken } from '../../core/tokens';
+import { deriveFingerprint, FingerprintHeaders } from '../../domain/sessions/fingerprint';
+import { newRefreshToken } from '../../domain/sessions/tokens';
 
 export const BENCH_DOMAIN = 'bench.invalid';
 export const BENCH_PASSWORD = 'bench-correct-horse-battery-9';

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { Argon2Params } from '../../core/passwords';
+import type { Argon2Params } from '../../crypto/argon2';
 import { ROOT } from '../../infra/stack/stack';
 import type { Pinning } from '../lib/env';
 import { cpuList } from '../lib/env';

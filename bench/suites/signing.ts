@@ -1,13 +1,13 @@
 /**
  * The signing-key choice on the refresh path: signing the access token with the in-memory Ed25519
- * key (the decision in core/keys.ts) versus asking Vault transit to sign it (key never leaves
+ * key (the decision in domain/sessions/signing-keys.ts) versus asking Vault transit to sign it (key never leaves
  * Vault). Both build the same JWT; transit is called through the project's Vault client with the
  * API's AppRole identity, sequentially and with 16 requests in flight.
  */
 import { base64url, importJWK, jwtVerify } from 'jose';
-import { createLogger } from '../../core/logger';
-import { TokenService } from '../../core/tokens';
-import { VaultClient, vaultFromConfig } from '../../core/vault';
+import { createLogger } from '../../platform/logger';
+import { TokenService } from '../../domain/sessions/tokens';
+import { VaultClient, vaultFromConfig } from '../../platform/vault';
 import type { BenchContext, SuiteResult } from '../lib/context';
 import { describeSpread, median, ms, num, percentile, spread, timedPool } from '../lib/stats';
 import { memoryKeyRing } from './verify';

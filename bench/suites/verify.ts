@@ -7,10 +7,10 @@
 import type Koa from 'koa';
 import { jwtVerify } from 'jose';
 import { requireAuth } from '../../api/middleware/auth';
-import { KeyRing, newStoredKey, SIGNING_ALG, StoredKeySet } from '../../core/keys';
-import { createLogger } from '../../core/logger';
-import { TokenService } from '../../core/tokens';
-import type { VaultClient } from '../../core/vault';
+import { KeyRing, newStoredKey, SIGNING_ALG, StoredKeySet } from '../../domain/sessions/signing-keys';
+import { createLogger } from '../../platform/logger';
+import { TokenService } from '../../domain/sessions/tokens';
+import type { VaultClient } from '../../platform/vault';
 import type { BenchContext, SuiteResult } from '../lib/context';
 import { describeSpread, median, num, spread } from '../lib/stats';
 

@@ -63,7 +63,7 @@ async function main() {
     writeSecretFile(join(secrets, `${svc}.role-id`), await admin.roleId(`authflow-${svc}`));
     writeSecretFile(join(secrets, `${svc}.secret-id`), await admin.secretId(`authflow-${svc}`));
   }
-  const r = spawnSync(process.execPath, ['dist/core/db/migrate-cli.js'], {
+  const r = spawnSync(process.execPath, ['dist/cli/migrate.js'], {
     stdio: 'inherit',
     env: { ...process.env, VAULT_ROLE_ID_FILE: join(secrets, 'worker.role-id'), VAULT_SECRET_ID_FILE: join(secrets, 'worker.secret-id') },
   });

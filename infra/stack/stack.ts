@@ -450,7 +450,7 @@ export class Stack {
   }
 
   async runMigrations() {
-    const r = spawnSync(process.execPath, this.nodeArgs('core/db/migrate-cli.ts'), {
+    const r = spawnSync(process.execPath, this.nodeArgs('cli/migrate.ts'), {
       cwd: ROOT, env: { ...process.env, ...this.serviceEnvFor('worker') }, encoding: 'utf8', timeout: 120000,
     });
     if (r.status !== 0) throw new Error(`migrations failed:\n${(r.stderr || r.stdout).slice(-3000)}`);

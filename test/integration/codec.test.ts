@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { CODEC_KEYSET_NAME, ENCRYPTED_ENCODING, isEncrypted, META_KEY_ID, metaString, payloadFromJson, payloadToJson } from '../../core/codec';
+import { CODEC_KEYSET_NAME, ENCRYPTED_ENCODING, isEncrypted, META_KEY_ID, metaString, payloadFromJson, payloadToJson } from '../../platform/temporal/payload-codec';
 import { provisionTools } from '../../infra/stack/provision';
 import { api, apiUrl, pg, sleep, stackInfo, uniqueEmail, waitForMail, mailsTo } from '../helpers/stack';
 import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';

@@ -9,12 +9,12 @@
  * and sessions that have no device recorded.
  */
 import { decodeJwt } from 'jose';
-import { parseConfig } from '../../core/config';
-import { createSequelize, readDbCredentials } from '../../core/db';
-import { createLogger } from '../../core/logger';
-import { Mailer } from '../../core/mailer';
-import { buildServices } from '../../core/services';
-import { vaultFromConfig } from '../../core/vault';
+import { parseConfig } from '../../platform/config';
+import { createSequelize, readDbCredentials } from '../../platform/db';
+import { createLogger } from '../../platform/logger';
+import { Mailer } from '../../platform/mailer';
+import { buildServices } from '../../domain/services';
+import { vaultFromConfig } from '../../platform/vault';
 import type { AppDeps } from '../../api/context';
 import { stepUpLauncher } from '../../api/routes/stepup';
 import { stackClients, StackClients } from '../replay/stack-codec';

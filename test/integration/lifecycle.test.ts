@@ -9,7 +9,7 @@ import { decodeJwt } from 'jose';
 import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query } from '../helpers/stack';
 import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 import { stackClients, type StackClients } from '../replay/stack-codec';
-import { FlowAttr, UserIdAttr } from '../../core/temporal';
+import { FlowAttr, UserIdAttr } from '../../platform/temporal/ids';
 import { deletionStateQuery } from '../../workflows/account-deletion';
 
 const ROOT = join(__dirname, '..', '..');
@@ -24,7 +24,7 @@ let temporal: Client;
 /** Runs `npm run create-admin`'s entry point as a child process against the test stack. */
 function createAdmin(email: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'core/admin-cli.ts'), email, ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/create-admin.ts'), email, ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', AUTHFLOW_STACK_FILE: process.env.AUTHFLOW_STACK_FILE ?? join(ROOT, '.data', 'test', 'stack.json'), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

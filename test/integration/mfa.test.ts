@@ -1,6 +1,6 @@
 /** TOTP MFA over the real stack (issue 5): enrolment, MFA login, replay and lockout, recovery
  * codes, amr across refresh, sensitive operations, Vault down. Codes come from otplib used
- * directly (an authenticator app's view), never from core/totp.ts. */
+ * directly (an authenticator app's view), never from crypto/totp.ts. */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

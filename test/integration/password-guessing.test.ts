@@ -7,7 +7,7 @@
  * 8 s, 16 s.
  */
 import { authenticator } from 'otplib';
-import { throttleAccountKey } from '../../core/lockout';
+import { throttleAccountKey } from '../../domain/accounts/lockout';
 import { api, mailsTo, query, sleep, uniqueEmail, waitForMail } from '../helpers/stack';
 import { login, registerAndVerify } from '../helpers/users';
 

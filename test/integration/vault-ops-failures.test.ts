@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FlowAttr, UserIdAttr } from '../../core/temporal';
+import { FlowAttr, UserIdAttr } from '../../platform/temporal/ids';
 import { api, pg, sleep, stackInfo, vaultRoot } from '../helpers/stack';
 import {
   closeTemporal, currentWorkerPid, killVault, logLines, makeAdmin, restartPostgres, startService, startVault, temporal, waitRun, workerLogName,

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TypedSearchAttributes } from '@temporalio/common';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { parseConfig } from '../../core/config';
-import { createLogger } from '../../core/logger';
-import { FlowAttr, scheduleIds, UserIdAttr } from '../../core/temporal';
+import { parseConfig } from '../../platform/config';
+import { createLogger } from '../../platform/logger';
+import { FlowAttr, scheduleIds, UserIdAttr } from '../../platform/temporal/ids';
 import { registerSchedules } from '../../worker/schedules';
 import { api, pg, sleep, stackInfo, uniqueEmail, vaultRoot as vaultRootAdmin } from '../helpers/stack';
 import { VaultAdmin } from '../../infra/stack/vault-admin';
@@ -334,7 +334,7 @@ describe('backups and restore drills', () => {
     mkdirSync(join(work, 'raft'), { recursive: true });
     const snap = join(work, 'vault.snap');
     const env = { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.worker, VAULT_SECRET_ID_FILE: info.secretIdFiles.worker };
-    const dec = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'core/backup-cli.ts'), 'decrypt-vault', '--backup', id, '--out', snap], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
+    const dec = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'decrypt-vault', '--backup', id, '--out', snap], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
     if (dec.status !== 0) throw new Error(dec.stderr.slice(-2000));
     const manifest = JSON.parse(readFileSync(join(backupRoot(), id, 'manifest.json'), 'utf8'));
     expect(JSON.parse(dec.stdout)).toMatchObject({ backup: id, sha256: manifest.parts.find((p: { part: string }) => p.part === 'vault').plaintext_sha256 });
@@ -479,13 +479,13 @@ describe('backups and restore drills', () => {
     // The documented procedure: the backup CLI with the worker's identity and configuration.
     const info = stackInfo();
     const env = { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.worker, VAULT_SECRET_ID_FILE: info.secretIdFiles.worker };
-    const verify = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'core/backup-cli.ts'), 'verify', '--backup', run.result.backupId], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
+    const verify = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'verify', '--backup', run.result.backupId], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
     expect(verify.status).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, problems: [] });
-    const refused = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'core/backup-cli.ts'), 'restore'], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
+    const refused = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'restore'], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/--yes/);
-    const restore = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'core/backup-cli.ts'), 'restore', '--yes'], { cwd: ROOT, env, encoding: 'utf8', timeout: 180000 });
+    const restore = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'restore', '--yes'], { cwd: ROOT, env, encoding: 'utf8', timeout: 180000 });
     if (restore.status !== 0) throw new Error(`restore failed: ${restore.stderr.slice(-3000)}`);
     expect(JSON.parse(restore.stdout)).toMatchObject({ backup: run.result.backupId, database: 'authflow', ok: true, mismatches: [] });
 

@@ -7,7 +7,7 @@
  *   or a field named like a secret (password, code, token, secret, email).
  */
 import type { Payload } from '@temporalio/common';
-import { isEncrypted, payloadFromJson } from '../../core/codec';
+import { isEncrypted, payloadFromJson } from '../../platform/temporal/payload-codec';
 import { GOOD_PASSWORD } from '../helpers/users';
 import { fixtureCodec, RecordedHistory } from './histories';
 

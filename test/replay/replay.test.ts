@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { dataConverterWith, FAILURE_CONVERTER_PATH, FIXTURE_KID_PREFIX, isEncrypted } from '../../core/codec';
+import { dataConverterWith, FAILURE_CONVERTER_PATH, FIXTURE_KID_PREFIX, isEncrypted } from '../../platform/temporal/payload-codec';
 import { checkHistoryContent } from './content-check';
 import { collectPayloads, fixtureCodec, fixtureKeySet, HISTORIES_DIR, historyFiles, historyFromObject, loadRecorded } from './histories';
 import { workflowTypes } from './record';

@@ -11,7 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
-import { FlowAttr, SYSTEM_USER, UserIdAttr } from '../../core/temporal';
+import { FlowAttr, SYSTEM_USER, UserIdAttr } from '../../platform/temporal/ids';
 import { codeFrom, GOOD_PASSWORD, login } from '../helpers/users';
 import { api, mailsTo, sleep, uniqueEmail, waitForMail } from '../helpers/stack';
 

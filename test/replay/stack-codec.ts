@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { AesGcmPayloadCodec, CODEC_KEYSET_NAME, CodecKeySet, dataConverterWith, StaticCodecKeys } from '../../core/codec';
+import { AesGcmPayloadCodec, CODEC_KEYSET_NAME, CodecKeySet, dataConverterWith, StaticCodecKeys } from '../../platform/temporal/payload-codec';
 import type { StackInfo } from '../../infra/stack/stack';
 import { VaultAdmin } from '../../infra/stack/vault-admin';
 

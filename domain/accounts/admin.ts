@@ -1,0 +1,144 @@
+/**
+ * Administration that is not a status transition: the account reset, and the read models for
+ * the admin listings (users, audit events) with opaque keyset cursors.
+ */
+import { QueryTypes, Transaction } from 'sequelize';
+import { lockUser, endSessions } from './account-state';
+import { audit, AuditMeta } from '../audit';
+import { User, UserStatus } from '../../platform/db/models';
+import { AppError } from '../../platform/errors';
+
+/** An opaque cursor: base64url of a JSON array of the last row's sort key. */
+export function encodeCursor(key: unknown[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor<T extends unknown[]>(cursor: string, check: (v: unknown[]) => v is T): T {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && check(v)) return v;
+  } catch {
+    /* fall through */
+  }
+  throw new AppError('validation_failed', 'the cursor is malformed', { errors: [{ field: 'cursor', message: 'malformed cursor' }] });
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const isUserKey = (v: unknown[]): v is [string, string] => v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string' && UUID_RE.test(v[1]);
+const isEventKey = (v: unknown[]): v is [string] => v.length === 1 && typeof v[0] === 'string' && /^[0-9]{1,19}$/.test(v[0]);
+
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** Users, newest first; `query` matches e-mail or name (substring) or the exact id. */
+export async function searchUsers(opts: { query?: string; status?: UserStatus; limit: number; cursor?: string }): Promise<{ users: User[]; nextCursor: string | null }> {
+  const where: string[] = [];
+  const rep: Record<string, unknown> = { limit: opts.limit + 1 };
+  if (opts.status) {
+    where.push('status = :status');
+    rep.status = opts.status;
+  }
+  if (opts.query) {
+    const q = opts.query.trim().toLowerCase();
+    if (UUID_RE.test(q)) {
+      where.push('id = :qid');
+      rep.qid = q;
+    } else {
+      where.push(`(email LIKE :q ESCAPE '\\' OR lower(name) LIKE :q ESCAPE '\\')`);
+      rep.q = `%${likeEscape(q)}%`;
+    }
+  }
+  if (opts.cursor) {
+    const [created, id] = decodeCursor(opts.cursor, isUserKey);
+    where.push('(created_at, id) < (:ccreated::timestamptz, :cid::uuid)');
+    rep.ccreated = created;
+    rep.cid = id;
+  }
+  const rows = await User.sequelize!.query<{ id: string; sort_created: string }>(
+    `SELECT id, created_at::text AS sort_created FROM users ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY created_at DESC, id DESC LIMIT :limit`,
+    { replacements: rep, type: QueryTypes.SELECT },
+  );
+  const page = rows.slice(0, opts.limit);
+  const users = page.length ? await User.findAll({ where: { id: page.map((r) => r.id) } }) : [];
+  const byId = new Map(users.map((u) => [u.id, u]));
+  const last = page[page.length - 1];
+  return {
+    users: page.map((r) => byId.get(r.id)!).filter(Boolean),
+    nextCursor: rows.length > opts.limit && last ? encodeCursor([last.sort_created, last.id]) : null,
+  };
+}
+
+export interface AuditEventView {
+  id: string;
+  type: string;
+  user_id: string | null;
+  actor_id: string | null;
+  ip: string | null;
+  request_id: string | null;
+  data: Record<string, unknown>;
+  created_at: string;
+}
+
+/** Audit events, newest first, by user and/or type (`type` ending in `.*` matches a prefix). */
+export async function listAuditEvents(opts: { userId?: string; type?: string; limit: number; cursor?: string }): Promise<{ events: AuditEventView[]; nextCursor: string | null }> {
+  const where: string[] = [];
+  const rep: Record<string, unknown> = { limit: opts.limit + 1 };
+  if (opts.userId) {
+    where.push('user_id = :userId');
+    rep.userId = opts.userId;
+  }
+  if (opts.type) {
+    if (opts.type.endsWith('.*')) {
+      where.push(`type LIKE :typePrefix ESCAPE '\\'`);
+      rep.typePrefix = `${likeEscape(opts.type.slice(0, -1))}%`;
+    } else {
+      where.push('type = :type');
+      rep.type = opts.type;
+    }
+  }
+  if (opts.cursor) {
+    const [id] = decodeCursor(opts.cursor, isEventKey);
+    where.push('id < :cid');
+    rep.cid = id;
+  }
+  const rows = await User.sequelize!.query<AuditEventView & { created_at: Date; id: string | number }>(
+    `SELECT id::text AS id, type, user_id, actor_id, ip, request_id, data, created_at FROM audit_events
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT :limit`,
+    { replacements: rep, type: QueryTypes.SELECT },
+  );
+  const page = rows.slice(0, opts.limit).map((r) => ({ ...r, id: String(r.id), created_at: new Date(r.created_at).toISOString() }));
+  return { events: page, nextCursor: rows.length > opts.limit && page.length ? encodeCursor([page[page.length - 1].id]) : null };
+}
+
+export interface ResetOutcome {
+  user: User;
+  sessionsEnded: number;
+  devicesForgotten: number;
+  recoveryCodesDeleted: number;
+}
+
+/**
+ * The account reset (admin): ends every session, removes MFA (secret, pending secret, recovery
+ * codes, open MFA challenges), forgets every known device and invalidates the password, so the
+ * only way back in is the password-reset e-mail the caller starts in the same transaction.
+ */
+export async function resetAccount(t: Transaction, userId: string, meta: AuditMeta): Promise<ResetOutcome> {
+  const user = await lockUser(userId, t);
+  if (user.status === 'deleted' || user.status === 'pending_deletion') {
+    throw new AppError('invalid_transition', `cannot reset an account that is ${user.status.replace(/_/g, ' ')}`, { status_now: user.status, event: 'reset' });
+  }
+  const sequelize = User.sequelize!;
+  const del = async (sql: string) => (await sequelize.query<{ id: string }>(`${sql} RETURNING id`, { replacements: { id: user.id }, type: QueryTypes.SELECT, transaction: t })).length;
+  const recoveryCodesDeleted = await del('DELETE FROM mfa_recovery_codes WHERE user_id = :id');
+  const devicesForgotten = await del('DELETE FROM device_fingerprints WHERE user_id = :id');
+  const [{ t: challenges }] = await sequelize.query<{ t: string | null }>(`SELECT to_regclass('mfa_challenges')::text AS t`, { type: QueryTypes.SELECT, transaction: t });
+  if (challenges) await del('DELETE FROM mfa_challenges WHERE user_id = :id');
+  const hadMfa = user.mfa_enabled;
+  await user.update({
+    mfa_enabled: false, totp_secret_enc: null, totp_pending_enc: null, totp_last_step: null,
+    password_hash: null, failed_logins: 0, failed_window_start: null, updated_at: new Date(),
+  }, { transaction: t });
+  const sessionsEnded = await endSessions(sequelize, t, user.id, 'account_reset');
+  await audit(t, 'account.reset', user.id, meta, { sessions_ended: sessionsEnded, devices_forgotten: devicesForgotten, recovery_codes_deleted: recoveryCodesDeleted, mfa_removed: hadMfa });
+  return { user, sessionsEnded, devicesForgotten, recoveryCodesDeleted };
+}

@@ -1,0 +1,154 @@
+/**
+ * Rate limits per client IP and per account on the sensitive endpoints (login, registration,
+ * password-forgot, refresh). Counters live in Postgres (rate-limiter-flexible's
+ * RateLimiterPostgres over the process's Sequelize pool, table `rate_limits` from migration 002),
+ * so every API instance shares them. An exhausted limit is `429 rate_limited` problem+json with
+ * `Retry-After`. Account keys are hashed: no e-mail address is stored in the table.
+ *
+ * If Postgres fails, an in-memory limiter per process takes over (insurance), so limits still
+ * hold (per instance) while the database is away.
+ *
+ * Ready-made middleware: `loginRateLimit`, `registerRateLimit`, `forgotPasswordRateLimit`
+ * (account key: body `email`) and `refreshRateLimit` (account key: owner of the body's
+ * `refresh_token`). Mount them after the JSON body parser, before the handler.
+ */
+import { createHash } from 'node:crypto';
+import type Koa from 'koa';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { QueryTypes, type Sequelize } from 'sequelize';
+import { loadConfig, type Config } from '../platform/config';
+import { User } from '../platform/db/models';
+import { AppError } from '../platform/errors';
+import { hashOpaque, looksLikeRefreshToken } from './sessions/tokens';
+import { normaliseEmail } from './accounts/users';
+
+export type LimitedAction = 'login' | 'register' | 'forgot' | 'refresh';
+export type LimitScope = 'ip' | 'account';
+
+export interface LimitSpec {
+  points: number;
+  duration: number;
+}
+
+export interface RateLimitSettings {
+  enabled: boolean;
+  ipAllowlist: string[];
+  limits: Record<LimitedAction, Record<LimitScope, LimitSpec>>;
+}
+
+export function rateLimitSettings(c: Config): RateLimitSettings {
+  return {
+    enabled: c.RATE_LIMIT_ENABLED,
+    ipAllowlist: c.RATE_LIMIT_IP_ALLOWLIST,
+    limits: {
+      login: { ip: c.RATE_LIMIT_LOGIN_IP, account: c.RATE_LIMIT_LOGIN_ACCOUNT },
+      register: { ip: c.RATE_LIMIT_REGISTER_IP, account: c.RATE_LIMIT_REGISTER_ACCOUNT },
+      forgot: { ip: c.RATE_LIMIT_FORGOT_IP, account: c.RATE_LIMIT_FORGOT_ACCOUNT },
+      refresh: { ip: c.RATE_LIMIT_REFRESH_IP, account: c.RATE_LIMIT_REFRESH_ACCOUNT },
+    },
+  };
+}
+
+/** A hashed, fixed-length key (the table's key column is varchar(255); no personal data in it). */
+export function limitKey(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 32);
+}
+
+export class RateLimits {
+  private readonly limiters = new Map<string, RateLimiterPostgres>();
+
+  constructor(
+    private readonly sequelize: Sequelize,
+    readonly settings: RateLimitSettings,
+  ) {}
+
+  private limiter(action: LimitedAction, scope: LimitScope): RateLimiterPostgres {
+    const name = `${action}:${scope}`;
+    let l = this.limiters.get(name);
+    if (!l) {
+      const spec = this.settings.limits[action][scope];
+      l = new RateLimiterPostgres({
+        storeClient: this.sequelize,
+        storeType: 'sequelize',
+        tableName: 'rate_limits',
+        tableCreated: true,
+        clearExpiredByTimeout: true,
+        keyPrefix: name,
+        points: spec.points,
+        duration: spec.duration,
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points: spec.points, duration: spec.duration }),
+      });
+      this.limiters.set(name, l);
+    }
+    return l;
+  }
+
+  /**
+   * Spends one point of each applicable limit (IP first, then account); throws 429 when one is
+   * exhausted. IPs on the allow-list skip the per-IP limit only.
+   */
+  async consume(action: LimitedAction, keys: { ip?: string | null; account?: string | null }): Promise<void> {
+    if (!this.settings.enabled) return;
+    const checks: Array<[LimitScope, string]> = [];
+    if (keys.ip && !this.settings.ipAllowlist.includes(keys.ip)) checks.push(['ip', limitKey(keys.ip)]);
+    if (keys.account) checks.push(['account', limitKey(keys.account)]);
+    for (const [scope, key] of checks) {
+      try {
+        await this.limiter(action, scope).consume(key);
+      } catch (res) {
+        if (res instanceof RateLimiterRes) {
+          const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+          throw new AppError('rate_limited', `too many ${action} attempts; retry in ${retryAfter} s`, { retry_after: retryAfter, limit: scope }, { 'Retry-After': String(retryAfter) });
+        }
+        throw res;
+      }
+    }
+  }
+
+  /** Forgets an account's counter for an action (e.g. tests, or an admin unlock). */
+  async reset(action: LimitedAction, account: string): Promise<void> {
+    await this.limiter(action, 'account').delete(limitKey(account));
+  }
+}
+
+let shared: RateLimits | undefined;
+/** The process's limiter set, over the models' Sequelize instance and the process config. */
+export function rateLimits(): RateLimits {
+  shared ??= new RateLimits(User.sequelize!, rateLimitSettings(loadConfig()));
+  return shared;
+}
+
+type AccountOf = (ctx: Koa.Context) => string | undefined | Promise<string | undefined>;
+
+/** Middleware limiting `action` by client IP and by the account `accountOf` derives from the request. */
+export function rateLimitMiddleware(action: LimitedAction, accountOf: AccountOf): Koa.Middleware {
+  return async (ctx, next) => {
+    const account = await accountOf(ctx);
+    await rateLimits().consume(action, { ip: ctx.ip, account });
+    await next();
+  };
+}
+
+/** The normalised `email` field of the JSON body, if it is a plausible address. */
+export function bodyEmail(ctx: Koa.Context): string | undefined {
+  const email = (ctx.request as { body?: { email?: unknown } }).body?.email;
+  if (typeof email !== 'string' || email.length > 254 || !email.includes('@')) return undefined;
+  return `email:${normaliseEmail(email)}`;
+}
+
+/** The user owning the body's `refresh_token` (one indexed lookup), if any. */
+export async function refreshTokenOwner(ctx: Koa.Context): Promise<string | undefined> {
+  const token = (ctx.request as { body?: { refresh_token?: unknown } }).body?.refresh_token;
+  if (typeof token !== 'string' || token.length > 512 || !looksLikeRefreshToken(token)) return undefined;
+  const rows = await User.sequelize!.query<{ user_id: string }>(
+    'SELECT s.user_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.token_hash = :h',
+    { replacements: { h: hashOpaque(token) }, type: QueryTypes.SELECT },
+  );
+  return rows[0] ? `user:${rows[0].user_id}` : undefined;
+}
+
+export const loginRateLimit = rateLimitMiddleware('login', bodyEmail);
+export const registerRateLimit = rateLimitMiddleware('register', bodyEmail);
+/** For POST /v1/auth/password/forgot: per IP and per (hashed) e-mail address. */
+export const forgotPasswordRateLimit = rateLimitMiddleware('forgot', bodyEmail);
+export const refreshRateLimit = rateLimitMiddleware('refresh', refreshTokenOwner);

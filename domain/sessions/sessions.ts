@@ -1,0 +1,247 @@
+/**
+ * Sessions and refresh-token rotation. One session per login; each refresh spends the presented
+ * token and issues a new one in the same transaction. The token row is locked (FOR UPDATE), so of
+ * concurrent uses exactly one succeeds and the others see a spent token: reuse, which revokes
+ * the whole session. Device checks plug in through `DeviceCheck` (the step-up seam).
+ */
+import { randomUUID } from 'node:crypto';
+import { QueryTypes, Sequelize, Transaction } from 'sequelize';
+import { audit, AuditMeta } from '../audit';
+import { mapDbError } from '../../platform/db';
+import { trustedNowSql } from './devices';
+import { AppError } from '../../platform/errors';
+import { hashOpaque, looksLikeRefreshToken, newRefreshToken, TokenService } from './tokens';
+
+export interface RequestMeta extends AuditMeta {
+  userAgent?: string;
+  acceptLanguage?: string;
+  deviceId?: string;
+}
+
+export interface IssuedTokens {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  refresh_expires_in: number;
+}
+
+export interface RefreshContext {
+  userId: string;
+  sessionId: string;
+  /** The presented (not yet spent) refresh token's row id. */
+  refreshTokenId: string;
+  meta: RequestMeta;
+  t: Transaction;
+}
+
+/**
+ * Decides, inside the refresh transaction, whether this request's device may rotate the token.
+ * `allow` proceeds; a thrown AppError aborts the refresh and rolls back (the token is not spent).
+ * `deny` commits the transaction (so its audit rows and revocations persist) and then throws.
+ */
+export type DeviceDecision = { kind: 'allow'; deviceId?: string | null } | { kind: 'deny'; error: AppError };
+export type DeviceCheck = (ctx: RefreshContext) => Promise<DeviceDecision>;
+/** Records the device of a new session inside its transaction; returns the device id (domain/sessions/devices.ts). */
+export type DeviceRecorder = (t: Transaction, userId: string, meta: RequestMeta) => Promise<string | null>;
+/** What the one-statement refresh needs to recognise the session's own, trusted device. */
+export interface KnownDeviceShortcut {
+  /** The fingerprint hash of a request's device (domain/sessions/fingerprint.ts). */
+  fingerprint: (meta: RequestMeta) => Buffer;
+  /** DEVICE_TRUST_TTL: seconds a device stays trusted after it was last seen. */
+  trustTtl: number;
+}
+
+interface TokenRow {
+  id: string;
+  session_id: string;
+  expires_at: Date;
+  spent_at: Date | null;
+  user_id: string;
+  amr: string[];
+  revoked_at: Date | null;
+  session_expires_at: Date;
+  status: string;
+  roles: string[];
+}
+
+export class SessionService {
+  deviceCheck: DeviceCheck = async () => ({ kind: 'allow' });
+  deviceRecorder: DeviceRecorder = async () => null;
+  /**
+   * When set, a refresh first tries the common case in one statement: a live token of a live
+   * session of an active user, presented from that session's own device while it is trusted
+   * (domain/sessions/devices.ts `trustedNowSql`), is spent and replaced at once. Anything else (reuse,
+   * expiry, another device of the user, a device unseen too long, a session without a device)
+   * falls through to the full, locked transaction below, whose device check applies the same rule.
+   */
+  knownDevice?: KnownDeviceShortcut;
+
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly tokens: TokenService,
+    private readonly refreshTtl: number,
+  ) {}
+
+  async issue(userId: string, sessionId: string, amr: string[], roles: string[], refresh: string): Promise<IssuedTokens> {
+    return {
+      access_token: await this.tokens.issueAccessToken({ sub: userId, sid: sessionId, amr, roles }),
+      token_type: 'Bearer',
+      expires_in: this.tokens.accessTtl,
+      refresh_token: refresh,
+      refresh_expires_in: this.refreshTtl,
+    };
+  }
+
+  /** Creates a session with its first refresh token inside `t`; sign after commit with `finish`. */
+  async createSession(t: Transaction, user: { id: string; roles: string[] }, amr: string[], meta: RequestMeta, deviceId?: string | null): Promise<() => Promise<IssuedTokens>> {
+    const sessionId = randomUUID();
+    const { token, hash } = newRefreshToken();
+    if (deviceId === undefined) deviceId = await this.deviceRecorder(t, user.id, meta);
+    const expires = new Date(Date.now() + this.refreshTtl * 1000);
+    await this.sequelize.query(
+      `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7))
+       INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($8, $1, $9, $5)`,
+      { bind: [sessionId, user.id, amr, deviceId ?? null, expires, meta.ip ?? null, (meta.userAgent ?? '').slice(0, 512) || null, randomUUID(), hash], transaction: t, type: QueryTypes.INSERT },
+    );
+    return () => this.issue(user.id, sessionId, amr, user.roles, token);
+  }
+
+  async refresh(presented: string, meta: RequestMeta): Promise<IssuedTokens> {
+    if (!looksLikeRefreshToken(presented)) throw new AppError('invalid_grant', 'the refresh token is not valid');
+    const hash = hashOpaque(presented);
+    if (this.knownDevice) {
+      const fast = await this.rotateFromKnownDevice(hash, this.knownDevice, meta).catch((err) => Promise.reject(mapDbError(err)));
+      if (fast) return fast;
+    }
+    let outcome: { ok: true; finish: () => Promise<IssuedTokens> } | { ok: false; error: AppError };
+    try {
+      outcome = await this.sequelize.transaction(async (t) => {
+        const rows = await this.sequelize.query<TokenRow>(
+          `SELECT rt.id, rt.session_id, rt.expires_at, rt.spent_at, s.user_id, s.amr, s.revoked_at,
+                  s.expires_at AS session_expires_at, u.status, u.roles
+             FROM refresh_tokens rt
+             JOIN sessions s ON s.id = rt.session_id
+             JOIN users u ON u.id = s.user_id
+            WHERE rt.token_hash = $1
+            FOR UPDATE OF rt`,
+          { bind: [hash], transaction: t, type: QueryTypes.SELECT },
+        );
+        const row = rows[0];
+        if (!row) return { ok: false, error: new AppError('invalid_grant', 'the refresh token is not valid') };
+        if (row.spent_at) {
+          // A spent token again: someone holds a copy. End the whole session.
+          if (!row.revoked_at) {
+            await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'token_reused' WHERE id = $1`, { bind: [row.session_id], transaction: t });
+          }
+          await audit(t, 'token_reused', row.user_id, meta, { session_id: row.session_id });
+          return { ok: false, error: new AppError('token_reused', 'this refresh token was already used; the session has been ended') };
+        }
+        const now = Date.now();
+        if (row.revoked_at || new Date(row.expires_at).getTime() <= now || new Date(row.session_expires_at).getTime() <= now) {
+          return { ok: false, error: new AppError('invalid_grant', 'the refresh token is expired or revoked') };
+        }
+        if (row.status !== 'active') {
+          const code = row.status === 'suspended' ? 'account_suspended' : row.status === 'locked' ? 'account_locked' : 'invalid_grant';
+          return { ok: false, error: new AppError(code, 'the account cannot receive tokens in its current state') };
+        }
+        const decision = await this.deviceCheck({ userId: row.user_id, sessionId: row.session_id, refreshTokenId: row.id, meta, t });
+        if (decision.kind === 'deny') return { ok: false, error: decision.error };
+
+        const next = newRefreshToken();
+        const nextId = randomUUID();
+        const expires = new Date(now + this.refreshTtl * 1000);
+        await this.sequelize.query(
+          `WITH spent AS (UPDATE refresh_tokens SET spent_at = now(), replaced_by = $2 WHERE id = $1),
+                ins AS (INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($2, $3, $4, $5))
+           UPDATE sessions SET last_used_at = now(), expires_at = $5, device_id = COALESCE($6, device_id) WHERE id = $3`,
+          { bind: [row.id, nextId, row.session_id, next.hash, expires, decision.deviceId ?? null], transaction: t },
+        );
+        return { ok: true, finish: () => this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token) };
+      });
+    } catch (err) {
+      throw mapDbError(err);
+    }
+    if (!outcome.ok) throw outcome.error;
+    return outcome.finish();
+  }
+
+  /**
+   * The refresh hot path in one round trip. The UPDATE re-checks `spent_at IS NULL` under the row
+   * lock, so of concurrent uses at most one rotates; the losers get no row here and take the
+   * locked path, which treats the spent token as reuse. The device is the session's own
+   * (`s.device_id`), never just any device of the user with the same fingerprint.
+   */
+  private async rotateFromKnownDevice(hash: Buffer, known: KnownDeviceShortcut, meta: RequestMeta): Promise<IssuedTokens | null> {
+    const next = newRefreshToken();
+    const nextId = randomUUID();
+    const expires = new Date(Date.now() + this.refreshTtl * 1000);
+    const rows = await this.sequelize.query<{ session_id: string; user_id: string; amr: string[]; roles: string[] }>(
+      `WITH cand AS (
+         SELECT rt.id, rt.session_id, s.user_id, s.amr, u.roles, d.id AS device_id
+           FROM refresh_tokens rt
+           JOIN sessions s ON s.id = rt.session_id
+           JOIN users u ON u.id = s.user_id
+           JOIN device_fingerprints d ON d.id = s.device_id AND d.user_id = s.user_id AND d.fingerprint = $2
+                AND ${trustedNowSql('d', '$7')}
+          WHERE rt.token_hash = $1 AND rt.spent_at IS NULL AND rt.expires_at > now()
+            AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
+       ), spent AS (
+         UPDATE refresh_tokens rt SET spent_at = now(), replaced_by = $3
+           FROM cand WHERE rt.id = cand.id AND rt.spent_at IS NULL
+         RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id
+       ), ins AS (
+         INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at)
+         SELECT $3, session_id, $4, $5 FROM spent
+       ), ses AS (
+         UPDATE sessions s SET last_used_at = now(), expires_at = $5
+           FROM spent WHERE s.id = spent.session_id
+       ), dev AS (
+         UPDATE device_fingerprints d SET last_seen_at = now(), last_ip = $6
+           FROM spent WHERE d.id = spent.device_id
+       )
+       SELECT session_id, user_id, amr, roles FROM spent`,
+      { bind: [hash, known.fingerprint(meta), nextId, next.hash, expires, meta.ip ?? null, known.trustTtl], type: QueryTypes.SELECT },
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token);
+  }
+
+  /** Ends the session a refresh token belongs to. Unknown tokens are ignored (nothing to end). */
+  async logout(presented: string, meta: RequestMeta): Promise<void> {
+    if (!looksLikeRefreshToken(presented)) return;
+    await this.sequelize.transaction(async (t) => {
+      const rows = await this.sequelize.query<{ session_id: string; user_id: string }>(
+        `UPDATE sessions s SET revoked_at = now(), revoke_reason = 'logout'
+           FROM refresh_tokens rt
+          WHERE rt.token_hash = $1 AND rt.session_id = s.id AND s.revoked_at IS NULL
+          RETURNING s.id AS session_id, s.user_id`,
+        { bind: [hashOpaque(presented)], transaction: t, type: QueryTypes.SELECT },
+      );
+      if (rows[0]) await audit(t, 'logout', rows[0].user_id, meta, { session_id: rows[0].session_id });
+    });
+  }
+
+  async revokeSession(t: Transaction, sessionId: string, reason: string): Promise<boolean> {
+    const [, n] = await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, { bind: [sessionId, reason], transaction: t });
+    return Number(n ?? 0) > 0;
+  }
+
+  /** Ends every live session of a user, optionally keeping one (the caller's). Returns how many. */
+  async revokeAllForUser(t: Transaction, userId: string, reason: string, exceptSessionId?: string): Promise<number> {
+    const rows = await this.sequelize.query<{ id: string }>(
+      `UPDATE sessions SET revoked_at = now(), revoke_reason = $2
+        WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)
+        RETURNING id`,
+      { bind: [userId, reason, exceptSessionId ?? null], transaction: t, type: QueryTypes.SELECT },
+    );
+    return rows.length;
+  }
+
+  /** Whether a session is still live (used where an endpoint must not trust a stateless token alone). */
+  async isLive(sessionId: string): Promise<boolean> {
+    const rows = await this.sequelize.query<{ ok: boolean }>(`SELECT (revoked_at IS NULL AND expires_at > now()) AS ok FROM sessions WHERE id = $1`, { bind: [sessionId], type: QueryTypes.SELECT });
+    return !!rows[0]?.ok;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Access tokens (EdDSA JWTs with kid, algorithm pinned on verify) and opaque refresh tokens
+ * (random 256-bit, stored only as SHA-256 hashes).
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader, JWTPayload } from 'jose';
+import { AppError } from '../../platform/errors';
+import { KeyRing, SIGNING_ALG } from './signing-keys';
+
+export interface AccessClaims extends JWTPayload {
+  sub: string;
+  sid: string;
+  jti: string;
+  amr: string[];
+  roles: string[];
+}
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  accessTtl: number;
+}
+
+export class TokenService {
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly s: TokenSettings,
+  ) {}
+
+  get accessTtl() {
+    return this.s.accessTtl;
+  }
+
+  async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[] }): Promise<string> {
+    const { kid, key } = this.keys.signingKey();
+    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles })
+      .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'at+jwt' })
+      .setIssuer(this.s.issuer)
+      .setAudience(this.s.audience)
+      .setSubject(c.sub)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(`${this.s.accessTtl}s`)
+      .sign(key);
+  }
+
+  /** Verifies signature (pinned EdDSA, key by kid), issuer, audience, expiry. Any failure is 401. */
+  async verifyAccessToken(token: string): Promise<AccessClaims> {
+    try {
+      const { payload } = await jwtVerify(token, (header) => {
+        if (header.alg !== SIGNING_ALG || typeof header.kid !== 'string') throw new joseErrors.JOSEAlgNotAllowed('algorithm or kid not allowed');
+        const key = this.keys.verificationKey(header.kid);
+        if (!key) throw new joseErrors.JWKSNoMatchingKey();
+        return key;
+      }, { algorithms: [SIGNING_ALG], issuer: this.s.issuer, audience: this.s.audience, typ: 'at+jwt', requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'] });
+      if (!Array.isArray(payload.amr) || !Array.isArray(payload.roles)) throw new Error('claims missing');
+      return payload as AccessClaims;
+    } catch {
+      throw new AppError('unauthorized', 'the access token is missing, malformed, expired or not signed by us');
+    }
+  }
+}
+
+export const REFRESH_PREFIX = 'rt_';
+
+export function newRefreshToken(): { token: string; hash: Buffer } {
+  const token = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+  return { token, hash: hashOpaque(token) };
+}
+
+export function hashOpaque(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/** Cheap shape check before any database work. */
+export function looksLikeRefreshToken(t: string): boolean {
+  return t.length === REFRESH_PREFIX.length + 43 && t.startsWith(REFRESH_PREFIX) && /^[A-Za-z0-9_-]+$/.test(t.slice(3));
+}
+
+export { decodeProtectedHeader };

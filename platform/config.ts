@@ -1,0 +1,192 @@
+/**
+ * Configuration: the only module that reads process.env. Parsed and validated once; a missing or
+ * bad variable stops the process with a message naming it. `.env.example` lists every variable.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+/** Durations are whole seconds. */
+const seconds = (def: number) => int(def, 1);
+/** A comma-separated list of positive whole seconds, e.g. `60,300,900`. */
+const secondsList = (def: string) =>
+  z.string().default(def).refine((s) => /^\s*\d+(\s*,\s*\d+)*\s*$/.test(s) && s.split(',').every((x) => Number(x) > 0), 'a comma-separated list of positive whole seconds')
+    .transform((s) => s.split(',').map((x) => Number(x.trim())));
+/** A rate limit `points/seconds`, e.g. `10/60`. */
+const rateLimit = (def: string) =>
+  z.string().default(def).refine((s) => /^\s*[1-9]\d*\s*\/\s*[1-9]\d*\s*$/.test(s), 'points/seconds, e.g. 10/60')
+    .transform((s) => { const [points, duration] = s.split('/').map((x) => Number(x.trim())); return { points, duration }; });
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  API_HOST: z.string().default('127.0.0.1'),
+  API_PORT: int(3000, 0, 65535),
+  PUBLIC_BASE_URL: z.url().default('http://localhost:3000'),
+  /** Origins allowed to call the codec endpoint from a browser (the Temporal UI). */
+  CORS_ORIGINS: z.string().default('http://localhost:8233'),
+  TRUST_PROXY: bool.default(false),
+
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).default('authflow'),
+  ACCESS_TOKEN_TTL: seconds(900),
+  REFRESH_TOKEN_TTL: seconds(30 * 24 * 3600),
+  MFA_TOKEN_TTL: seconds(300),
+  /** Code attempts one MFA login challenge allows before the client must sign in again. */
+  MFA_MAX_ATTEMPTS: int(5, 1, 20),
+  /** Issuer shown by authenticator apps (otpauth:// label and issuer parameter). */
+  TOTP_ISSUER: z.string().trim().min(1).max(64).default('Authflow'),
+  /** One-time recovery codes handed out when TOTP is confirmed. */
+  MFA_RECOVERY_CODES: int(10, 4, 20),
+
+  DB_HOST: z.string().default('127.0.0.1'),
+  DB_PORT: int(5432, 1, 65535),
+  DB_NAME: z.string().default('authflow'),
+  DB_POOL_MAX: int(10, 1, 200),
+  DB_STATEMENT_TIMEOUT_MS: int(10000, 100),
+
+  VAULT_ADDR: z.url(),
+  VAULT_ROLE_ID: z.string().min(1).optional(),
+  VAULT_ROLE_ID_FILE: z.string().min(1).optional(),
+  VAULT_SECRET_ID: z.string().min(1).optional(),
+  VAULT_SECRET_ID_FILE: z.string().min(1).optional(),
+  VAULT_KV_MOUNT: z.string().default('secret'),
+  VAULT_KV_PREFIX: z.string().default('authflow'),
+  VAULT_TRANSIT_MOUNT: z.string().default('transit'),
+  VAULT_TIMEOUT_MS: int(5000, 100),
+  /** Retries of a Vault call after a transient failure (network, 5xx, sealed), with exponential
+   * backoff from VAULT_RETRY_BASE_MS; never after a 4xx such as 403. */
+  VAULT_RETRIES: int(2, 0, 10),
+  VAULT_RETRY_BASE_MS: int(100, 10, 10000),
+
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('authflow'),
+  /** How often the API and the worker re-read the payload codec keys from Vault (rotation). */
+  CODEC_KEY_REFRESH_SECONDS: seconds(60),
+
+  /** Signing-key rotation (a Temporal Schedule the worker registers): how often, how long a new
+   * key is published in the JWKS before it signs, and how often every API re-reads the key set. */
+  KEY_ROTATION_INTERVAL: seconds(30 * 24 * 3600),
+  KEY_PROPAGATION_DELAY: seconds(3600),
+  KEY_REFRESH_SECONDS: seconds(30),
+  /** Backups (schedule): pg_dump + Vault raft snapshot, encrypted, into BACKUP_DIR (a shared
+   * volume when several workers run); the newest BACKUP_RETENTION complete backups are kept. */
+  BACKUP_INTERVAL: seconds(24 * 3600),
+  BACKUP_DIR: z.string().min(1).default('.data/backups'),
+  BACKUP_RETENTION: int(7, 1, 1000),
+  /** Restore drill (schedule): restores the newest backup into this scratch database (owned by
+   * the service's role, created by the operator) and checks the manifest's row counts. */
+  RESTORE_DRILL_INTERVAL: seconds(7 * 24 * 3600),
+  RESTORE_DRILL_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain lower-case database name').default('authflow_restore_drill'),
+  PG_DUMP_BIN: z.string().min(1).default('pg_dump'),
+  PG_RESTORE_BIN: z.string().min(1).default('pg_restore'),
+
+  SMTP_HOST: z.string().default('127.0.0.1'),
+  SMTP_PORT: int(1025, 1, 65535),
+  SMTP_SECURE: bool.default(false),
+  MAIL_FROM: z.string().default('Authflow <no-reply@authflow.local>'),
+
+  ARGON2_MEMORY_KIB: int(19456, 8192),
+  ARGON2_TIME_COST: int(2, 1, 20),
+  ARGON2_PARALLELISM: int(1, 1, 16),
+  PASSWORD_MIN_LENGTH: int(12, 8, 64),
+  PASSWORD_MAX_LENGTH: int(128, 64, 1024),
+
+  EMAIL_VERIFICATION_TTL: seconds(24 * 3600),
+  EMAIL_VERIFICATION_MAX_RESENDS: int(3, 0, 20),
+
+  /** Password reset: token lifetime; at most one e-mail per interval and N per rolling day. */
+  PASSWORD_RESET_TTL: seconds(30 * 60),
+  PASSWORD_RESET_EMAIL_INTERVAL: seconds(60),
+  PASSWORD_RESET_EMAILS_PER_DAY: int(5, 1, 100),
+  /** Step-up verification of a refresh from an unknown device: code lifetime and attempts; more
+   * than STEP_UP_MAX_UNKNOWN_DEVICES different unknown fingerprints on one session within
+   * STEP_UP_UNKNOWN_DEVICE_WINDOW seconds revoke the session. */
+  STEP_UP_TTL: seconds(10 * 60),
+  STEP_UP_MAX_ATTEMPTS: int(5, 1, 20),
+  STEP_UP_MAX_UNKNOWN_DEVICES: int(3, 1, 100),
+  STEP_UP_UNKNOWN_DEVICE_WINDOW: seconds(3600),
+  /** Seconds a known device stays trusted after it was last seen (a sign-in, a refresh or a
+   * step-up from it). A refresh from a device unseen for longer needs a step-up, even with the
+   * session's own device; the next sign-in or verified step-up trusts it again. */
+  DEVICE_TRUST_TTL: seconds(90 * 24 * 3600),
+  /** Password guessing (NIST SP 800-63B §5.2.2, domain/accounts/lockout.ts). Throttle per (account, device),
+   * a device being the request's header fingerprint and IP: after LOGIN_THROTTLE_FREE_FAILURES
+   * failures the device waits the next of LOGIN_THROTTLE_DELAYS (seconds, escalating; the last
+   * repeats) before its next attempt is evaluated; LOGIN_THROTTLE_RESET quiet seconds or a
+   * successful sign-in from the device clear it. Account-wide cap: LOCKOUT_THRESHOLD consecutive
+   * failed credentials lock the account for the next of LOCKOUT_DURATIONS (escalating; the last
+   * repeats) and e-mail the owner; LOCKOUT_LEVEL_RESET seconds after a lock ended without new
+   * locks the escalation starts over. */
+  LOGIN_THROTTLE_FREE_FAILURES: int(3, 0, 100),
+  LOGIN_THROTTLE_DELAYS: secondsList('5,15,60,300,900'),
+  LOGIN_THROTTLE_RESET: seconds(24 * 3600),
+  LOCKOUT_THRESHOLD: int(100, 1, 1000),
+  LOCKOUT_DURATIONS: secondsList('60,300,900,3600'),
+  LOCKOUT_LEVEL_RESET: seconds(24 * 3600),
+  /** Grace period between a deletion request and the erasure of personal data. */
+  ACCOUNT_DELETION_GRACE: seconds(14 * 24 * 3600),
+  /** Rate limits as `points/seconds`, stored in Postgres (shared by every API instance). */
+  RATE_LIMIT_ENABLED: bool.default(true),
+  RATE_LIMIT_LOGIN_IP: rateLimit('50/900'),
+  RATE_LIMIT_LOGIN_ACCOUNT: rateLimit('20/900'),
+  RATE_LIMIT_REGISTER_IP: rateLimit('20/3600'),
+  RATE_LIMIT_REGISTER_ACCOUNT: rateLimit('5/3600'),
+  RATE_LIMIT_FORGOT_IP: rateLimit('20/3600'),
+  RATE_LIMIT_FORGOT_ACCOUNT: rateLimit('5/3600'),
+  RATE_LIMIT_REFRESH_IP: rateLimit('300/300'),
+  RATE_LIMIT_REFRESH_ACCOUNT: rateLimit('60/300'),
+  /** Client IPs (comma-separated, exact) exempt from the per-IP limits; per-account limits still apply. */
+  RATE_LIMIT_IP_ALLOWLIST: z.string().default('').transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+});
+
+export type Config = z.infer<typeof schema> & { JWT_ISSUER: string };
+
+/** Every variable the service reads (.env.example must list them all; a unit test checks). */
+export const CONFIG_KEYS = Object.keys(schema.shape);
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') input[k] = v;
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
+  }
+  const c = result.data;
+  const missing: string[] = [];
+  if (!c.VAULT_ROLE_ID && !c.VAULT_ROLE_ID_FILE) missing.push('VAULT_ROLE_ID or VAULT_ROLE_ID_FILE: one of them is required');
+  if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) missing.push('VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required');
+  if (c.KEY_PROPAGATION_DELAY < 2 * c.KEY_REFRESH_SECONDS) missing.push('KEY_PROPAGATION_DELAY: must be at least twice KEY_REFRESH_SECONDS, so every API publishes a new key before any signs with it');
+  if (missing.length) throw new ConfigError(missing);
+  return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
+}
+
+let cached: Config | undefined;
+/** Parses process.env once; on failure prints which variables are wrong and exits. */
+export function loadConfig(): Config {
+  if (cached) return cached;
+  try {
+    cached = parseConfig();
+    return cached;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee .env.example for every variable and its default.\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,33 @@
+/** Temporal connection and client shared by the API; ids and search attributes of every flow. */
+import { Client, Connection } from '@temporalio/client';
+import { type DataConverter, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const UserIdAttr = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
+export const FlowAttr = defineSearchAttributeKey('Flow', SearchAttributeType.KEYWORD);
+
+/** Workflow ids are business keys: one running flow of a kind per subject. */
+export const workflowIds = {
+  emailVerification: (userId: string) => `email-verification:${userId}`,
+  notification: (key: string) => `notification:${key}`,
+  passwordReset: (userId: string) => `password-reset:${userId}`,
+  stepUp: (sessionId: string) => `step-up:${sessionId}`,
+  accountDeletion: (userId: string) => `account-deletion:${userId}`,
+  /** Vault operations: one on-demand run of each at a time; scheduled runs get the schedule's
+   * `<id>-<time>` suffix. */
+  keyRotation: (trigger: 'on-demand' | 'scheduled') => `key-rotation:${trigger}`,
+  backup: (trigger: 'on-demand' | 'scheduled') => `backup:${trigger}`,
+  restoreDrill: (trigger: 'on-demand' | 'scheduled') => `restore-drill:${trigger}`,
+};
+
+/** Temporal Schedules the worker registers at start (worker/schedules.ts). */
+export const scheduleIds = { keyRotation: 'authflow-key-rotation', backup: 'authflow-backup', restoreDrill: 'authflow-restore-drill' } as const;
+/** The UserId search attribute of flows no user started (scheduled operations). */
+export const SYSTEM_USER = 'system';
+
+/** A client for tools and processes other than the API. Pass the production data converter
+ * (`dataConverterWith(new AesGcmPayloadCodec(keys))` from platform/temporal/payload-codec.ts): without it, what the
+ * client sends would be stored unencrypted and what it reads would stay ciphertext. */
+export async function connectTemporal(c: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string }, dataConverter?: DataConverter): Promise<Client> {
+  const connection = await Connection.connect({ address: c.TEMPORAL_ADDRESS, connectTimeout: 5000 });
+  return new Client({ connection, namespace: c.TEMPORAL_NAMESPACE, dataConverter });
+}

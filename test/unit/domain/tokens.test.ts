@@ -1,0 +1,70 @@
+/** Access-token signing and verification with an in-memory key set (no servers involved). */
+import { SignJWT, generateKeyPair, base64url } from 'jose';
+import { KeyRing, newStoredKey, StoredKeySet } from '../../../domain/sessions/signing-keys';
+import { createLogger } from '../../../platform/logger';
+import { TokenService, looksLikeRefreshToken, newRefreshToken } from '../../../domain/sessions/tokens';
+import type { VaultClient } from '../../../platform/vault';
+
+async function ring(): Promise<{ keys: KeyRing; set: StoredKeySet }> {
+  const set: StoredKeySet = { keys: [await newStoredKey('active')] };
+  const store = { kvGet: async () => set, kvPut: async () => 1 } as unknown as VaultClient;
+  const keys = new KeyRing(store, createLogger('silent', 'test'));
+  await keys.load(false);
+  return { keys, set };
+}
+
+describe('access tokens', () => {
+  test('verify what they sign, with the documented claims', async () => {
+    const { keys } = await ring();
+    const svc = new TokenService(keys, { issuer: 'https://issuer.test', audience: 'authflow', accessTtl: 900 });
+    const t = await svc.issueAccessToken({ sub: 'u1', sid: 's1', amr: ['pwd'], roles: ['user'] });
+    const c = await svc.verifyAccessToken(t);
+    expect(c).toMatchObject({ sub: 'u1', sid: 's1', amr: ['pwd'], roles: ['user'], iss: 'https://issuer.test', aud: 'authflow' });
+    expect(c.exp! - c.iat!).toBe(900);
+  });
+
+  test('expired tokens are rejected', async () => {
+    const { keys } = await ring();
+    const svc = new TokenService(keys, { issuer: 'i', audience: 'a', accessTtl: 1 });
+    const t = await svc.issueAccessToken({ sub: 'u1', sid: 's1', amr: ['pwd'], roles: ['user'] });
+    await new Promise((r) => setTimeout(r, 2100));
+    await expect(svc.verifyAccessToken(t)).rejects.toMatchObject({ code: 'unauthorized', status: 401 });
+  });
+
+  test('wrong issuer, audience, typ, or a key we do not hold are rejected', async () => {
+    const { keys, set } = await ring();
+    const good = new TokenService(keys, { issuer: 'i', audience: 'a', accessTtl: 60 });
+    const otherIss = new TokenService(keys, { issuer: 'evil', audience: 'a', accessTtl: 60 });
+    const otherAud = new TokenService(keys, { issuer: 'i', audience: 'b', accessTtl: 60 });
+    const claims = { sub: 'u', sid: 's', amr: ['pwd'], roles: ['user'] };
+    await expect(good.verifyAccessToken(await otherIss.issueAccessToken(claims))).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(good.verifyAccessToken(await otherAud.issueAccessToken(claims))).rejects.toMatchObject({ code: 'unauthorized' });
+    const kid = set.keys[0].kid;
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const forged = await new SignJWT({ sid: 's', amr: ['pwd'], roles: ['admin'] }).setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' }).setIssuer('i').setAudience('a').setSubject('u').setJti('j').setIssuedAt().setExpirationTime('1m').sign(privateKey);
+    await expect(good.verifyAccessToken(forged)).rejects.toMatchObject({ code: 'unauthorized' });
+    const noTyp = await new SignJWT({ sid: 's', amr: ['pwd'], roles: ['user'] }).setProtectedHeader({ alg: 'EdDSA', kid }).setIssuer('i').setAudience('a').setSubject('u').setJti('j').setIssuedAt().setExpirationTime('1m').sign(keys.signingKey().key);
+    await expect(good.verifyAccessToken(noTyp)).rejects.toMatchObject({ code: 'unauthorized' });
+    const none = `${base64url.encode('{"alg":"none"}')}.${base64url.encode('{"sub":"u"}')}.`;
+    await expect(good.verifyAccessToken(none)).rejects.toMatchObject({ code: 'unauthorized' });
+  });
+
+  test('the JWKS holds public keys only', async () => {
+    const { keys } = await ring();
+    for (const k of keys.jwks().keys) {
+      expect(k.d).toBeUndefined();
+      expect(k).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
+    }
+  });
+});
+
+describe('refresh tokens', () => {
+  test('are random, prefixed, and pass the shape check', () => {
+    const a = newRefreshToken();
+    const b = newRefreshToken();
+    expect(a.token).not.toBe(b.token);
+    expect(looksLikeRefreshToken(a.token)).toBe(true);
+    expect(looksLikeRefreshToken(a.token.slice(0, -1))).toBe(false);
+    expect(a.hash.length).toBe(32);
+  });
+});

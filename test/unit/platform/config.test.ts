@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONFIG_KEYS, ConfigError, parseConfig } from '../../../platform/config';
+
+const base = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_ROLE_ID: 'r', VAULT_SECRET_ID: 's' };
+
+describe('configuration', () => {
+  test('applies defaults when only the required variables are set', () => {
+    const c = parseConfig(base);
+    expect(c.API_PORT).toBe(3000);
+    expect(c.ACCESS_TOKEN_TTL).toBe(900);
+    expect(c.JWT_ISSUER).toBe(c.PUBLIC_BASE_URL);
+  });
+
+  test('a missing or bad variable is named in the error', () => {
+    expect(() => parseConfig({ ...base, VAULT_ADDR: undefined })).toThrow(/VAULT_ADDR/);
+    expect(() => parseConfig({ ...base, API_PORT: 'eighty' })).toThrow(/API_PORT/);
+    expect(() => parseConfig({ ...base, LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
+    expect(() => parseConfig({ ...base, VAULT_SECRET_ID: undefined })).toThrow(/VAULT_SECRET_ID or VAULT_SECRET_ID_FILE/);
+    try {
+      parseConfig({ ...base, ACCESS_TOKEN_TTL: '-5', DB_PORT: 'x' });
+      throw new Error('expected a ConfigError');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems.map((p) => p.split(':')[0]).sort()).toEqual(['ACCESS_TOKEN_TTL', 'DB_PORT']);
+    }
+  });
+
+  test('.env.example lists every variable the service reads', () => {
+    const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+    const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect(CONFIG_KEYS.filter((k) => !listed.has(k))).toEqual([]);
+  });
+
+  test('password-guessing limits default to the NIST-style values that .env.example states', () => {
+    const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+    const stated = Object.fromEntries([...example.matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2].trim()]));
+    const c = parseConfig(base);
+    const defaults = {
+      LOGIN_THROTTLE_FREE_FAILURES: c.LOGIN_THROTTLE_FREE_FAILURES,
+      LOGIN_THROTTLE_DELAYS: c.LOGIN_THROTTLE_DELAYS.join(','),
+      LOGIN_THROTTLE_RESET: c.LOGIN_THROTTLE_RESET,
+      LOCKOUT_THRESHOLD: c.LOCKOUT_THRESHOLD,
+      LOCKOUT_DURATIONS: c.LOCKOUT_DURATIONS.join(','),
+      LOCKOUT_LEVEL_RESET: c.LOCKOUT_LEVEL_RESET,
+    };
+    for (const [k, v] of Object.entries(defaults)) expect([k, stated[k]]).toEqual([k, String(v)]);
+    // At most 100 consecutive failures before the account locks (SP 800-63B 5.2.2).
+    expect(c.LOCKOUT_THRESHOLD).toBe(100);
+    expect(c.LOGIN_THROTTLE_DELAYS).toEqual([5, 15, 60, 300, 900]);
+  });
+});
