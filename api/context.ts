@@ -8,9 +8,13 @@ import type { KeyRing } from '../domain/sessions/signing-keys';
 import type { Logger } from '../platform/logger';
 import type { MfaService } from '../domain/accounts/mfa';
 import type { PasswordResetService } from '../domain/accounts/password-reset';
+import type { DeletionService } from '../domain/accounts/deletion';
+import type { AdminService } from '../domain/accounts/admin';
+import type { RateLimits } from '../domain/rate-limits';
 import type { SessionService } from '../domain/sessions/sessions';
 import type { TokenService } from '../domain/sessions/tokens';
 import type { VaultClient } from '../platform/vault';
+import type { TemporalFlows } from '../platform/temporal/flows';
 
 export interface AppDeps {
   config: Config;
@@ -18,6 +22,8 @@ export interface AppDeps {
   sequelize: Sequelize;
   vault: VaultClient;
   temporal: Client;
+  /** Every workflow start, signal, update and query the API makes. */
+  flows: TemporalFlows;
   keys: KeyRing;
   tokens: TokenService;
   sessions: SessionService;
@@ -25,4 +31,7 @@ export interface AppDeps {
   mfa: MfaService;
   devices: DeviceService;
   passwordResets: PasswordResetService;
+  deletions: DeletionService;
+  admin: AdminService;
+  rateLimits: RateLimits;
 }

@@ -1,22 +1,25 @@
 /** API process: Vault login, database, signing keys, a lazy Temporal client (the API starts even
  * while Temporal is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT. */
+import { loadConfig } from '../platform/config';
 import { Client, Connection } from '@temporalio/client';
 import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../platform/temporal/payload-codec';
 import { buildServices } from '../domain/services';
 import { createRuntime } from '../platform/runtime';
+import { flowSettings, TemporalFlows } from '../platform/temporal/flows';
 import { createServer } from './server';
 
 async function main() {
-  const rt = await createRuntime('authflow-api');
+  const rt = await createRuntime('authflow-api', loadConfig());
   const { config, logger } = rt;
-  const services = await buildServices(rt);
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 3000 });
   // Payload codec keys: the worker creates them on a fresh install; the API reads them (in the
   // background, so it starts before the worker has) and encrypts what it sends to Temporal.
   const codecKeys = new CodecKeyRing(rt.vault, logger.child({ component: 'codec' }));
   codecKeys.loadInBackground(config.CODEC_KEY_REFRESH_SECONDS * 1000);
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(new AesGcmPayloadCodec(codecKeys)) });
-  const app = createServer({ ...rt, ...services, temporal });
+  const flows = new TemporalFlows(temporal, flowSettings(config));
+  const services = await buildServices(rt, flows);
+  const app = createServer({ ...rt, ...services, temporal, flows });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'api listening');
   });

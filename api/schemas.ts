@@ -32,3 +32,8 @@ export const MfaRequiredSchema = z.object({ mfa_required: z.literal(true), mfa_t
 export const MfaCode = z.string().min(1).max(64);
 
 export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(512) }).strict();
+
+export const DeletionSchema = z.object({
+  due_at: z.string().describe('when personal data is erased unless the account is reactivated'),
+});
+export const DeletionEnvelope = z.object({ user: UserSchema, deletion: DeletionSchema });

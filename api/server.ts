@@ -12,16 +12,13 @@ import { codecRouter } from './routes/codec';
 import { devicesRouter } from './routes/devices';
 import { mfaRouter } from './routes/mfa';
 import { passwordRouter } from './routes/password';
-import { stepUpRouter } from './routes/stepup';
+import { stepUpRouter } from './routes/step-up';
 import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
 import { opsRouter } from './routes/ops';
-import { configureLockout } from '../domain/accounts/lockout';
 
 export function createServer(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.TRUST_PROXY });
-  // Lock notices go through this process's Temporal client (with the payload codec).
-  configureLockout({ temporal: deps.temporal, logger: deps.logger.child({ component: 'lockout' }) });
   app.silent = true; // errors are logged by our middleware, never printed raw
   app.use(requestContext(deps.logger));
   app.use(errorMiddleware());

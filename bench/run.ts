@@ -9,7 +9,8 @@ import type { Client as PgClient } from 'pg';
 import { parseConfig } from '../platform/config';
 import { UserIdAttr } from '../platform/temporal/ids';
 import type { StackInfo } from '../infra/stack/stack';
-import { argon2ParamsFromConfig, hashPassword } from '../crypto/argon2';
+import { hashPassword } from '../crypto/argon2';
+import { argon2Params } from '../platform/config';
 import type { BenchContext, Row, SuiteResult } from './lib/context';
 import { appDb, BenchError, BenchApi, connectStack, machineInfo, pinSelf, startBenchApi } from './lib/env';
 import { parseOptions, Suite } from './lib/options';
@@ -89,7 +90,7 @@ async function main() {
   const machine = machineInfo();
   const pin = pinSelf(opts.apiCpus, opts.clientCpus);
   const config = parseConfig({ ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.api, VAULT_SECRET_ID_FILE: info.secretIdFiles.api });
-  const argon2 = argon2ParamsFromConfig(config);
+  const argon2 = argon2Params(config);
   const db = await appDb(info);
   const pgVersion = (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
   log(`stack ${opts.dataDir}; ${pin.description}`);

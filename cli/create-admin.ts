@@ -34,7 +34,8 @@ import { KeyRing } from '../domain/sessions/signing-keys';
 import pino from 'pino';
 import { REDACT_PATHS } from '../platform/logger';
 import { checkPassword } from '../domain/accounts/password-policy';
-import { argon2ParamsFromConfig, hashPassword } from '../crypto/argon2';
+import { hashPassword } from '../crypto/argon2';
+import { argon2Params } from '../platform/config';
 import { SessionService } from '../domain/sessions/sessions';
 import { TokenService } from '../domain/sessions/tokens';
 import { normaliseEmail } from '../domain/accounts/users';
@@ -161,7 +162,7 @@ async function main(): Promise<void> {
     const password = await readPassword();
     const check = checkPassword(password, { email, name, minLength: config.PASSWORD_MIN_LENGTH, maxLength: config.PASSWORD_MAX_LENGTH });
     if (!check.ok) throw new CliError(`password rejected: ${check.reason}`, EX_DATAERR);
-    return hashPassword(password, argon2ParamsFromConfig(config));
+    return hashPassword(password, argon2Params(config));
   };
   const report = (line: string, result: Record<string, unknown>) => process.stdout.write(`${line}\n${JSON.stringify(result)}\n`);
   try {

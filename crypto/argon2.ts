@@ -13,7 +13,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as argon2 from 'argon2';
-import type { Config } from '../platform/config';
 
 export interface Argon2Params {
   /** Memory cost in KiB (argon2 `m`). */
@@ -24,15 +23,6 @@ export interface Argon2Params {
   parallelism: number;
 }
 
-export function argon2ParamsFromConfig(
-  c: Pick<Config, 'ARGON2_MEMORY_KIB' | 'ARGON2_TIME_COST' | 'ARGON2_PARALLELISM'>,
-): Argon2Params {
-  return {
-    memoryKiB: c.ARGON2_MEMORY_KIB,
-    timeCost: c.ARGON2_TIME_COST,
-    parallelism: c.ARGON2_PARALLELISM,
-  };
-}
 
 function normalise(password: string): string {
   return password.normalize('NFKC');

@@ -8,19 +8,13 @@
  * If Postgres fails, an in-memory limiter per process takes over (insurance), so limits still
  * hold (per instance) while the database is away.
  *
- * Ready-made middleware: `loginRateLimit`, `registerRateLimit`, `forgotPasswordRateLimit`
- * (account key: body `email`) and `refreshRateLimit` (account key: owner of the body's
- * `refresh_token`). Mount them after the JSON body parser, before the handler.
+ * The HTTP side (which key a request counts against) is api/middleware/rate-limit.ts.
  */
 import { createHash } from 'node:crypto';
-import type Koa from 'koa';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import { QueryTypes, type Sequelize } from 'sequelize';
-import { loadConfig, type Config } from '../platform/config';
-import { User } from '../platform/db/models';
+import type { Sequelize } from 'sequelize';
+import type { Config } from '../platform/config';
 import { AppError } from '../platform/errors';
-import { hashOpaque, looksLikeRefreshToken } from './sessions/tokens';
-import { normaliseEmail } from './accounts/users';
 
 export type LimitedAction = 'login' | 'register' | 'forgot' | 'refresh';
 export type LimitScope = 'ip' | 'account';
@@ -110,45 +104,3 @@ export class RateLimits {
     await this.limiter(action, 'account').delete(limitKey(account));
   }
 }
-
-let shared: RateLimits | undefined;
-/** The process's limiter set, over the models' Sequelize instance and the process config. */
-export function rateLimits(): RateLimits {
-  shared ??= new RateLimits(User.sequelize!, rateLimitSettings(loadConfig()));
-  return shared;
-}
-
-type AccountOf = (ctx: Koa.Context) => string | undefined | Promise<string | undefined>;
-
-/** Middleware limiting `action` by client IP and by the account `accountOf` derives from the request. */
-export function rateLimitMiddleware(action: LimitedAction, accountOf: AccountOf): Koa.Middleware {
-  return async (ctx, next) => {
-    const account = await accountOf(ctx);
-    await rateLimits().consume(action, { ip: ctx.ip, account });
-    await next();
-  };
-}
-
-/** The normalised `email` field of the JSON body, if it is a plausible address. */
-export function bodyEmail(ctx: Koa.Context): string | undefined {
-  const email = (ctx.request as { body?: { email?: unknown } }).body?.email;
-  if (typeof email !== 'string' || email.length > 254 || !email.includes('@')) return undefined;
-  return `email:${normaliseEmail(email)}`;
-}
-
-/** The user owning the body's `refresh_token` (one indexed lookup), if any. */
-export async function refreshTokenOwner(ctx: Koa.Context): Promise<string | undefined> {
-  const token = (ctx.request as { body?: { refresh_token?: unknown } }).body?.refresh_token;
-  if (typeof token !== 'string' || token.length > 512 || !looksLikeRefreshToken(token)) return undefined;
-  const rows = await User.sequelize!.query<{ user_id: string }>(
-    'SELECT s.user_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.token_hash = :h',
-    { replacements: { h: hashOpaque(token) }, type: QueryTypes.SELECT },
-  );
-  return rows[0] ? `user:${rows[0].user_id}` : undefined;
-}
-
-export const loginRateLimit = rateLimitMiddleware('login', bodyEmail);
-export const registerRateLimit = rateLimitMiddleware('register', bodyEmail);
-/** For POST /v1/auth/password/forgot: per IP and per (hashed) e-mail address. */
-export const forgotPasswordRateLimit = rateLimitMiddleware('forgot', bodyEmail);
-export const refreshRateLimit = rateLimitMiddleware('refresh', refreshTokenOwner);

@@ -3,6 +3,7 @@
  * bad variable stops the process with a message naming it. `.env.example` lists every variable.
  */
 import { z } from 'zod';
+import type { Argon2Params } from '../crypto/argon2';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -189,4 +190,9 @@ export function loadConfig(): Config {
     }
     throw err;
   }
+}
+
+/** The argon2id cost the configuration sets (ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM). */
+export function argon2Params(c: Pick<Config, 'ARGON2_MEMORY_KIB' | 'ARGON2_TIME_COST' | 'ARGON2_PARALLELISM'>): Argon2Params {
+  return { memoryKiB: c.ARGON2_MEMORY_KIB, timeCost: c.ARGON2_TIME_COST, parallelism: c.ARGON2_PARALLELISM };
 }

@@ -1,6 +1,6 @@
 /** Builds what both processes (API, worker) need: config, logger, Vault session, database. */
 import type { Sequelize } from 'sequelize';
-import { Config, loadConfig } from './config';
+import type { Config } from './config';
 import { createSequelize, readDbCredentials } from './db';
 import { createLogger, Logger } from './logger';
 import { Mailer } from './mailer';
@@ -28,8 +28,7 @@ export async function retrying<T>(what: string, logger: Logger, fn: () => Promis
   }
 }
 
-export async function createRuntime(name: string): Promise<Runtime> {
-  const config = loadConfig();
+export async function createRuntime(name: string, config: Config): Promise<Runtime> {
   const logger = createLogger(config.LOG_LEVEL, name);
   const vault = vaultFromConfig(config, logger.child({ component: 'vault' }));
   await retrying('vault login', logger, () => vault.start());

@@ -1,5 +1,6 @@
 /** Worker process: logs in to Vault, connects to Postgres and Temporal, runs every workflow and
  * activity on the task queue, and shuts down gracefully on SIGTERM/SIGINT. */
+import { loadConfig } from '../platform/config';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { makeTelemetryFilterString, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -29,7 +30,7 @@ function sdkLogger(pinoLogger: Logger): TemporalLogger {
 }
 
 async function main() {
-  const rt = await createRuntime('authflow-worker');
+  const rt = await createRuntime('authflow-worker', loadConfig());
   const { config, logger } = rt;
   Runtime.install({
     logger: sdkLogger(logger.child({ component: 'temporal' })),

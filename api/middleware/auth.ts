@@ -4,7 +4,6 @@
  */
 import type Koa from 'koa';
 import { AppError } from '../../platform/errors';
-import { QueryTypes } from 'sequelize';
 import type { AccessClaims, TokenService } from '../../domain/sessions/tokens';
 import type { AppDeps } from '../context';
 
@@ -52,17 +51,12 @@ export function requestMeta(ctx: Koa.Context) {
 }
 
 /** The admin's session must be live and the account active and still an admin (not just the JWT). */
-export function requireLiveAdmin(deps: Pick<AppDeps, 'sequelize'>): Koa.Middleware {
+export function requireLiveAdmin(deps: Pick<AppDeps, 'sessions'>): Koa.Middleware {
   return async (ctx, next) => {
     const auth = ctx.state.auth!;
-    const rows = await deps.sequelize.query<{ status: string; roles: string[]; live: boolean }>(
-      `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = :sid AND u.id = :sub`,
-      { replacements: { sid: auth.sid, sub: auth.sub }, type: QueryTypes.SELECT },
-    );
-    const row = rows[0];
-    if (!row?.live || row.status !== 'active') throw new AppError('unauthorized', 'the session has ended');
-    if (!row.roles.includes('admin')) throw new AppError('forbidden', 'the admin role is required');
+    const state = await deps.sessions.liveAdmin(auth.sid, auth.sub);
+    if (state === 'ended') throw new AppError('unauthorized', 'the session has ended');
+    if (state === 'not_admin') throw new AppError('forbidden', 'the admin role is required');
     await next();
   };
 }

@@ -5,23 +5,17 @@
  * Mutations on the admin's own account need `confirm_self=true`.
  */
 import Router from '@koa/router';
-import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import type Koa from 'koa';
-import { QueryTypes } from 'sequelize';
 import { z } from 'zod';
-import { transition } from '../../domain/accounts/account-state';
-import { listAuditEvents, resetAccount, searchUsers } from '../../domain/accounts/admin';
-import { withTx } from '../../platform/db';
-import { User, USER_STATUSES } from '../../platform/db/models';
+import { listAuditEvents, searchUsers } from '../../domain/accounts/admin';
+import { publicUser, USER_STATUSES } from '../../domain/accounts/users';
 import { AppError } from '../../platform/errors';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
-import { publicUser } from '../../domain/accounts/users';
+import type { NotificationTemplate } from '../../domain/mail-templates';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { UserSchema } from '../schemas';
-import { cancelDeletion, DeletionSchema, deletionState, scheduleDeletion } from './account';
+import { DeletionSchema, UserSchema } from '../schemas';
 
 const Id = z.object({ id: z.string().uuid() });
 const Cursor = z.string().min(1).max(200);
@@ -79,15 +73,9 @@ export function adminRouter(deps: AppDeps): Router {
     return id;
   }
 
-  async function notify(userId: string, template: string, key: string, log: Koa.Context['state']['log']) {
+  async function notify(userId: string, template: NotificationTemplate, key: string, log: Koa.Context['state']['log']) {
     try {
-      await deps.temporal.workflow.start('notificationWorkflow', {
-        workflowId: workflowIds.notification(`${key}:${userId}`),
-        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-        args: [{ userId, template }],
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'notification' }],
-      });
+      await deps.flows.notify(`${key}:${userId}`, { userId, template });
     } catch (err) {
       // The change is committed and audited; the notice is best effort.
       log?.warn({ userId, template, err: (err as Error).message }, 'notice not started');
@@ -114,13 +102,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.get('/users/:id', async (ctx) => {
     const id = target(ctx, false);
-    const user = await User.findByPk(id);
-    if (!user) throw new AppError('not_found', 'no such user');
-    let deletion = null;
-    if (user.status === 'pending_deletion' && user.deletion_due_at) {
-      const wf = await deletionState(deps, id);
-      deletion = { due_at: user.deletion_due_at.toISOString(), workflow_status: wf?.status ?? null };
-    }
+    const { user, deletion } = await deps.admin.user(id);
     ctx.body = { user: publicUser(user), locked_until: user.locked_until?.toISOString() ?? null, deletion };
   });
 
@@ -136,10 +118,7 @@ export function adminRouter(deps: AppDeps): Router {
     const id = target(ctx, true);
     const body = parse(LockBody, ctx.request.body ?? {});
     const until = body.duration_seconds ? new Date(Date.now() + body.duration_seconds * 1000) : null;
-    const { user } = await withTx(deps.sequelize, (t) => transition(t, id, 'lock', {
-      meta: requestMeta(ctx), lockedUntil: until, endSessions: true,
-      data: { reason: 'admin', ...(body.reason ? { note: body.reason } : {}), until: until?.toISOString() ?? null },
-    }));
+    const user = await deps.admin.lock(id, { until, note: body.reason }, requestMeta(ctx));
     ctx.body = { user: publicUser(user) };
   });
 
@@ -151,10 +130,7 @@ export function adminRouter(deps: AppDeps): Router {
   r.post('/users/:id/unlock', async (ctx) => {
     const id = target(ctx, false);
     const body = parse(ReasonBody, ctx.request.body ?? {});
-    const { user } = await withTx(deps.sequelize, (t) => transition(t, id, 'unlock', {
-      meta: requestMeta(ctx), restoreTo: 'active', patch: { lock_level: 0, last_lock_ended_at: null },
-      data: { reason: 'admin', ...(body.reason ? { note: body.reason } : {}) },
-    }));
+    const user = await deps.admin.unlock(id, body.reason, requestMeta(ctx));
     ctx.body = { user: publicUser(user) };
   });
 
@@ -167,7 +143,7 @@ export function adminRouter(deps: AppDeps): Router {
   r.post('/users/:id/suspend', async (ctx) => {
     const id = target(ctx, true);
     const body = parse(ReasonBody, ctx.request.body ?? {});
-    const { user } = await withTx(deps.sequelize, (t) => transition(t, id, 'suspend', { meta: requestMeta(ctx), data: body.reason ? { note: body.reason } : {} }));
+    const user = await deps.admin.suspend(id, body.reason, requestMeta(ctx));
     await notify(id, 'account_suspended', `account-suspended:${ctx.state.requestId}`, ctx.state.log);
     ctx.body = { user: publicUser(user) };
   });
@@ -180,15 +156,7 @@ export function adminRouter(deps: AppDeps): Router {
   r.post('/users/:id/reactivate', async (ctx) => {
     const id = target(ctx, false);
     const body = parse(ReasonBody, ctx.request.body ?? {});
-    const meta = requestMeta(ctx);
-    const current = await User.findByPk(id, { attributes: ['id', 'status'] });
-    if (!current) throw new AppError('not_found', 'no such user');
-    let user: User;
-    if (current.status === 'pending_deletion') {
-      user = await cancelDeletion(deps, id, meta, 'active');
-    } else {
-      ({ user } = await withTx(deps.sequelize, (t) => transition(t, id, 'reactivate', { meta, data: body.reason ? { note: body.reason } : {} })));
-    }
+    const user = await deps.admin.reactivate(id, body.reason, requestMeta(ctx));
     await notify(id, 'account_reactivated', `account-reactivated:${ctx.state.requestId}`, ctx.state.log);
     ctx.body = { user: publicUser(user) };
   });
@@ -200,19 +168,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.post('/users/:id/reset', async (ctx) => {
     const id = target(ctx, true);
-    const meta = requestMeta(ctx);
-    const { user } = await withTx(deps.sequelize, async (t) => {
-      const outcome = await resetAccount(t, id, meta);
-      // Started inside the transaction: if Temporal refuses, nothing was reset (503).
-      await deps.temporal.workflow.start('passwordResetWorkflow', {
-        workflowId: workflowIds.passwordReset(id),
-        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-        args: [{ userId: id, reason: 'admin_reset' }],
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
-        typedSearchAttributes: [{ key: UserIdAttr, value: id }, { key: FlowAttr, value: 'password-reset' }],
-      });
-      return outcome;
-    });
+    const user = await deps.admin.reset(id, requestMeta(ctx));
     ctx.body = { user: publicUser(user) };
   });
 
@@ -223,7 +179,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.delete('/users/:id', async (ctx) => {
     const id = target(ctx, true);
-    const { user, dueAt } = await scheduleDeletion(deps, id, requestMeta(ctx), 'admin');
+    const { user, dueAt } = await deps.deletions.schedule(id, requestMeta(ctx), 'admin');
     ctx.status = 202;
     ctx.body = { user: publicUser(user), deletion: { due_at: dueAt.toISOString() } };
   });

@@ -1,20 +1,14 @@
 /** Self-service authentication: register, verify e-mail, login, refresh, logout, logout-all. */
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
-import { WorkflowIdConflictPolicy, WorkflowUpdateStage } from '@temporalio/client';
 import { z } from 'zod';
-import { audit } from '../../domain/audit';
-import { AppError } from '../../platform/errors';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
-import { normaliseEmail, publicUser } from '../../domain/accounts/users';
+import { publicUser } from '../../domain/accounts/users';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 import { Email, MfaCode, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope } from '../schemas';
-import { resendUpdate, verifiedSignal } from '../../workflows/email-verification';
-import { User } from '../../platform/db/models';
-import { loginRateLimit, refreshRateLimit, registerRateLimit } from '../../domain/rate-limits';
+import { rateLimit } from '../middleware/rate-limit';
 
 const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
 const VerifyBody = z.object({
@@ -28,38 +22,8 @@ const VerifyBody = z.object({
 const LoginBody = z.object({ email: Email, password: Password }).strict();
 
 export function authRouter(deps: AppDeps): Router {
-  const { accounts, sessions, temporal, config } = deps;
+  const { accounts, sessions, flows } = deps;
   const r = new Router({ prefix: '/v1/auth' });
-
-  /** Starts (or joins) the verification flow of a pending user. */
-  async function startVerification(userId: string) {
-    await temporal.workflow.start('emailVerificationWorkflow', {
-      workflowId: workflowIds.emailVerification(userId),
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      args: [{ userId, ttlSeconds: config.EMAIL_VERIFICATION_TTL, maxResends: config.EMAIL_VERIFICATION_MAX_RESENDS }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: [
-        { key: UserIdAttr, value: userId },
-        { key: FlowAttr, value: 'email-verification' },
-      ],
-    });
-  }
-
-  /**
-   * A registration of a still-pending address: a fresh code to the mailbox (the flow's resend
-   * update, within its limit) when the flow runs, else a new flow. Only acceptance is awaited,
-   * not the mail, so the answer takes about as long as a first registration's.
-   */
-  async function refreshVerification(userId: string) {
-    const handle = temporal.workflow.getHandle(workflowIds.emailVerification(userId));
-    try {
-      // Bounded: with the worker down nobody accepts the update, and the registration must not hang.
-      await temporal.withDeadline(Date.now() + 3000, () => handle.startUpdate(resendUpdate, { updateId: `register:${randomUUID()}`, waitForStage: WorkflowUpdateStage.ACCEPTED }));
-    } catch {
-      // No running flow (expired), or its resend limit is reached: start one (joins a running one).
-      await startVerification(userId);
-    }
-  }
 
   describe('post', '/v1/auth/register', {
     summary: 'Register an account; starts the e-mail verification workflow',
@@ -67,12 +31,14 @@ export function authRouter(deps: AppDeps): Router {
     body: RegisterBody,
     responses: { 201: { description: 'registered (a taken address answers the same way)', schema: UserEnvelope }, 429: { description: 'rate_limited (per IP or per address), with Retry-After' } },
   });
-  r.post('/register', registerRateLimit, async (ctx) => {
+  r.post('/register', rateLimit(deps, 'register'), async (ctx) => {
     const body = parse(RegisterBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const { user, created } = await accounts.register(body, meta);
-    if (created) await startVerification(user.id);
-    else if (user.status === 'pending_verification') await refreshVerification(user.id);
+    // A registration of a still-pending address: a fresh code to the mailbox. Only acceptance is
+    // awaited (bounded), not the mail, so the answer takes about as long as a first registration's.
+    if (created) await flows.startEmailVerification(user.id);
+    else if (user.status === 'pending_verification') await flows.resendOrStartVerification(user.id, `register:${randomUUID()}`, { acceptWithinMs: 3000 });
     ctx.status = 201;
     if (created) {
       ctx.body = { user: publicUser(user) };
@@ -96,7 +62,7 @@ export function authRouter(deps: AppDeps): Router {
     const { token, password } = parse(VerifyBody, ctx.request.body);
     const user = await accounts.verifyEmail(token, requestMeta(ctx), password);
     try {
-      await temporal.workflow.getHandle(workflowIds.emailVerification(user.id)).signal(verifiedSignal);
+      await flows.emailVerified(user.id);
     } catch (err) {
       // The user is verified either way; the flow just ends at its timer.
       ctx.state.log.info({ err: (err as Error).message }, 'verification workflow not signalled');
@@ -113,10 +79,10 @@ export function authRouter(deps: AppDeps): Router {
   });
   r.post('/verify-email/resend', async (ctx) => {
     const { email } = parse(ResendBody, ctx.request.body);
-    const user = await User.findOne({ where: { email: normaliseEmail(email) }, attributes: ['id', 'status'] });
-    if (user?.status === 'pending_verification') {
+    const pendingId = await accounts.pendingAccountId(email);
+    if (pendingId) {
       try {
-        await temporal.workflow.getHandle(workflowIds.emailVerification(user.id)).executeUpdate(resendUpdate, { updateId: `resend:${ctx.state.requestId}` });
+        await flows.resendVerification(pendingId, `resend:${ctx.state.requestId as string}`);
       } catch (err) {
         // Limit reached, flow finished or Temporal down: the answer stays the same.
         ctx.state.log.info({ err: (err as Error).message }, 'verification resend not done');
@@ -127,19 +93,11 @@ export function authRouter(deps: AppDeps): Router {
   });
 
   /**
-   * The right password met an unverified address: send the verification e-mail again (a resend
-   * through the running flow, or a new flow when none runs). Not awaited by the answer, so its
-   * timing tells nothing; failures are logged.
+   * The right password met an unverified address: send the verification e-mail again. Not awaited
+   * by the answer, so its timing tells nothing; failures are logged.
    */
-  function resendVerification(userId: string, requestId: string, log: { info: (o: object, m: string) => void }) {
-    void (async () => {
-      try {
-        await temporal.workflow.getHandle(workflowIds.emailVerification(userId)).executeUpdate(resendUpdate, { updateId: `login-resend:${requestId}` });
-      } catch {
-        // No running flow (it ended with its timer) starts anew; a running one keeps its limit.
-        await startVerification(userId);
-      }
-    })().catch((err: unknown) => log.info({ err: (err as Error).message }, 'verification e-mail not sent again after a login'));
+  function resendAfterLogin(userId: string, requestId: string, log: { info: (o: object, m: string) => void }) {
+    flows.resendOrStartVerification(userId, `login-resend:${requestId}`).catch((err: unknown) => log.info({ err: (err as Error).message }, 'verification e-mail not sent again after a login'));
   }
 
   describe('post', '/v1/auth/login', {
@@ -156,11 +114,11 @@ export function authRouter(deps: AppDeps): Router {
       429: { description: 'rate_limited (per IP or per account), with Retry-After' },
     },
   });
-  r.post('/login', loginRateLimit, async (ctx) => {
+  r.post('/login', rateLimit(deps, 'login'), async (ctx) => {
     const { email, password } = parse(LoginBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const result = await accounts.login(email, password, meta, {
-      onUnverified: (u) => resendVerification(u.id, ctx.state.requestId, ctx.state.log),
+      onUnverified: (u) => resendAfterLogin(u.id, ctx.state.requestId as string, ctx.state.log),
     });
     if (result.kind === 'mfa_required') {
       ctx.body = await deps.mfa.startLoginChallenge(result.user, meta);
@@ -191,7 +149,7 @@ export function authRouter(deps: AppDeps): Router {
     body: RefreshBody,
     responses: { 200: { description: 'new tokens', schema: TokensSchema }, 401: { description: 'invalid_grant, token_reused or step_up_required' }, 429: { description: 'rate_limited (per IP or per account), with Retry-After' } },
   });
-  r.post('/refresh', refreshRateLimit, async (ctx) => {
+  r.post('/refresh', rateLimit(deps, 'refresh'), async (ctx) => {
     const { refresh_token } = parse(RefreshBody, ctx.request.body);
     ctx.body = await sessions.refresh(refresh_token, requestMeta(ctx));
   });
@@ -217,10 +175,7 @@ export function authRouter(deps: AppDeps): Router {
   r.post('/logout-all', requireAuth(deps.tokens), async (ctx) => {
     const auth = ctx.state.auth!;
     const meta = requestMeta(ctx);
-    await deps.sequelize.transaction(async (t) => {
-      const n = await sessions.revokeAllForUser(t, auth.sub, 'logout_all');
-      await audit(t, 'logout_all', auth.sub, meta, { sessions_ended: n });
-    });
+    await sessions.logoutAll(auth.sub, meta);
     ctx.status = 204;
   });
 

@@ -1,9 +1,6 @@
 /** The signed-in user's own account. */
 import Router from '@koa/router';
 import { z } from 'zod';
-import { User } from '../../platform/db/models';
-import { AppError } from '../../platform/errors';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
 import { publicUser } from '../../domain/accounts/users';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
@@ -23,9 +20,7 @@ export function meRouter(deps: AppDeps): Router {
 
   describe('get', '/v1/me', { summary: 'The signed-in user', tags: ['me'], auth: true, responses: { 200: { description: 'the user', schema: UserEnvelope } } });
   r.get('/', async (ctx) => {
-    const user = await User.findByPk(ctx.state.auth!.sub);
-    if (!user || user.status === 'deleted') throw new AppError('unauthorized', 'the account no longer exists');
-    ctx.body = { user: publicUser(user) };
+    ctx.body = { user: publicUser(await deps.accounts.profile(ctx.state.auth!.sub)) };
   });
 
   describe('put', '/v1/me/password', {
@@ -41,12 +36,7 @@ export function meRouter(deps: AppDeps): Router {
     await deps.mfa.assertFreshSecondFactor(auth.sub, body.code, requestMeta(ctx), 'password_change');
     const user = await deps.accounts.changePassword(auth.sub, auth.sid, body.current_password, body.new_password, requestMeta(ctx));
     try {
-      await deps.temporal.workflow.start('notificationWorkflow', {
-        workflowId: workflowIds.notification(`password-changed:${user.id}:${ctx.state.requestId}`),
-        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-        args: [{ userId: user.id, template: 'password_changed', params: { when: new Date().toISOString() } }],
-        typedSearchAttributes: [{ key: UserIdAttr, value: user.id }, { key: FlowAttr, value: 'notification' }],
-      });
+      await deps.flows.notify(`password-changed:${user.id}:${ctx.state.requestId as string}`, { userId: user.id, template: 'password_changed', params: { when: new Date().toISOString() } });
     } catch (err) {
       ctx.state.log.warn({ err: (err as Error).message }, 'password-changed notice not started');
     }

@@ -5,7 +5,6 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { z } from 'zod';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';
@@ -28,12 +27,7 @@ export function mfaRouter(deps: AppDeps): Router {
   /** A security notice by e-mail (best effort: the change stands if Temporal is down). */
   async function notify(ctx: Koa.Context, userId: string, subject: string, body: string) {
     try {
-      await deps.temporal.workflow.start('notificationWorkflow', {
-        workflowId: workflowIds.notification(`mfa:${userId}:${ctx.state.requestId}`),
-        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-        args: [{ userId, template: 'generic', params: { subject, body } }],
-        typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'notification' }],
-      });
+      await deps.flows.notify(`mfa:${userId}:${ctx.state.requestId as string}`, { userId, template: 'generic', params: { subject, body } });
     } catch (err) {
       ctx.state.log.warn({ err: (err as Error).message }, 'mfa notice not started');
     }

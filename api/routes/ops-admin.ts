@@ -7,16 +7,14 @@
  * to Postgres (`ops_runs`), where the worker records them.
  */
 import Router from '@koa/router';
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/client';
 import type Koa from 'koa';
-import { QueryTypes } from 'sequelize';
 import { z } from 'zod';
 import { audit } from '../../domain/audit';
 import { AppError } from '../../platform/errors';
+import { FlowAlreadyRunning } from '../../platform/temporal/flows';
 import { keySummary, readKeySet, rotationTimings } from '../../domain/sessions/signing-keys';
 import { setOpsStatusSource } from '../../platform/metrics';
 import { opsStatus, recentOpsRuns } from '../../domain/ops/ops-runs';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
@@ -38,23 +36,17 @@ export function opsAdminRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/admin/ops' });
   r.use(requireAuth(deps.tokens), requireRole('admin'), requireLiveAdmin(deps));
 
-  async function start(ctx: Koa.Context, kind: 'key_rotation' | 'backup' | 'restore_drill', workflowType: string, workflowId: string, flow: string, args: unknown[]) {
+  /** Starts an on-demand operation (one at a time of each kind), audited; 202 with its ids. */
+  async function start(ctx: Koa.Context, kind: 'key_rotation' | 'backup' | 'restore_drill', run: () => Promise<{ workflowId: string; runId: string }>) {
     parse(EmptyBody, ctx.request.body);
     const meta = requestMeta(ctx);
     try {
-      const handle = await deps.temporal.workflow.start(workflowType, {
-        workflowId,
-        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-        args,
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: [{ key: UserIdAttr, value: meta.actorId! }, { key: FlowAttr, value: flow }],
-      });
-      await audit(undefined, `ops.${kind}.requested`, null, meta, { workflow_id: workflowId, run_id: handle.firstExecutionRunId });
+      const { workflowId, runId } = await run();
+      await audit(undefined, `ops.${kind}.requested`, null, meta, { workflow_id: workflowId, run_id: runId });
       ctx.status = 202;
-      ctx.body = { workflow_id: workflowId, run_id: handle.firstExecutionRunId };
+      ctx.body = { workflow_id: workflowId, run_id: runId };
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new AppError('conflict', `${flow} is already running (${workflowId})`);
+      if (err instanceof FlowAlreadyRunning) throw new AppError('conflict', `${kind.replace(/_/g, '-')} is already running (${err.workflowId})`);
       throw err;
     }
   }
@@ -89,7 +81,7 @@ export function opsAdminRouter(deps: AppDeps): Router {
     const set = await readKeySet(deps.vault);
     const pending = set?.keys.find((k) => k.status === 'next');
     if (pending) throw new AppError('conflict', `a rotation is in progress (key ${pending.kid} is not signing yet)`);
-    await start(ctx, 'key_rotation', 'keyRotationWorkflow', workflowIds.keyRotation('on-demand'), 'key-rotation', [{ ...rotationTimings(deps.config), actorId: ctx.state.auth!.sub }]);
+    await start(ctx, 'key_rotation', () => deps.flows.startKeyRotation({ ...rotationTimings(deps.config), actorId: ctx.state.auth!.sub }));
   });
 
   describe('post', '/v1/admin/ops/backup', {
@@ -99,7 +91,7 @@ export function opsAdminRouter(deps: AppDeps): Router {
     responses: { 202: { description: 'started', schema: Started }, 409: { description: 'an on-demand backup is already running' }, 503: { description: 'Temporal unavailable' } },
   });
   r.post('/backup', async (ctx) => {
-    await start(ctx, 'backup', 'backupWorkflow', workflowIds.backup('on-demand'), 'backup', [{ retention: deps.config.BACKUP_RETENTION, actorId: ctx.state.auth!.sub }]);
+    await start(ctx, 'backup', () => deps.flows.startBackup({ retention: deps.config.BACKUP_RETENTION, actorId: ctx.state.auth!.sub }));
   });
 
   describe('post', '/v1/admin/ops/restore-drill', {
@@ -109,7 +101,7 @@ export function opsAdminRouter(deps: AppDeps): Router {
     responses: { 202: { description: 'started', schema: Started }, 409: { description: 'an on-demand drill is already running' }, 503: { description: 'Temporal unavailable' } },
   });
   r.post('/restore-drill', async (ctx) => {
-    await start(ctx, 'restore_drill', 'restoreDrillWorkflow', workflowIds.restoreDrill('on-demand'), 'restore-drill', [{ actorId: ctx.state.auth!.sub }]);
+    await start(ctx, 'restore_drill', () => deps.flows.startRestoreDrill({ actorId: ctx.state.auth!.sub }));
   });
 
   describe('get', '/v1/admin/ops/runs/:workflowId', {
@@ -120,28 +112,10 @@ export function opsAdminRouter(deps: AppDeps): Router {
   });
   r.get('/runs/:workflowId', async (ctx) => {
     const { workflowId } = parse(RunId, ctx.params, 'path');
-    const handle = deps.temporal.workflow.getHandle(workflowId);
-    let desc;
-    try {
-      desc = await handle.describe();
-    } catch (err) {
-      if ((err as Error).name === 'WorkflowNotFoundError') throw new AppError('not_found', `no run ${workflowId}`);
-      throw err;
-    }
-    const out: Record<string, unknown> = { workflow_id: workflowId, run_id: desc.runId, status: desc.status.name };
-    if (desc.status.name === 'COMPLETED') {
-      out.result = await handle.result();
-    } else if (desc.status.name === 'FAILED') {
-      try {
-        await handle.result();
-      } catch (err) {
-        let e = err as { message?: string; cause?: unknown };
-        while (e.cause) e = e.cause as typeof e;
-        out.failure = String(e.message ?? err);
-      }
-    } else if (desc.status.name === 'RUNNING' && workflowId.startsWith('key-rotation:')) {
-      out.state = await handle.query('keyRotationState').catch(() => undefined);
-    }
+    const run = await deps.flows.operationRun(workflowId);
+    if (!run) throw new AppError('not_found', `no run ${workflowId}`);
+    const { runId, ...rest } = run;
+    const out = { workflow_id: workflowId, run_id: runId, ...rest };
     ctx.body = out;
   });
   return r;

@@ -6,15 +6,11 @@
  * activities/reset-stepup.ts; the database half: domain/accounts/password-reset.ts.
  */
 import Router from '@koa/router';
-import { WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { audit } from '../../domain/audit';
 import { DependencyError } from '../../platform/errors';
-import { forgotPasswordRateLimit } from '../../domain/rate-limits';
+import { rateLimit } from '../middleware/rate-limit';
 import type { RequestMeta } from '../../domain/sessions/sessions';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
-import { resetCompletedSignal, resetRequestedSignal } from '../../workflows/password-reset';
-import type { passwordResetWorkflow } from '../../workflows/password-reset';
 import type { AppDeps } from '../context';
 import { requestMeta } from '../middleware/auth';
 import { parse } from '../middleware/validate';
@@ -26,7 +22,7 @@ const ResetBody = z.object({ token: z.string().min(1).max(200), new_password: Pa
 const Accepted = z.object({ status: z.literal('accepted') });
 
 export function passwordRouter(deps: AppDeps): Router {
-  const { temporal, config, passwordResets, logger } = deps;
+  const { flows, passwordResets, logger } = deps;
   const log = logger.child({ component: 'password-reset' });
   const r = new Router({ prefix: '/v1/auth/password' });
 
@@ -34,16 +30,7 @@ export function passwordRouter(deps: AppDeps): Router {
   async function requestReset(email: string, meta: RequestMeta): Promise<void> {
     const userId = await passwordResets.accountFor(email);
     if (!userId) return;
-    await temporal.workflow.signalWithStart<typeof passwordResetWorkflow, []>('passwordResetWorkflow', {
-      workflowId: workflowIds.passwordReset(userId),
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      args: [{ userId, reason: 'user_request' }],
-      signal: resetRequestedSignal,
-      signalArgs: [],
-      // A running flow counts the request (and applies the e-mail interval and daily cap).
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'password-reset' }],
-    });
+    await flows.requestPasswordReset(userId);
     await audit(undefined, 'password.reset_requested', userId, meta);
   }
 
@@ -53,7 +40,7 @@ export function passwordRouter(deps: AppDeps): Router {
     body: ForgotBody,
     responses: { 202: { description: 'accepted', schema: Accepted }, 429: { description: 'rate_limited' } },
   });
-  r.post('/forgot', forgotPasswordRateLimit, async (ctx) => {
+  r.post('/forgot', rateLimit(deps, 'forgot'), async (ctx) => {
     const { email } = parse(ForgotBody, ctx.request.body);
     const meta = requestMeta(ctx);
     // Nothing about the account may show in the answer or its timing: the work runs afterwards.
@@ -67,20 +54,10 @@ export function passwordRouter(deps: AppDeps): Router {
   /** Inside the reset transaction: tell the flow (it e-mails "password changed"), or e-mail directly. */
   async function notifyChanged(userId: string, requestId: string): Promise<void> {
     try {
-      await temporal.workflow.getHandle(workflowIds.passwordReset(userId)).signal(resetCompletedSignal);
+      if (await flows.passwordResetCompleted(userId)) return;
+      await flows.notify(`password-changed:${userId}:${requestId}`, { userId, template: 'password_changed', params: { when: new Date().toISOString() } });
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw new DependencyError('temporal', err);
-      try {
-        await temporal.workflow.start('notificationWorkflow', {
-          workflowId: workflowIds.notification(`password-changed:${userId}:${requestId}`),
-          taskQueue: config.TEMPORAL_TASK_QUEUE,
-          args: [{ userId, template: 'password_changed', params: { when: new Date().toISOString() } }],
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-          typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'notification' }],
-        });
-      } catch (err2) {
-        throw new DependencyError('temporal', err2);
-      }
+      throw new DependencyError('temporal', err);
     }
   }
 

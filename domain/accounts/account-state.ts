@@ -10,10 +10,11 @@
  *   any but deleted --request_deletion--> pending_deletion --cancel_deletion--> (status before)
  *   pending_deletion --erase--> deleted (terminal)
  */
-import { QueryTypes, Sequelize, Transaction } from 'sequelize';
+import { Transaction } from 'sequelize';
 import { audit, AuditMeta } from '../audit';
 import { User, UserStatus } from '../../platform/db/models';
 import { AppError } from '../../platform/errors';
+import { endUserSessions } from '../sessions/sessions';
 
 export type AccountEvent = 'verify' | 'lock' | 'unlock' | 'suspend' | 'reactivate' | 'request_deletion' | 'cancel_deletion' | 'erase';
 
@@ -67,17 +68,6 @@ export interface TransitionResult {
   from: UserStatus;
   to: UserStatus;
   sessionsEnded: number;
-}
-
-/** Ends every live session of the user in `t`; returns how many ended. */
-export async function endSessions(sequelize: Sequelize, t: Transaction, userId: string, reason: string, exceptSessionId?: string): Promise<number> {
-  const rows = await sequelize.query<{ id: string }>(
-    `UPDATE sessions SET revoked_at = now(), revoke_reason = :reason
-      WHERE user_id = :userId AND revoked_at IS NULL ${exceptSessionId ? 'AND id <> :exceptSessionId' : ''}
-      RETURNING id`,
-    { replacements: { reason, userId, exceptSessionId: exceptSessionId ?? null }, type: QueryTypes.SELECT, transaction: t },
-  );
-  return rows.length;
 }
 
 /** Loads and locks the user row, or 404. */
@@ -136,7 +126,7 @@ export async function transition(t: Transaction, userOrId: User | string, event:
   await user.update(patch as Partial<User>, { transaction: t });
   let sessionsEnded = 0;
   if (opts.endSessions ?? rule.endSessions) {
-    sessionsEnded = await endSessions(User.sequelize!, t, user.id, `account_${event}`, opts.exceptSessionId);
+    sessionsEnded = await endUserSessions(User.sequelize!, t, user.id, `account_${event}`, opts.exceptSessionId);
   }
   await audit(t, rule.audit, user.id, opts.meta ?? {}, { from, to, ...(sessionsEnded ? { sessions_ended: sessionsEnded } : {}), ...(opts.data ?? {}) });
   return { user, from, to, sessionsEnded };

@@ -10,7 +10,7 @@ import { audit } from '../audit';
 import { mapDbError } from '../../platform/db';
 import { OneTimeToken, User } from '../../platform/db/models';
 import { AppError, DependencyError } from '../../platform/errors';
-import { capReached, lockForFailures, lockoutSettings, reserveAttempt, settleAttempt } from './lockout';
+import type { GuessingLimits } from './lockout';
 import { checkPassword } from './password-policy';
 import { Argon2Params, hashPassword, needsRehash, verifyPassword } from '../../crypto/argon2';
 import type { IssuedTokens, RequestMeta, SessionService } from '../sessions/sessions';
@@ -43,6 +43,7 @@ export class AccountService {
   constructor(
     private readonly sequelize: Sequelize,
     private readonly sessions: SessionService,
+    private readonly limits: GuessingLimits,
     private readonly s: AccountSettings,
   ) {}
 
@@ -94,6 +95,19 @@ export class AccountService {
       await audit(t, 'user.registration_contested', user.id, meta, { already_contested: alreadyContested });
       return user;
     });
+  }
+
+  /** The signed-in user's own account (401 once it is gone). */
+  async profile(userId: string): Promise<User> {
+    const user = await User.findByPk(userId).catch((err) => Promise.reject(mapDbError(err)));
+    if (!user || user.status === 'deleted') throw new AppError('unauthorized', 'the account no longer exists');
+    return user;
+  }
+
+  /** The id of the account of this address when it waits for verification, else null. */
+  async pendingAccountId(emailInput: string): Promise<string | null> {
+    const user = await User.findOne({ where: { email: normaliseEmail(emailInput) }, attributes: ['id', 'status'] }).catch((err) => Promise.reject(mapDbError(err)));
+    return user?.status === 'pending_verification' ? user.id : null;
   }
 
   /**
@@ -174,7 +188,7 @@ export class AccountService {
       await user.reload();
     }
     const [slot, ok] = await Promise.all([
-      reserveAttempt(email, user?.id ?? null, meta),
+      this.limits.reserveAttempt(email, user?.id ?? null, meta),
       verifyPassword(user?.password_hash, password, this.s.argon2),
     ]);
     const refuse = async (reason: string): Promise<never> => {
@@ -185,10 +199,10 @@ export class AccountService {
     if (slot.throttled) return refuse('throttled');
     // Locked, or locked meanwhile (an active account whose count was not taken has left `active`).
     if (user.status === 'locked' || (user.status === 'active' && slot.failures === null)) return refuse('locked');
-    if (capReached(slot.failures)) {
+    if (this.limits.capReached(slot.failures)) {
       // The attempt that reached the cap is the last one evaluated; any racing it are refused.
-      const last = slot.failures === lockoutSettings().threshold;
-      if (!ok || !last) await lockForFailures(user.id, 'password', meta);
+      const last = slot.failures === this.limits.threshold;
+      if (!ok || !last) await this.limits.lockForFailures(user.id, 'password', meta);
       if (!last) return refuse('cap_reached');
     }
     if (!ok) return refuse('bad_password');
@@ -213,7 +227,7 @@ export class AccountService {
       return refuse(`status_${user.status}`);
     }
     // MFA users' count waits for the code: only this attempt's slot is given back.
-    await settleAttempt(email, user.id, meta, user.mfa_enabled && user.status === 'active');
+    await this.limits.settleAttempt(email, user.id, meta, user.mfa_enabled && user.status === 'active');
     if (needsRehash(user.password_hash!, this.s.argon2)) {
       await user.update({ password_hash: await hashPassword(password, this.s.argon2) });
     }

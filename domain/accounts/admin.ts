@@ -2,8 +2,11 @@
  * Administration that is not a status transition: the account reset, and the read models for
  * the admin listings (users, audit events) with opaque keyset cursors.
  */
-import { QueryTypes, Transaction } from 'sequelize';
-import { lockUser, endSessions } from './account-state';
+import { QueryTypes, type Sequelize, Transaction } from 'sequelize';
+import { lockUser, transition } from './account-state';
+import type { DeletionService } from './deletion';
+import { withTx } from '../../platform/db';
+import { endUserSessions } from '../sessions/sessions';
 import { audit, AuditMeta } from '../audit';
 import { User, UserStatus } from '../../platform/db/models';
 import { AppError } from '../../platform/errors';
@@ -138,7 +141,76 @@ export async function resetAccount(t: Transaction, userId: string, meta: AuditMe
     mfa_enabled: false, totp_secret_enc: null, totp_pending_enc: null, totp_last_step: null,
     password_hash: null, failed_logins: 0, failed_window_start: null, updated_at: new Date(),
   }, { transaction: t });
-  const sessionsEnded = await endSessions(sequelize, t, user.id, 'account_reset');
+  const sessionsEnded = await endUserSessions(sequelize, t, user.id, 'account_reset');
   await audit(t, 'account.reset', user.id, meta, { sessions_ended: sessionsEnded, devices_forgotten: devicesForgotten, recovery_codes_deleted: recoveryCodesDeleted, mfa_removed: hadMfa });
   return { user, sessionsEnded, devicesForgotten, recoveryCodesDeleted };
+}
+
+/** Password-reset start for an admin reset (platform/temporal/flows.ts implements it). */
+export interface PasswordResetFlows {
+  forcePasswordReset(userId: string): Promise<void>;
+}
+
+/**
+ * What the admin API does to accounts, each change one transaction through the state machine:
+ * reading one user (with the deletion workflow's state), lock, unlock, suspend, reactivate (which
+ * cancels a pending deletion), reset (the reset flow starts inside the transaction: if Temporal
+ * refuses, nothing was reset), and the search and audit listings.
+ */
+export class AdminService {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly deletions: DeletionService,
+    private readonly flows: PasswordResetFlows,
+  ) {}
+
+  async user(id: string): Promise<{ user: User; deletion: { due_at: string; workflow_status: string | null } | null }> {
+    const user = await User.findByPk(id);
+    if (!user) throw new AppError('not_found', 'no such user');
+    let deletion = null;
+    if (user.status === 'pending_deletion' && user.deletion_due_at) {
+      const wf = await this.deletions.state(id);
+      deletion = { due_at: user.deletion_due_at.toISOString(), workflow_status: wf?.status ?? null };
+    }
+    return { user, deletion };
+  }
+
+  async lock(id: string, opts: { until: Date | null; note?: string }, meta: AuditMeta): Promise<User> {
+    const { user } = await withTx(this.sequelize, (t) => transition(t, id, 'lock', {
+      meta, lockedUntil: opts.until, endSessions: true,
+      data: { reason: 'admin', ...(opts.note ? { note: opts.note } : {}), until: opts.until?.toISOString() ?? null },
+    }));
+    return user;
+  }
+
+  async unlock(id: string, note: string | undefined, meta: AuditMeta): Promise<User> {
+    const { user } = await withTx(this.sequelize, (t) => transition(t, id, 'unlock', {
+      meta, restoreTo: 'active', patch: { lock_level: 0, last_lock_ended_at: null },
+      data: { reason: 'admin', ...(note ? { note } : {}) },
+    }));
+    return user;
+  }
+
+  async suspend(id: string, note: string | undefined, meta: AuditMeta): Promise<User> {
+    const { user } = await withTx(this.sequelize, (t) => transition(t, id, 'suspend', { meta, data: note ? { note } : {} }));
+    return user;
+  }
+
+  /** A suspended account becomes active; a pending deletion is cancelled (the account becomes active). */
+  async reactivate(id: string, note: string | undefined, meta: AuditMeta & { requestId?: string }): Promise<User> {
+    const current = await User.findByPk(id, { attributes: ['id', 'status'] });
+    if (!current) throw new AppError('not_found', 'no such user');
+    if (current.status === 'pending_deletion') return this.deletions.cancel(id, meta, 'active');
+    const { user } = await withTx(this.sequelize, (t) => transition(t, id, 'reactivate', { meta, data: note ? { note } : {} }));
+    return user;
+  }
+
+  async reset(id: string, meta: AuditMeta): Promise<User> {
+    const { user } = await withTx(this.sequelize, async (t) => {
+      const outcome = await resetAccount(t, id, meta);
+      await this.flows.forcePasswordReset(id);
+      return outcome;
+    });
+    return user;
+  }
 }

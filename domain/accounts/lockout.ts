@@ -18,21 +18,17 @@
  * (the caller enforces that) and is counted against the device's throttle, so a device that keeps
  * hammering keeps escalating its own delay.
  *
- * These are plain functions (the MFA code calls them too): they use the global models, the
- * process configuration and the Temporal client the API registers at start (`configureLockout`,
- * called by api/server.ts), which carries the encrypting payload codec.
+ * One `GuessingLimits` per process, built by domain/services.ts; the lock notice goes out through
+ * the `LockNotices` port (a Temporal flow with the encrypting payload codec).
  */
 import { createHash } from 'node:crypto';
-import { type Client, WorkflowIdConflictPolicy } from '@temporalio/client';
-import { Op, QueryTypes, type Transaction } from 'sequelize';
+import { Op, QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 import { lockExpired, transition } from './account-state';
-import { loadConfig } from '../../platform/config';
 import { User } from '../../platform/db/models';
 import { mapDbError } from '../../platform/db';
 import { deriveFingerprint } from '../sessions/fingerprint';
 import type { Logger } from '../../platform/logger';
 import type { RequestMeta } from '../sessions/sessions';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
 
 export interface LockoutSettings {
   /** Consecutive failed credentials that lock the account. */
@@ -45,35 +41,11 @@ export interface LockoutSettings {
   throttleDelays: number[];
   /** A device's throttle is forgotten after this many quiet seconds. */
   throttleResetSeconds: number;
-  taskQueue: string;
 }
 
-interface LockoutDeps {
-  settings?: LockoutSettings;
-  temporal?: Client;
-  logger?: Logger;
-}
-
-const deps: LockoutDeps = {};
-
-/** Registers the process's Temporal client and logger (and optionally settings, for tests). */
-export function configureLockout(d: LockoutDeps): void {
-  Object.assign(deps, d);
-}
-
-export function lockoutSettings(): LockoutSettings {
-  if (deps.settings) return deps.settings;
-  const c = loadConfig();
-  deps.settings = {
-    threshold: c.LOCKOUT_THRESHOLD,
-    durations: c.LOCKOUT_DURATIONS,
-    levelResetSeconds: c.LOCKOUT_LEVEL_RESET,
-    throttleFree: c.LOGIN_THROTTLE_FREE_FAILURES,
-    throttleDelays: c.LOGIN_THROTTLE_DELAYS,
-    throttleResetSeconds: c.LOGIN_THROTTLE_RESET,
-    taskQueue: c.TEMPORAL_TASK_QUEUE,
-  };
-  return deps.settings;
+/** The e-mail to the owner when a lock starts (platform/temporal/flows.ts implements it). */
+export interface LockNotices {
+  accountLocked(userId: string, until: Date, level: number): Promise<void>;
 }
 
 /** Lock duration (seconds) for escalation level `level` (1-based); the last entry repeats. */
@@ -101,159 +73,167 @@ export interface AttemptReservation {
 }
 
 /**
- * Counts one password attempt before it is evaluated, in one statement that costs the same for
- * known and unknown addresses: the device's failure count goes up and its next allowed time is
- * set (a success clears both), and, unless the device was throttled, the active account's
- * consecutive-failure count goes up too (a success resets it). Counting first means parallel
- * requests cannot slip past either limit: each one holds its own slot.
+ * The guessing limits of one process: built once by domain/services.ts with the database, the
+ * settings and the lock notices, and handed to the account and MFA services.
  */
-export async function reserveAttempt(normalisedEmail: string, userId: string | null, meta: RequestMeta): Promise<AttemptReservation> {
-  const s = lockoutSettings();
-  // The device's failure count after this one (a row quiet for the reset period starts over).
-  const n = `(CASE WHEN lt.last_failure_at > now() - make_interval(secs => $5) THEN lt.failures + 1 ELSE 1 END)`;
-  try {
-    const rows = await User.sequelize!.query<{ throttled: boolean; failures: number | null }>(
-      `WITH dev AS (
-         INSERT INTO login_throttles AS lt (account_key, device_key, failures, blocked_until, last_failure_at, throttled)
-         VALUES ($1, $2, 1, CASE WHEN 1 > $3 THEN now() + make_interval(secs => ($4::int[])[1]) END, now(), false)
-         ON CONFLICT (account_key, device_key) DO UPDATE SET
-           throttled = COALESCE(lt.blocked_until > now(), false),
-           failures = ${n},
-           last_failure_at = now(),
-           blocked_until = CASE WHEN ${n} > $3 THEN now() + make_interval(secs => ($4::int[])[LEAST(${n} - $3, cardinality($4::int[]))]) END
-         RETURNING throttled
-       ), acct AS (
-         UPDATE users SET failed_logins = failed_logins + 1, failed_window_start = COALESCE(failed_window_start, now())
-          WHERE id = $6::uuid AND status = 'active' AND NOT (SELECT throttled FROM dev)
-         RETURNING failed_logins
-       )
-       SELECT (SELECT throttled FROM dev) AS throttled, (SELECT failed_logins FROM acct) AS failures`,
-      { bind: [throttleAccountKey(normalisedEmail), throttleDeviceKey(meta), s.throttleFree, s.throttleDelays, s.throttleResetSeconds, userId], type: QueryTypes.SELECT },
-    );
-    // Forgotten throttles go now and then (about one attempt in fifty), without a scheduler.
-    if (Math.random() < 0.02) {
-      await User.sequelize!.query(`DELETE FROM login_throttles WHERE last_failure_at < now() - make_interval(secs => $1)`, { bind: [s.throttleResetSeconds] });
+export class GuessingLimits {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly s: LockoutSettings,
+    private readonly notices: LockNotices,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The consecutive failures that lock an account. */
+  get threshold(): number {
+    return this.s.threshold;
+  }
+
+
+  /**
+   * Counts one password attempt before it is evaluated, in one statement that costs the same for
+   * known and unknown addresses: the device's failure count goes up and its next allowed time is
+   * set (a success clears both), and, unless the device was throttled, the active account's
+   * consecutive-failure count goes up too (a success resets it). Counting first means parallel
+   * requests cannot slip past either limit: each one holds its own slot.
+   */
+  async reserveAttempt(normalisedEmail: string, userId: string | null, meta: RequestMeta): Promise<AttemptReservation> {
+    const s = this.s;
+    // The device's failure count after this one (a row quiet for the reset period starts over).
+    const n = `(CASE WHEN lt.last_failure_at > now() - make_interval(secs => $5) THEN lt.failures + 1 ELSE 1 END)`;
+    try {
+      const rows = await this.sequelize.query<{ throttled: boolean; failures: number | null }>(
+        `WITH dev AS (
+           INSERT INTO login_throttles AS lt (account_key, device_key, failures, blocked_until, last_failure_at, throttled)
+           VALUES ($1, $2, 1, CASE WHEN 1 > $3 THEN now() + make_interval(secs => ($4::int[])[1]) END, now(), false)
+           ON CONFLICT (account_key, device_key) DO UPDATE SET
+             throttled = COALESCE(lt.blocked_until > now(), false),
+             failures = ${n},
+             last_failure_at = now(),
+             blocked_until = CASE WHEN ${n} > $3 THEN now() + make_interval(secs => ($4::int[])[LEAST(${n} - $3, cardinality($4::int[]))]) END
+           RETURNING throttled
+         ), acct AS (
+           UPDATE users SET failed_logins = failed_logins + 1, failed_window_start = COALESCE(failed_window_start, now())
+            WHERE id = $6::uuid AND status = 'active' AND NOT (SELECT throttled FROM dev)
+           RETURNING failed_logins
+         )
+         SELECT (SELECT throttled FROM dev) AS throttled, (SELECT failed_logins FROM acct) AS failures`,
+        { bind: [throttleAccountKey(normalisedEmail), throttleDeviceKey(meta), s.throttleFree, s.throttleDelays, s.throttleResetSeconds, userId], type: QueryTypes.SELECT },
+      );
+      // Forgotten throttles go now and then (about one attempt in fifty), without a scheduler.
+      if (Math.random() < 0.02) {
+        await this.sequelize.query(`DELETE FROM login_throttles WHERE last_failure_at < now() - make_interval(secs => $1)`, { bind: [s.throttleResetSeconds] });
+      }
+      return { throttled: !!rows[0]?.throttled, failures: rows[0]?.failures ?? null };
+    } catch (err) {
+      throw mapDbError(err);
     }
-    return { throttled: !!rows[0]?.throttled, failures: rows[0]?.failures ?? null };
-  } catch (err) {
-    throw mapDbError(err);
   }
-}
 
-/** Whether an account's count (after a reserved attempt) has reached the cap. */
-export function capReached(failures: number | null): boolean {
-  return failures !== null && failures >= lockoutSettings().threshold;
-}
-
-/**
- * A right password: clears this device's throttle against the address and settles the account's
- * count, in one statement. `release` (an MFA user's password step) gives back only this attempt's
- * slot, since the count is reset when the second factor succeeds; otherwise the count starts over.
- */
-export async function settleAttempt(normalisedEmail: string, userId: string, meta: RequestMeta, release: boolean): Promise<void> {
-  try {
-    await User.sequelize!.query(
-      `WITH d AS (DELETE FROM login_throttles WHERE account_key = $1 AND device_key = $2)
-       UPDATE users SET failed_logins = CASE WHEN $4 THEN GREATEST(failed_logins - 1, 0) ELSE 0 END,
-                        failed_window_start = CASE WHEN $4 AND failed_logins > 1 THEN failed_window_start END
-        WHERE id = $3 AND (failed_logins > 0 OR failed_window_start IS NOT NULL)`,
-      { bind: [throttleAccountKey(normalisedEmail), throttleDeviceKey(meta), userId, release] },
-    );
-  } catch (err) {
-    throw mapDbError(err);
+  /** Whether an account's count (after a reserved attempt) has reached the cap. */
+  capReached(failures: number | null): boolean {
+    return failures !== null && failures >= this.s.threshold;
   }
-}
 
-// ---- Account-wide cap ------------------------------------------------------------------------------
-
-/** Starts the lock notice; at most one per lock (the id carries the lock's end). */
-async function notifyLocked(userId: string, until: Date, level: number): Promise<void> {
-  if (!deps.temporal) {
-    // Only a client with the production payload codec may start flows; none was registered here.
-    deps.logger?.warn({ userId }, 'account-locked notice not started: no Temporal client registered');
-    return;
+  /**
+   * A right password: clears this device's throttle against the address and settles the account's
+   * count, in one statement. `release` (an MFA user's password step) gives back only this attempt's
+   * slot, since the count is reset when the second factor succeeds; otherwise the count starts over.
+   */
+  async settleAttempt(normalisedEmail: string, userId: string, meta: RequestMeta, release: boolean): Promise<void> {
+    try {
+      await this.sequelize.query(
+        `WITH d AS (DELETE FROM login_throttles WHERE account_key = $1 AND device_key = $2)
+         UPDATE users SET failed_logins = CASE WHEN $4 THEN GREATEST(failed_logins - 1, 0) ELSE 0 END,
+                          failed_window_start = CASE WHEN $4 AND failed_logins > 1 THEN failed_window_start END
+          WHERE id = $3 AND (failed_logins > 0 OR failed_window_start IS NOT NULL)`,
+        { bind: [throttleAccountKey(normalisedEmail), throttleDeviceKey(meta), userId, release] },
+      );
+    } catch (err) {
+      throw mapDbError(err);
+    }
   }
-  try {
-    await deps.temporal.workflow.start('notificationWorkflow', {
-      workflowId: workflowIds.notification(`account-locked:${userId}:${until.getTime()}`),
-      taskQueue: lockoutSettings().taskQueue,
-      args: [{ userId, template: 'account_locked', params: { until: until.toISOString(), level: String(level) } }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'notification' }],
-    });
-  } catch (err) {
-    // The lock stands either way; the notice is best effort from here (it is audited).
-    deps.logger?.warn({ userId, err: (err as Error).message }, 'account-locked notice not started');
+
+
+  /** Starts the lock notice; at most one per lock (the id carries the lock's end). */
+  private async notifyLocked(userId: string, until: Date, level: number): Promise<void> {
+    try {
+      await this.notices.accountLocked(userId, until, level);
+    } catch (err) {
+      // The lock stands either way; the notice is best effort from here (it is audited).
+      this.logger.warn({ userId, err: (err as Error).message }, 'account-locked notice not started');
+    }
   }
-}
 
-/**
- * Locks an active account whose consecutive failures reached the cap (the next of `durations`,
- * escalating) and e-mails the owner. Re-checked on the locked row, so of racing requests one locks.
- */
-export async function lockForFailures(userId: string, kind: 'password' | 'mfa', meta: RequestMeta): Promise<{ locked: boolean; lockedUntil?: Date }> {
-  return countAndLock(userId, kind, meta, false);
-}
 
-/**
- * Counts an evaluated failed MFA code against the account; the `threshold`-th consecutive failed
- * credential locks it. Failures while a lock is in force are not counted, so a lock cannot be
- * extended or re-armed by more guesses.
- */
-export async function registerFailedAttempt(userId: string, kind: 'password' | 'mfa', meta: RequestMeta): Promise<{ locked: boolean; lockedUntil?: Date }> {
-  return countAndLock(userId, kind, meta, true);
-}
+  /**
+   * Locks an active account whose consecutive failures reached the cap (the next of `durations`,
+   * escalating) and e-mails the owner. Re-checked on the locked row, so of racing requests one locks.
+   */
+  async lockForFailures(userId: string, kind: 'password' | 'mfa', meta: RequestMeta): Promise<{ locked: boolean; lockedUntil?: Date }> {
+    return this.countAndLock(userId, kind, meta, false);
+  }
 
-async function countAndLock(userId: string, kind: 'password' | 'mfa', meta: RequestMeta, count: boolean): Promise<{ locked: boolean; lockedUntil?: Date }> {
-  const s = lockoutSettings();
-  const sequelize = User.sequelize!;
-  let result: { locked: boolean; lockedUntil?: Date; notify?: { until: Date; level: number } };
-  try {
-    result = await sequelize.transaction(async (t) => {
-      const user = await User.findByPk(userId, { transaction: t, lock: t.LOCK.UPDATE });
-      if (!user) return { locked: false };
-      const now = new Date();
-      if (user.status === 'locked') {
-        if (!lockExpired(user, now)) return { locked: true, lockedUntil: user.locked_until ?? undefined };
-        await transition(t, user, 'unlock', { meta, restoreTo: 'active', data: { reason: 'lock_expired' } });
-      }
-      // Only active accounts are counted: others cannot sign in anyway.
-      if (user.status !== 'active') return { locked: false };
-      const failed = count ? user.failed_logins + 1 : user.failed_logins;
-      if (failed < s.threshold) {
-        if (count) await user.update({ failed_logins: failed, failed_window_start: user.failed_window_start ?? now }, { transaction: t });
-        return { locked: false };
-      }
-      // Escalation decays: a long quiet period since the last lock ended starts over at level 1.
-      const lastLockEnd = user.last_lock_ended_at;
-      const decayed = !lastLockEnd || now.getTime() - lastLockEnd.getTime() > s.levelResetSeconds * 1000;
-      const level = (decayed ? 0 : user.lock_level) + 1;
-      const seconds = lockDuration(level, s.durations);
-      const until = new Date(now.getTime() + seconds * 1000);
-      // The lock resets the count (account-state clears failed_logins on entering `locked`).
-      await transition(t, user, 'lock', {
-        meta,
-        lockedUntil: until,
-        patch: { lock_level: level, last_lock_ended_at: until },
-        data: { reason: 'failed_attempts', kind, failures: failed, level, seconds, until: until.toISOString() },
+  /**
+   * Counts an evaluated failed MFA code against the account; the `threshold`-th consecutive failed
+   * credential locks it. Failures while a lock is in force are not counted, so a lock cannot be
+   * extended or re-armed by more guesses.
+   */
+  async registerFailedAttempt(userId: string, kind: 'password' | 'mfa', meta: RequestMeta): Promise<{ locked: boolean; lockedUntil?: Date }> {
+    return this.countAndLock(userId, kind, meta, true);
+  }
+
+  private async countAndLock(userId: string, kind: 'password' | 'mfa', meta: RequestMeta, count: boolean): Promise<{ locked: boolean; lockedUntil?: Date }> {
+    const s = this.s;
+    const sequelize = this.sequelize;
+    let result: { locked: boolean; lockedUntil?: Date; notify?: { until: Date; level: number } };
+    try {
+      result = await sequelize.transaction(async (t) => {
+        const user = await User.findByPk(userId, { transaction: t, lock: t.LOCK.UPDATE });
+        if (!user) return { locked: false };
+        const now = new Date();
+        if (user.status === 'locked') {
+          if (!lockExpired(user, now)) return { locked: true, lockedUntil: user.locked_until ?? undefined };
+          await transition(t, user, 'unlock', { meta, restoreTo: 'active', data: { reason: 'lock_expired' } });
+        }
+        // Only active accounts are counted: others cannot sign in anyway.
+        if (user.status !== 'active') return { locked: false };
+        const failed = count ? user.failed_logins + 1 : user.failed_logins;
+        if (failed < s.threshold) {
+          if (count) await user.update({ failed_logins: failed, failed_window_start: user.failed_window_start ?? now }, { transaction: t });
+          return { locked: false };
+        }
+        // Escalation decays: a long quiet period since the last lock ended starts over at level 1.
+        const lastLockEnd = user.last_lock_ended_at;
+        const decayed = !lastLockEnd || now.getTime() - lastLockEnd.getTime() > s.levelResetSeconds * 1000;
+        const level = (decayed ? 0 : user.lock_level) + 1;
+        const seconds = lockDuration(level, s.durations);
+        const until = new Date(now.getTime() + seconds * 1000);
+        // The lock resets the count (account-state clears failed_logins on entering `locked`).
+        await transition(t, user, 'lock', {
+          meta,
+          lockedUntil: until,
+          patch: { lock_level: level, last_lock_ended_at: until },
+          data: { reason: 'failed_attempts', kind, failures: failed, level, seconds, until: until.toISOString() },
+        });
+        return { locked: true, lockedUntil: until, notify: { until, level } };
       });
-      return { locked: true, lockedUntil: until, notify: { until, level } };
-    });
-  } catch (err) {
-    throw mapDbError(err);
+    } catch (err) {
+      throw mapDbError(err);
+    }
+    if (result.notify) await this.notifyLocked(userId, result.notify.until, result.notify.level);
+    return { locked: result.locked, ...(result.lockedUntil ? { lockedUntil: result.lockedUntil } : {}) };
   }
-  if (result.notify) await notifyLocked(userId, result.notify.until, result.notify.level);
-  return { locked: result.locked, ...(result.lockedUntil ? { lockedUntil: result.lockedUntil } : {}) };
-}
 
-/** A successful authentication resets the counter. */
-export async function clearFailedAttempts(userId: string, t?: Transaction): Promise<void> {
-  try {
-    await User.update(
-      { failed_logins: 0, failed_window_start: null },
-      { where: { id: userId, [Op.or]: [{ failed_logins: { [Op.gt]: 0 } }, { failed_window_start: { [Op.ne]: null } }] }, transaction: t },
-    );
-  } catch (err) {
-    throw mapDbError(err);
+  /** A successful authentication resets the counter. */
+  async clearFailedAttempts(userId: string, t?: Transaction): Promise<void> {
+    try {
+      await User.update(
+        { failed_logins: 0, failed_window_start: null },
+        { where: { id: userId, [Op.or]: [{ failed_logins: { [Op.gt]: 0 } }, { failed_window_start: { [Op.ne]: null } }] }, transaction: t },
+      );
+    } catch (err) {
+      throw mapDbError(err);
+    }
   }
 }

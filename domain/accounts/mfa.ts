@@ -26,7 +26,7 @@ import { mapDbError, withTx } from '../../platform/db';
 import { MfaRecoveryCode, User } from '../../platform/db/models';
 import { AppError } from '../../platform/errors';
 import { deriveFingerprint } from '../sessions/fingerprint';
-import { clearFailedAttempts, registerFailedAttempt } from './lockout';
+import type { GuessingLimits } from './lockout';
 import type { IssuedTokens, RequestMeta, SessionService } from '../sessions/sessions';
 import { hashOpaque } from '../sessions/tokens';
 import {
@@ -87,6 +87,7 @@ export class MfaService {
     private readonly sequelize: Sequelize,
     private readonly vault: VaultClient,
     private readonly sessions: SessionService,
+    private readonly limits: GuessingLimits,
     private readonly s: MfaSettings,
   ) {}
 
@@ -165,7 +166,7 @@ export class MfaService {
    */
   private async fail(userId: string, reason: FailureReason, purpose: string, meta: RequestMeta, extra: Record<string, unknown> = {}): Promise<never> {
     await audit(undefined, 'mfa.code_rejected', userId, meta, { reason, purpose }).catch(() => undefined);
-    const lock = await registerFailedAttempt(userId, 'mfa', meta);
+    const lock = await this.limits.registerFailedAttempt(userId, 'mfa', meta);
     if (lock.locked) {
       throw new AppError('account_locked', 'too many failed attempts; the account is locked', lock.lockedUntil ? { retry_at: new Date(lock.lockedUntil).toISOString() } : {});
     }
@@ -279,6 +280,19 @@ export class MfaService {
     }
   }
 
+  /** A step-up's TOTP path: true only for a user who still has MFA on and a fresh, right code (counted like any code). */
+  async confirmsStepUp(userId: string, code: string, meta: RequestMeta): Promise<boolean> {
+    const user = await User.findByPk(userId, { attributes: ['id', 'mfa_enabled'] }).catch((err) => Promise.reject(mapDbError(err)));
+    if (!user?.mfa_enabled) return false;
+    try {
+      await this.assertFreshSecondFactor(userId, code, meta, 'step_up');
+      return true;
+    } catch (err) {
+      if (err instanceof AppError && ['invalid_mfa_code', 'mfa_required', 'account_locked'].includes(err.code)) return false;
+      throw err;
+    }
+  }
+
   // ---- Login -----------------------------------------------------------------------------------
 
   /**
@@ -356,7 +370,7 @@ export class MfaService {
         const f = await this.sessions.createSession(t, user, MFA_AMR, meta);
         const left = v.method === 'recovery' ? { recovery_codes_left: await this.remainingRecoveryCodes(t, user.id) } : {};
         await audit(t, 'login.succeeded', user.id, meta, { amr: MFA_AMR, mfa_method: v.method, ...left });
-        await clearFailedAttempts(user.id, t);
+        await this.limits.clearFailedAttempts(user.id, t);
         return f;
       });
     } catch (err) {
@@ -365,21 +379,4 @@ export class MfaService {
     }
     return finish();
   }
-}
-
-let bound: MfaService | undefined;
-
-/** Called once by buildServices, so `assertFreshSecondFactor` below reaches the process's service. */
-export function bindMfaService(svc: MfaService) {
-  bound = svc;
-}
-
-/**
- * Module-level form of `MfaService.assertFreshSecondFactor` for routes of other areas (delete
- * account, ...): no-op for users without MFA, 401 `mfa_required` without a code, 401
- * `invalid_mfa_code` for a wrong or replayed one. Routes that have `deps.mfa` can call the method.
- */
-export function assertFreshSecondFactor(userId: string, code: string | undefined, meta: RequestMeta, purpose?: string): Promise<void> {
-  if (!bound) throw new Error('MfaService not built yet (buildServices binds it)');
-  return bound.assertFreshSecondFactor(userId, code, meta, purpose);
 }

@@ -29,3 +29,4 @@ export function publicUser(u: User): PublicUser {
 export function normaliseEmail(email: string): string {
   return email.normalize('NFKC').trim().toLowerCase();
 }
+export { USER_STATUSES, type UserStatus } from '../../platform/db/models';

@@ -42,14 +42,14 @@ import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
 import { AppError, DependencyError } from '../../platform/errors';
 import { deriveFingerprint, Fingerprint } from './fingerprint';
-import type { DeviceDecision, RefreshContext, RequestMeta } from './sessions';
+import { trustedNowSql, type DeviceDecision, type DevicePolicy, type KnownDeviceShortcut, type RefreshContext, type RequestMeta } from './sessions';
 
 export type StepUpMethod = 'email' | 'totp';
 export type StepUpFailure = 'too_many_attempts' | 'expired';
 
-/** The Temporal side of step-up, provided by the API (api/routes/stepup.ts). Every method throws
+/** The Temporal side of step-up (platform/temporal/flows.ts implements it). Every method throws
  * when Temporal is unreachable, so the caller's transaction rolls back. */
-export interface StepUpLauncher {
+export interface StepUpFlows {
   /** Starts `step-up:<sessionId>` or hands the running flow a newer challenge. */
   challenge(input: { sessionId: string; userId: string; challengeId: string; method: StepUpMethod }): Promise<void>;
   /** E-mails the user that a session was ended (`session_revoked`). */
@@ -67,18 +67,13 @@ export interface DeviceSettings {
   unknownWindow: number;
   /** DEVICE_TRUST_TTL: seconds a device stays trusted after it was last seen. */
   trustTtl: number;
+  /** Whether MFA users confirm a step-up with a TOTP code (the MFA service checks it); otherwise by e-mail. */
+  totpStepUp: boolean;
 }
 
 /** Why a refresh counts as coming from an unknown device (audit `refresh.unknown_device` `reason`). */
 export type UnknownDeviceReason = 'not_session_device' | 'trust_expired' | 'session_without_device';
 
-/**
- * The SQL condition "device row `d` is trusted now": marked trusted and seen within the trust
- * period. `ttl` is the placeholder bound to DEVICE_TRUST_TTL seconds. The refresh fast path, the
- * locked device check and the device list all use this one expression, so they cannot disagree.
- */
-export const trustedNowSql = (d: string, ttl: string) =>
-  `(${d}.trusted AND ${d}.last_seen_at > now() - make_interval(secs => ${ttl}::double precision))`;
 
 export interface ChallengeRow {
   id: string;
@@ -131,16 +126,16 @@ export async function recordDevice(sequelize: Sequelize, t: Transaction, userId:
   return rows[0]!.id;
 }
 
-export class DeviceService {
-  /** Set by the API once its Temporal client exists; without it an unknown device is a 503. */
-  launcher?: StepUpLauncher;
-  /** Whether TOTP can verify a step-up (the MFA service is wired); otherwise MFA users get e-mail codes. */
-  totpAvailable = false;
+export class DeviceService implements DevicePolicy {
+  readonly knownDevice: KnownDeviceShortcut;
 
   constructor(
     private readonly sequelize: Sequelize,
     private readonly s: DeviceSettings,
-  ) {}
+    private readonly flows: StepUpFlows,
+  ) {
+    this.knownDevice = { fingerprint: (meta) => deriveFingerprint(meta).hash, trustTtl: s.trustTtl };
+  }
 
   /** SessionService.deviceRecorder: the device of a new session (login) is trusted. */
   readonly recordAtLogin = (t: Transaction, userId: string, meta: RequestMeta): Promise<string> =>
@@ -173,8 +168,7 @@ export class DeviceService {
   /** Step 6: an unknown device. Everything written here commits with the deny decision. */
   private async unknownDevice(ctx: RefreshContext, fp: Fingerprint, reason: UnknownDeviceReason): Promise<DeviceDecision> {
     const { userId, sessionId, meta, t } = ctx;
-    const launcher = this.launcher;
-    if (!launcher) throw new DependencyError('temporal');
+    const launcher = this.flows;
     const q = <T extends object>(sql: string, bind: unknown[]) => this.sequelize.query<T>(sql, { bind, transaction: t, type: QueryTypes.SELECT });
     // One decision per session at a time (concurrent refreshes of other tokens of this session).
     await q(`SELECT id FROM sessions WHERE id = $1 FOR UPDATE`, [sessionId]);
@@ -190,7 +184,7 @@ export class DeviceService {
       await endChallenges(this.sequelize, t, sessionId, 'failed');
       await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, device: fp.label, reason, unknown_devices: unknownDevices });
       await audit(t, 'session.revoked', userId, meta, { session_id: sessionId, reason: 'too_many_devices', unknown_devices: unknownDevices, window_seconds: this.s.unknownWindow });
-      await wrapTemporal(() => launcher.notifySessionRevoked({ userId, sessionId, reason: 'too_many_devices' }));
+      await wrapTemporal(() => launcher.notifySessionRevoked({ userId, sessionId, reason: 'sign-in attempts from too many new devices' }));
       await launcher.cancel(sessionId, 'too_many_devices').catch(() => undefined);
       return { kind: 'deny', error: new AppError('invalid_grant', 'this session was used from too many new devices and has been ended; sign in again') };
     }
@@ -210,7 +204,7 @@ export class DeviceService {
     }
 
     const user = (await q<{ mfa_enabled: boolean }>(`SELECT mfa_enabled FROM users WHERE id = $1`, [userId]))[0];
-    const method: StepUpMethod = user?.mfa_enabled && this.totpAvailable ? 'totp' : 'email';
+    const method: StepUpMethod = user?.mfa_enabled && this.s.totpStepUp ? 'totp' : 'email';
     const challengeId = randomUUID();
     const publicId = newVerificationId();
     const rows = await q<{ expires_at: Date }>(

@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
-import { trustedNowSql } from './devices';
 import { AppError } from '../../platform/errors';
 import { hashOpaque, looksLikeRefreshToken, newRefreshToken, TokenService } from './tokens';
 
@@ -17,6 +16,14 @@ export interface RequestMeta extends AuditMeta {
   acceptLanguage?: string;
   deviceId?: string;
 }
+
+/**
+ * The SQL condition "device row `d` is trusted now": marked trusted and seen within the trust
+ * period. `ttl` is the placeholder bound to DEVICE_TRUST_TTL seconds. The refresh fast path, the
+ * locked device check and the device list all use this one expression, so they cannot disagree.
+ */
+export const trustedNowSql = (d: string, ttl: string) =>
+  `(${d}.trusted AND ${d}.last_seen_at > now() - make_interval(secs => ${ttl}::double precision))`;
 
 export interface IssuedTokens {
   access_token: string;
@@ -52,6 +59,13 @@ export interface KnownDeviceShortcut {
   trustTtl: number;
 }
 
+/** What a session needs of the device rules: the refresh check, the login recorder, the shortcut. */
+export interface DevicePolicy {
+  check: DeviceCheck;
+  recordAtLogin: DeviceRecorder;
+  knownDevice?: KnownDeviceShortcut;
+}
+
 interface TokenRow {
   id: string;
   session_id: string;
@@ -66,22 +80,28 @@ interface TokenRow {
 }
 
 export class SessionService {
-  deviceCheck: DeviceCheck = async () => ({ kind: 'allow' });
-  deviceRecorder: DeviceRecorder = async () => null;
+  private readonly deviceCheck: DeviceCheck;
+  private readonly deviceRecorder: DeviceRecorder;
   /**
-   * When set, a refresh first tries the common case in one statement: a live token of a live
+   * When given, a refresh first tries the common case in one statement: a live token of a live
    * session of an active user, presented from that session's own device while it is trusted
-   * (domain/sessions/devices.ts `trustedNowSql`), is spent and replaced at once. Anything else (reuse,
-   * expiry, another device of the user, a device unseen too long, a session without a device)
-   * falls through to the full, locked transaction below, whose device check applies the same rule.
+   * (`trustedNowSql`), is spent and replaced at once. Anything else (reuse, expiry, another device
+   * of the user, a device unseen too long, a session without a device) falls through to the full,
+   * locked transaction below, whose device check applies the same rule.
    */
-  knownDevice?: KnownDeviceShortcut;
+  private readonly knownDevice?: KnownDeviceShortcut;
 
   constructor(
     private readonly sequelize: Sequelize,
     private readonly tokens: TokenService,
     private readonly refreshTtl: number,
-  ) {}
+    /** The device rules (domain/sessions/devices.ts); without them every device is allowed and none recorded (tools). */
+    devices: DevicePolicy = { check: async () => ({ kind: 'allow' }), recordAtLogin: async () => null },
+  ) {
+    this.deviceCheck = devices.check;
+    this.deviceRecorder = devices.recordAtLogin;
+    this.knownDevice = devices.knownDevice;
+  }
 
   async issue(userId: string, sessionId: string, amr: string[], roles: string[], refresh: string): Promise<IssuedTokens> {
     return {
@@ -229,14 +249,39 @@ export class SessionService {
   }
 
   /** Ends every live session of a user, optionally keeping one (the caller's). Returns how many. */
-  async revokeAllForUser(t: Transaction, userId: string, reason: string, exceptSessionId?: string): Promise<number> {
-    const rows = await this.sequelize.query<{ id: string }>(
-      `UPDATE sessions SET revoked_at = now(), revoke_reason = $2
-        WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)
-        RETURNING id`,
-      { bind: [userId, reason, exceptSessionId ?? null], transaction: t, type: QueryTypes.SELECT },
+  revokeAllForUser(t: Transaction, userId: string, reason: string, exceptSessionId?: string): Promise<number> {
+    return endUserSessions(this.sequelize, t, userId, reason, exceptSessionId);
+  }
+
+  /** Logout-all: ends every session of the user, audited, in one transaction. */
+  async logoutAll(userId: string, meta: RequestMeta): Promise<number> {
+    return this.sequelize.transaction(async (t) => {
+      const n = await this.revokeAllForUser(t, userId, 'logout_all');
+      await audit(t, 'logout_all', userId, meta, { sessions_ended: n });
+      return n;
+    }).catch((err) => Promise.reject(mapDbError(err)));
+  }
+
+  /** The user owning a refresh token (one indexed lookup), or undefined. */
+  async refreshTokenOwner(presented: string): Promise<string | undefined> {
+    if (!looksLikeRefreshToken(presented)) return undefined;
+    const rows = await this.sequelize.query<{ user_id: string }>(
+      'SELECT s.user_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.token_hash = $1',
+      { bind: [hashOpaque(presented)], type: QueryTypes.SELECT },
     );
-    return rows.length;
+    return rows[0]?.user_id;
+  }
+
+  /** An admin request's session: live with an active account holding the admin role (not just the JWT's word). */
+  async liveAdmin(sessionId: string, userId: string): Promise<'ok' | 'ended' | 'not_admin'> {
+    const rows = await this.sequelize.query<{ status: string; roles: string[]; live: boolean }>(
+      `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND u.id = $2`,
+      { bind: [sessionId, userId], type: QueryTypes.SELECT },
+    ).catch((err) => Promise.reject(mapDbError(err)));
+    const row = rows[0];
+    if (!row?.live || row.status !== 'active') return 'ended';
+    return row.roles.includes('admin') ? 'ok' : 'not_admin';
   }
 
   /** Whether a session is still live (used where an endpoint must not trust a stateless token alone). */
@@ -244,4 +289,18 @@ export class SessionService {
     const rows = await this.sequelize.query<{ ok: boolean }>(`SELECT (revoked_at IS NULL AND expires_at > now()) AS ok FROM sessions WHERE id = $1`, { bind: [sessionId], type: QueryTypes.SELECT });
     return !!rows[0]?.ok;
   }
+}
+
+/**
+ * The one way a user's sessions end (logout-all, password change or reset, suspension, reset,
+ * erasure, ...): every live session, optionally but one, inside the caller's transaction.
+ */
+export async function endUserSessions(sequelize: Sequelize, t: Transaction, userId: string, reason: string, exceptSessionId?: string): Promise<number> {
+  const rows = await sequelize.query<{ id: string }>(
+    `UPDATE sessions SET revoked_at = now(), revoke_reason = $2
+      WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)
+      RETURNING id`,
+    { bind: [userId, reason, exceptSessionId ?? null], transaction: t, type: QueryTypes.SELECT },
+  );
+  return rows.length;
 }

@@ -15,8 +15,7 @@ import { createLogger } from '../../platform/logger';
 import { Mailer } from '../../platform/mailer';
 import { buildServices } from '../../domain/services';
 import { vaultFromConfig } from '../../platform/vault';
-import type { AppDeps } from '../../api/context';
-import { stepUpLauncher } from '../../api/routes/stepup';
+import { flowSettings, TemporalFlows } from '../../platform/temporal/flows';
 import { stackClients, StackClients } from '../replay/stack-codec';
 import { api, query, stackInfo, vaultRoot, waitForMail } from '../helpers/stack';
 import { codeFrom, login, registerAndVerify } from '../helpers/users';
@@ -214,10 +213,9 @@ describe('the locked refresh transaction on its own', () => {
     await vault.start();
     const sequelize = createSequelize(config, await readDbCredentials(vault));
     const mailer = new Mailer(config, vault);
-    services = await buildServices({ config, logger, vault, sequelize, mailer, close: async () => undefined });
-    services.sessions.knownDevice = undefined;
     clients = await stackClients(info);
-    services.devices.launcher = stepUpLauncher({ temporal: clients.client, config } as unknown as AppDeps);
+    const flows = new TemporalFlows(clients.client, flowSettings(config));
+    services = await buildServices({ config, logger, vault, sequelize, mailer, close: async () => undefined }, flows, { oneStatementRefresh: false });
     close = async () => {
       services.keys.stop();
       mailer.close();

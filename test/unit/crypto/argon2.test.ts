@@ -1,19 +1,19 @@
 import {
-  argon2ParamsFromConfig,
   hashPassword,
   needsRehash,
   verifyPassword,
   warmUpDummyHash,
   type Argon2Params,
 } from '../../../crypto/argon2';
+import { argon2Params } from '../../../platform/config';
 
 /** Cheap parameters so the suite stays fast; the config's minimum memory is 8 MiB. */
 const FAST: Argon2Params = { memoryKiB: 8192, timeCost: 1, parallelism: 1 };
 
-describe('argon2ParamsFromConfig', () => {
+describe('argon2Params', () => {
   it('maps the three ARGON2_* settings onto memory, time and parallelism', () => {
     expect(
-      argon2ParamsFromConfig({ ARGON2_MEMORY_KIB: 19456, ARGON2_TIME_COST: 2, ARGON2_PARALLELISM: 3 }),
+      argon2Params({ ARGON2_MEMORY_KIB: 19456, ARGON2_TIME_COST: 2, ARGON2_PARALLELISM: 3 }),
     ).toEqual({ memoryKiB: 19456, timeCost: 2, parallelism: 3 });
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Step-up verification of a refresh from an unknown device: the Temporal side of the device check
- * (`stepUpLauncher`, handed to domain/sessions/devices.ts) and `POST /v1/auth/step-up/{verification_id}`.
+ * Step-up verification of a refresh from an unknown device: `POST /v1/auth/step-up/{verification_id}`
+ * (the flow itself is started by the device check, domain/sessions/devices.ts, through platform/temporal/flows.ts).
  *
  * The code is checked here (the e-mailed code by constant-time hash comparison, a TOTP code by the
  * MFA service, which decrypts the secret and refuses replays); only the verdict goes to the
@@ -11,17 +11,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
-import { WorkflowIdConflictPolicy, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { z } from 'zod';
 import { audit } from '../../domain/audit';
-import { User } from '../../platform/db/models';
-import type { ChallengeRow, StepUpLauncher } from '../../domain/sessions/devices';
 import { AppError, DependencyError } from '../../platform/errors';
-import type { RequestMeta } from '../../domain/sessions/sessions';
-import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
 import { newRefreshToken } from '../../domain/sessions/tokens';
-import { cancelSignal, challengeSignal, StepUpResult, submitUpdate } from '../../workflows/step-up';
-import type { stepUpWorkflow } from '../../workflows/step-up';
+import type { StepUpResult } from '../../workflows/step-up';
 import type { AppDeps } from '../context';
 import { requestMeta } from '../middleware/auth';
 import { parse } from '../middleware/validate';
@@ -29,45 +24,6 @@ import { describe } from '../openapi';
 import { TokensSchema } from '../schemas';
 
 const StepUpBody = z.object({ code: z.string().trim().min(1).max(64) }).strict();
-
-const REVOKE_REASONS: Record<string, string> = {
-  too_many_devices: 'sign-in attempts from too many new devices',
-};
-
-/** Starts and signals step-up flows and sends session-revoked notices for domain/sessions/devices.ts. */
-export function stepUpLauncher(deps: AppDeps): StepUpLauncher {
-  const { temporal, config } = deps;
-  return {
-    async challenge({ sessionId, userId, challengeId, method }) {
-      await temporal.workflow.signalWithStart<typeof stepUpWorkflow, [{ challengeId: string; method: 'email' | 'totp' }]>('stepUpWorkflow', {
-        workflowId: workflowIds.stepUp(sessionId),
-        taskQueue: config.TEMPORAL_TASK_QUEUE,
-        args: [{ sessionId, userId, ttlSeconds: config.STEP_UP_TTL, maxAttempts: config.STEP_UP_MAX_ATTEMPTS }],
-        signal: challengeSignal,
-        signalArgs: [{ challengeId, method }],
-        // A running flow of this session takes the new challenge (superseding its current one).
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'step-up' }],
-      });
-    },
-    async notifySessionRevoked({ userId, sessionId, reason }) {
-      await temporal.workflow.start('notificationWorkflow', {
-        workflowId: workflowIds.notification(`session-revoked:${sessionId}`),
-        taskQueue: config.TEMPORAL_TASK_QUEUE,
-        args: [{ userId, template: 'session_revoked', params: { reason: REVOKE_REASONS[reason] ?? reason } }],
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        typedSearchAttributes: [{ key: UserIdAttr, value: userId }, { key: FlowAttr, value: 'notification' }],
-      });
-    },
-    async cancel(sessionId, reason) {
-      try {
-        await temporal.workflow.getHandle(workflowIds.stepUp(sessionId)).signal(cancelSignal, { reason });
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-      }
-    },
-  };
-}
 
 /** Update failures → the client's answer. */
 function fromUpdateError(err: unknown): unknown {
@@ -87,23 +43,8 @@ function fromUpdateError(err: unknown): unknown {
 }
 
 export function stepUpRouter(deps: AppDeps): Router {
-  const { devices, sessions, temporal, mfa } = deps;
-  // The device check reaches Temporal through this (the API owns the client).
-  devices.launcher = stepUpLauncher(deps);
+  const { devices, sessions, flows, mfa } = deps;
   const r = new Router({ prefix: '/v1/auth/step-up' });
-
-  /** The TOTP path: only for a user who still has MFA on; a wrong, replayed or malformed code is false. */
-  async function totpMatches(ch: ChallengeRow, code: string, meta: RequestMeta): Promise<boolean> {
-    const user = await User.findByPk(ch.user_id, { attributes: ['id', 'mfa_enabled'] });
-    if (!user?.mfa_enabled) return false;
-    try {
-      await mfa.assertFreshSecondFactor(ch.user_id, code, meta, 'step_up');
-      return true;
-    } catch (err) {
-      if (err instanceof AppError && ['invalid_mfa_code', 'mfa_required', 'account_locked'].includes(err.code)) return false;
-      throw err;
-    }
-  }
 
   describe('post', '/v1/auth/step-up/:verification_id', {
     summary: 'Complete a step-up verification (refresh from a new device) with the e-mailed or TOTP code',
@@ -121,14 +62,11 @@ export function stepUpRouter(deps: AppDeps): Router {
     const meta = requestMeta(ctx);
     const ch = await devices.findChallenge(ctx.params.verification_id ?? '');
     if (!ch?.live) throw new AppError('not_found', 'no pending verification with this id');
-    const ok = ch.method === 'totp' ? await totpMatches(ch, code, meta) : await devices.emailCodeMatches(ch, code);
+    const ok = ch.method === 'totp' ? await mfa.confirmsStepUp(ch.user_id, code, meta) : await devices.emailCodeMatches(ch, code);
     const next = ok ? { ...newRefreshToken(), id: randomUUID() } : undefined;
     let res: StepUpResult;
     try {
-      res = await temporal.workflow.getHandle(workflowIds.stepUp(ch.session_id)).executeUpdate(submitUpdate, {
-        args: [{ challengeId: ch.id, ok, ...(next ? { next: { id: next.id, hash: next.hash.toString('hex') } } : {}) }],
-        updateId: `submit:${ctx.state.requestId as string}`,
-      });
+      res = await flows.submitStepUp(ch.session_id, { challengeId: ch.id, ok, ...(next ? { next: { id: next.id, hash: next.hash.toString('hex') } } : {}) }, `submit:${ctx.state.requestId as string}`);
     } catch (err) {
       throw fromUpdateError(err);
     }
