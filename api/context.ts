@@ -1,6 +1,4 @@
 /** What handlers receive: the process's shared dependencies and services. */
-import type { Client } from '@temporalio/client';
-import type { Sequelize } from 'sequelize';
 import type { AccountService } from '../domain/accounts/accounts';
 import type { Config } from '../platform/config';
 import type { DeviceService } from '../domain/sessions/devices';
@@ -11,17 +9,16 @@ import type { PasswordResetService } from '../domain/accounts/password-reset';
 import type { DeletionService } from '../domain/accounts/deletion';
 import type { AdminService } from '../domain/accounts/admin';
 import type { RateLimits } from '../domain/rate-limits';
+import type { OpsService } from '../domain/ops/operations';
+import type { ReadinessChecks } from '../platform/health';
+import type { PayloadCodec } from '@temporalio/common';
 import type { SessionService } from '../domain/sessions/sessions';
 import type { TokenService } from '../domain/sessions/tokens';
-import type { VaultClient } from '../platform/vault';
 import type { TemporalFlows } from '../platform/temporal/flows';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
-  sequelize: Sequelize;
-  vault: VaultClient;
-  temporal: Client;
   /** Every workflow start, signal, update and query the API makes. */
   flows: TemporalFlows;
   keys: KeyRing;
@@ -34,4 +31,8 @@ export interface AppDeps {
   deletions: DeletionService;
   admin: AdminService;
   rateLimits: RateLimits;
+  ops: OpsService;
+  readiness: ReadinessChecks;
+  /** The codec the Temporal client encrypts with (the /codec endpoint serves the same). */
+  payloadCodec: PayloadCodec;
 }

@@ -6,6 +6,8 @@ import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../platform
 import { buildServices } from '../domain/services';
 import { createRuntime } from '../platform/runtime';
 import { flowSettings, TemporalFlows } from '../platform/temporal/flows';
+import { readinessChecks } from '../platform/health';
+import { OpsStatusGauges } from '../platform/metrics';
 import { createServer } from './server';
 
 async function main() {
@@ -16,10 +18,13 @@ async function main() {
   // background, so it starts before the worker has) and encrypts what it sends to Temporal.
   const codecKeys = new CodecKeyRing(rt.vault, logger.child({ component: 'codec' }));
   codecKeys.loadInBackground(config.CODEC_KEY_REFRESH_SECONDS * 1000);
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(new AesGcmPayloadCodec(codecKeys)) });
+  const payloadCodec = new AesGcmPayloadCodec(codecKeys);
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(payloadCodec) });
   const flows = new TemporalFlows(temporal, flowSettings(config));
   const services = await buildServices(rt, flows);
-  const app = createServer({ ...rt, ...services, temporal, flows });
+  new OpsStatusGauges(() => services.ops.status());
+  const readiness = readinessChecks({ sequelize: rt.sequelize, vault: rt.vault, temporal: connection });
+  const app = createServer({ config, logger, ...services, flows, payloadCodec, readiness });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
     logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'api listening');
   });

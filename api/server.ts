@@ -6,7 +6,7 @@ import { errorMiddleware } from './middleware/errors';
 import { requestContext } from './middleware/request';
 import { accountRouter } from './routes/account';
 import { adminRouter } from './routes/admin';
-import { opsAdminRouter } from './routes/ops-admin';
+import { operationsRouter } from './routes/operations';
 import { authRouter } from './routes/auth';
 import { codecRouter } from './routes/codec';
 import { devicesRouter } from './routes/devices';
@@ -15,7 +15,7 @@ import { passwordRouter } from './routes/password';
 import { stepUpRouter } from './routes/step-up';
 import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
-import { opsRouter } from './routes/ops';
+import { healthRouter } from './routes/health';
 
 export function createServer(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.TRUST_PROXY });
@@ -29,9 +29,9 @@ export function createServer(deps: AppDeps): Koa {
   });
   app.use(jsonBody());
   const routers = [
-    opsRouter(deps), jwksRouter(deps), codecRouter(deps),
+    healthRouter(deps), jwksRouter(deps), codecRouter(deps),
     authRouter(deps), passwordRouter(deps), stepUpRouter(deps), mfaRouter(deps),
-    meRouter(deps), accountRouter(deps), devicesRouter(deps), adminRouter(deps), opsAdminRouter(deps),
+    meRouter(deps), accountRouter(deps), devicesRouter(deps), adminRouter(deps), operationsRouter(deps),
   ];
   for (const router of routers) {
     app.use(router.routes());

@@ -10,6 +10,7 @@ import { GuessingLimits, type LockNotices } from './accounts/lockout';
 import { AdminService, type PasswordResetFlows } from './accounts/admin';
 import { DeletionService, type DeletionFlows } from './accounts/deletion';
 import { MfaService } from './accounts/mfa';
+import { OpsService } from './ops/operations';
 import { RateLimits, rateLimitSettings } from './rate-limits';
 import { PasswordResetService } from './accounts/password-reset';
 import { DeviceService, type StepUpFlows } from './sessions/devices';
@@ -78,7 +79,8 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   const deletions = new DeletionService(sequelize, flows, accounts, mfa, config.ACCOUNT_DELETION_GRACE);
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));
-  return { keys, tokens, limits, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits };
+  const ops = new OpsService(sequelize, vault);
+  return { keys, tokens, limits, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits, ops };
 }
 
 export type Services = Awaited<ReturnType<typeof buildServices>>;

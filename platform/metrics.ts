@@ -30,20 +30,24 @@ export const httpRequests = new client.Histogram({
   registers: [registry],
 });
 
-/** Where the token TTL gauge reads its value at scrape time (the process's VaultClient). */
-let tokenTtlSource: (() => number) | undefined;
-export function setVaultTokenTtlSource(fn: () => number) {
-  tokenTtlSource = fn;
+/**
+ * The remaining TTL of the process's Vault token, read at scrape time from `source` (the
+ * VaultClient). Built once by the process's composition root (platform/runtime.ts); building it
+ * again replaces the earlier gauge.
+ */
+export class VaultTokenTtlGauge {
+  constructor(source: () => number) {
+    registry.removeSingleMetric('authflow_vault_token_ttl_seconds');
+    new client.Gauge({
+      name: 'authflow_vault_token_ttl_seconds',
+      help: 'Remaining TTL of the service Vault token',
+      registers: [registry],
+      collect() {
+        this.set(source());
+      },
+    });
+  }
 }
-
-export const vaultTokenTtl = new client.Gauge({
-  name: 'authflow_vault_token_ttl_seconds',
-  help: 'Remaining TTL of the service Vault token',
-  registers: [registry],
-  collect() {
-    if (tokenTtlSource) this.set(tokenTtlSource());
-  },
-});
 
 export const vaultAvailable = new client.Gauge({
   name: 'authflow_vault_available',
@@ -75,44 +79,47 @@ export interface OpsStatus {
   lastSuccessAt: Date | null;
   lastFinishedOk: boolean | null;
 }
-let opsSource: (() => Promise<OpsStatus[]>) | undefined;
-let opsInFlight: Promise<OpsStatus[]> | undefined;
-export function setOpsStatusSource(fn: () => Promise<OpsStatus[]>) {
-  opsSource = fn;
-}
-/** One read per scrape for all the gauges below (they collect concurrently and share the pending
- * read); a failed read leaves them at their last values. */
-function opsStatus(): Promise<OpsStatus[]> {
-  if (!opsSource) return Promise.resolve([]);
-  if (!opsInFlight) {
-    opsInFlight = opsSource().catch(() => [] as OpsStatus[]).finally(() => {
-      opsInFlight = undefined;
+/**
+ * The gauges of the Vault operations' outcomes, read at scrape time from `source` (one read per
+ * scrape, shared by both gauges; a failed read leaves them at their last values). Built once by
+ * the API's composition root; building them again replaces the earlier gauges.
+ */
+export class OpsStatusGauges {
+  private inFlight: Promise<OpsStatus[]> | undefined;
+
+  constructor(private readonly source: () => Promise<OpsStatus[]>) {
+    const read = () => this.read();
+    registry.removeSingleMetric('authflow_ops_last_success_timestamp_seconds');
+    registry.removeSingleMetric('authflow_restore_drill_success');
+    new client.Gauge({
+      name: 'authflow_ops_last_success_timestamp_seconds',
+      help: 'Unix time the last successful run of a Vault operation finished (key_rotation, backup, restore_drill)',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+      async collect() {
+        for (const s of await read()) {
+          if (s.lastSuccessAt) this.set({ operation: s.kind }, Math.floor(s.lastSuccessAt.getTime() / 1000));
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'authflow_restore_drill_success',
+      help: '1 when the newest finished restore drill passed, 0 when it failed',
+      registers: [registry],
+      async collect() {
+        const drill = (await read()).find((s) => s.kind === 'restore_drill');
+        if (drill && drill.lastFinishedOk !== null) this.set(drill.lastFinishedOk ? 1 : 0);
+      },
     });
   }
-  return opsInFlight;
+
+  private read(): Promise<OpsStatus[]> {
+    this.inFlight ??= this.source().catch(() => [] as OpsStatus[]).finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
 }
-
-export const opsLastSuccess = new client.Gauge({
-  name: 'authflow_ops_last_success_timestamp_seconds',
-  help: 'Unix time the last successful run of a Vault operation finished (key_rotation, backup, restore_drill)',
-  labelNames: ['operation'] as const,
-  registers: [registry],
-  async collect() {
-    for (const s of await opsStatus()) {
-      if (s.lastSuccessAt) this.set({ operation: s.kind }, Math.floor(s.lastSuccessAt.getTime() / 1000));
-    }
-  },
-});
-
-export const restoreDrillSuccess = new client.Gauge({
-  name: 'authflow_restore_drill_success',
-  help: '1 when the newest finished restore drill passed, 0 when it failed',
-  registers: [registry],
-  async collect() {
-    const drill = (await opsStatus()).find((s) => s.kind === 'restore_drill');
-    if (drill && drill.lastFinishedOk !== null) this.set(drill.lastFinishedOk ? 1 : 0);
-  },
-});
 
 export const vaultTokenRenewals = new client.Counter({
   name: 'authflow_vault_token_renewals_total',

@@ -4,6 +4,7 @@ import type { Config } from './config';
 import { createSequelize, readDbCredentials } from './db';
 import { createLogger, Logger } from './logger';
 import { Mailer } from './mailer';
+import { VaultTokenTtlGauge } from './metrics';
 import { VaultClient, vaultFromConfig } from './vault';
 
 export interface Runtime {
@@ -31,6 +32,7 @@ export async function retrying<T>(what: string, logger: Logger, fn: () => Promis
 export async function createRuntime(name: string, config: Config): Promise<Runtime> {
   const logger = createLogger(config.LOG_LEVEL, name);
   const vault = vaultFromConfig(config, logger.child({ component: 'vault' }));
+  new VaultTokenTtlGauge(() => vault.tokenTtlSeconds());
   await retrying('vault login', logger, () => vault.start());
   const creds = await retrying('database credentials', logger, () => readDbCredentials(vault));
   // The pool follows password rotations by Vault's database secrets engine (re-reads on schedule and on refusal).

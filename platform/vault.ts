@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import nodeVault from 'node-vault';
 import { DependencyError } from './errors';
 import type { Logger } from './logger';
-import { instrument, setVaultTokenTtlSource, vaultAvailable, vaultSealed, vaultTokenRenewalFailing, vaultTokenRenewals, vaultTokenTtl } from './metrics';
+import { instrument, vaultAvailable, vaultSealed, vaultTokenRenewalFailing, vaultTokenRenewals } from './metrics';
 
 export interface VaultOptions {
   addr: string;
@@ -89,7 +89,6 @@ export class VaultClient {
       requestOptions: { timeout: opts.timeoutMs },
     });
     this.client.token = '';
-    setVaultTokenTtlSource(() => this.tokenTtlSeconds());
   }
 
   private get retries() {
@@ -201,7 +200,6 @@ export class VaultClient {
 
   private onToken(ttlSeconds: number, renewable: boolean) {
     this.tokenExpiresAt = Date.now() + ttlSeconds * 1000;
-    vaultTokenTtl.set(ttlSeconds);
     this.schedule(renewable ? (ttlSeconds * 2000) / 3 : Math.max(1000, (ttlSeconds - 10) * 1000));
   }
 
@@ -414,7 +412,6 @@ export class VaultClient {
     const res = await this.call('token_lookup_self', () => this.client.tokenLookupSelf());
     const ttl = res?.data?.ttl;
     if (typeof ttl === 'number') {
-      vaultTokenTtl.set(ttl);
       this.tokenExpiresAt = Date.now() + ttl * 1000;
     }
   }

@@ -8,11 +8,11 @@
  */
 import Router from '@koa/router';
 import type Koa from 'koa';
-import type { Payload, PayloadCodec } from '@temporalio/common';
+import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
 import { audit } from '../../domain/audit';
-import { AesGcmPayloadCodec, CodecError, payloadFromJson, payloadToJson } from '../../platform/temporal/payload-codec';
-import { AppError, DependencyError } from '../../platform/errors';
+import { CodecError, payloadFromJson, payloadToJson } from '../../platform/temporal/payload-codec';
+import { AppError } from '../../platform/errors';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
@@ -28,12 +28,6 @@ const CodecBody = z.object({ payloads: z.array(PayloadJson).max(1000).default([]
 
 export const ALLOWED_HEADERS = 'X-Namespace, Content-Type, Authorization';
 export const ALLOWED_METHODS = 'POST, GET, OPTIONS';
-
-/** The codec the API's Temporal client was built with, so the endpoint and the client agree. */
-function clientCodec(deps: AppDeps): PayloadCodec | undefined {
-  const codecs = (deps.temporal.options as { loadedDataConverter?: { payloadCodecs?: PayloadCodec[] } }).loadedDataConverter?.payloadCodecs ?? [];
-  return codecs.find((c) => c instanceof AesGcmPayloadCodec);
-}
 
 export function codecRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/codec' });
@@ -66,8 +60,7 @@ export function codecRouter(deps: AppDeps): Router {
       throw new AppError('validation_failed', `this codec serves namespace ${deps.config.TEMPORAL_NAMESPACE}`, { errors: [{ field: 'X-Namespace', message: 'unknown namespace' }] });
     }
     const body = parse(CodecBody, ctx.request.body);
-    const codec = clientCodec(deps);
-    if (!codec) throw new DependencyError('vault', new Error('payload codec not configured'));
+    const codec = deps.payloadCodec;
     const payloads: Payload[] = body.payloads.map(payloadFromJson);
     let out: Payload[];
     try {

@@ -1,6 +1,5 @@
 /** Operations endpoints: liveness, readiness (names the failing dependency), metrics, OpenAPI. */
 import Router from '@koa/router';
-import type { Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { registry } from '../../platform/metrics';
 import type { AppDeps } from '../context';
@@ -10,7 +9,7 @@ import { buildDocument, describe } from '../openapi';
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string) =>
   Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`${what} timed out after ${ms} ms`)), ms).unref())]);
 
-export function opsRouter(deps: AppDeps): Router {
+export function healthRouter(deps: AppDeps): Router {
   const r = new Router();
 
   describe('get', '/healthz', { summary: 'Liveness: the process is up', tags: ['operations'], responses: { 200: { description: 'up', schema: z.object({ status: z.literal('ok') }) } } });
@@ -18,20 +17,7 @@ export function opsRouter(deps: AppDeps): Router {
     ctx.body = { status: 'ok' };
   });
 
-  const checks: Record<string, () => Promise<void>> = {
-    postgres: async () => {
-      await deps.sequelize.query('SELECT 1');
-    },
-    vault: async () => {
-      const h = await deps.vault.health();
-      if (!h.initialized) throw new Error('not initialised');
-      if (h.sealed) throw new Error('sealed');
-      await deps.vault.checkToken();
-    },
-    temporal: async () => {
-      await (deps.temporal.connection as Connection).healthService.check({});
-    },
-  };
+  const checks = deps.readiness;
 
   describe('get', '/readyz', {
     summary: 'Readiness: Postgres, Vault (unsealed, token valid) and Temporal answer',

@@ -12,9 +12,7 @@ import { z } from 'zod';
 import { audit } from '../../domain/audit';
 import { AppError } from '../../platform/errors';
 import { FlowAlreadyRunning } from '../../platform/temporal/flows';
-import { keySummary, readKeySet, rotationTimings } from '../../domain/sessions/signing-keys';
-import { setOpsStatusSource } from '../../platform/metrics';
-import { opsStatus, recentOpsRuns } from '../../domain/ops/ops-runs';
+import { rotationTimings } from '../../domain/sessions/signing-keys';
 import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
@@ -31,8 +29,7 @@ const OpsOverview = z.object({
 });
 const RunOut = z.object({ workflow_id: z.string(), run_id: z.string(), status: z.string(), result: z.unknown().optional(), failure: z.string().optional(), state: z.unknown().optional() });
 
-export function opsAdminRouter(deps: AppDeps): Router {
-  setOpsStatusSource(() => opsStatus(deps.sequelize));
+export function operationsRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/admin/ops' });
   r.use(requireAuth(deps.tokens), requireRole('admin'), requireLiveAdmin(deps));
 
@@ -58,14 +55,14 @@ export function opsAdminRouter(deps: AppDeps): Router {
     responses: { 200: { description: 'status', schema: OpsOverview }, 503: { description: 'Vault or Postgres unavailable' } },
   });
   r.get('/', async (ctx) => {
-    const [status, set, runs] = await Promise.all([opsStatus(deps.sequelize), readKeySet(deps.vault), recentOpsRuns(deps.sequelize)]);
+    const { status, keys, runs } = await deps.ops.overview();
     const byKind = new Map(status.map((s) => [s.kind, s]));
     ctx.body = {
       operations: (['key_rotation', 'backup', 'restore_drill'] as const).map((kind) => {
         const s = byKind.get(kind);
         return { kind, last_success_at: s?.lastSuccessAt?.toISOString() ?? null, last_result: s?.lastFinishedOk == null ? null : s.lastFinishedOk ? 'succeeded' : 'failed' };
       }),
-      signing_keys: (set?.keys ?? []).map(keySummary),
+      signing_keys: keys,
       recent_runs: runs.map((x) => ({ workflow_id: x.workflow_id, kind: x.kind, status: x.status, phase: x.phase, started_at: new Date(x.started_at).toISOString(), finished_at: x.finished_at ? new Date(x.finished_at).toISOString() : null, details: x.details })),
     };
   });
@@ -78,9 +75,8 @@ export function opsAdminRouter(deps: AppDeps): Router {
   });
   r.post('/key-rotation', async (ctx) => {
     // A key waiting to sign means a rotation is between phases 1 and 2 (scheduled or on demand).
-    const set = await readKeySet(deps.vault);
-    const pending = set?.keys.find((k) => k.status === 'next');
-    if (pending) throw new AppError('conflict', `a rotation is in progress (key ${pending.kid} is not signing yet)`);
+    const pending = await deps.ops.pendingRotationKey();
+    if (pending) throw new AppError('conflict', `a rotation is in progress (key ${pending} is not signing yet)`);
     await start(ctx, 'key_rotation', () => deps.flows.startKeyRotation({ ...rotationTimings(deps.config), actorId: ctx.state.auth!.sub }));
   });
 

@@ -1,0 +1,31 @@
+/**
+ * What the admin operations API reads: the last success of each Vault operation, the signing keys
+ * (no key material), the recent runs, and whether a key rotation is between its phases.
+ */
+import type { Sequelize } from 'sequelize';
+import type { VaultClient } from '../../platform/vault';
+import { keySummary, readKeySet } from '../sessions/signing-keys';
+import { opsStatus, recentOpsRuns } from './ops-runs';
+
+export class OpsService {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly vault: VaultClient,
+  ) {}
+
+  async overview() {
+    const [status, set, runs] = await Promise.all([opsStatus(this.sequelize), readKeySet(this.vault), recentOpsRuns(this.sequelize)]);
+    return { status, keys: (set?.keys ?? []).map(keySummary), runs };
+  }
+
+  /** The operations' last results, for the metrics gauges. */
+  status() {
+    return opsStatus(this.sequelize);
+  }
+
+  /** The key waiting to sign, when a rotation is between phases 1 and 2 (scheduled or on demand). */
+  async pendingRotationKey(): Promise<string | null> {
+    const set = await readKeySet(this.vault);
+    return set?.keys.find((k) => k.status === 'next')?.kid ?? null;
+  }
+}
