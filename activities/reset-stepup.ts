@@ -6,7 +6,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { Op, QueryTypes } from 'sequelize';
-import { completeStepUp, failStepUp, stepUpCodeHash, stepUpFlowId, StepUpFailure } from '../domain/sessions/devices';
+import { completeStepUp, failStepUp } from '../domain/sessions/devices';
+import { stepUpCodeHash, stepUpFlowId, StepUpFailure } from '../domain/sessions/step-up';
 import { EmailOutbox, OneTimeToken, User } from '../platform/db/models';
 import type { ActivityDeps } from './index';
 import { createNotificationActivities, hashToken, idempotencyKey, numericCode } from './notification';

@@ -2,7 +2,9 @@
  * while Temporal is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT. */
 import { loadConfig } from '../platform/config';
 import { Client, Connection } from '@temporalio/client';
-import { AesGcmPayloadCodec, CodecKeyRing, dataConverterWith } from '../platform/temporal/payload-codec';
+import { AesGcmPayloadCodec } from '../platform/temporal/payload-codec';
+import { dataConverterWith } from '../platform/temporal/data-converter';
+import { CodecKeyRing } from '../platform/temporal/codec-keys';
 import { buildServices } from '../domain/services';
 import { createRuntime } from '../platform/runtime';
 import { flowSettings, TemporalFlows } from '../platform/temporal/flows';

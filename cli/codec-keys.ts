@@ -8,7 +8,7 @@
  * Running processes pick a rotation up within CODEC_KEY_REFRESH_SECONDS.
  */
 import { loadConfig } from '../platform/config';
-import { CODEC_KEYSET_NAME, CodecKeySet, rotateCodecKeys } from '../platform/temporal/payload-codec';
+import { CODEC_KEYSET_NAME, CodecKeySet, rotateCodecKeys } from '../platform/temporal/codec-keys';
 import { createLogger } from '../platform/logger';
 import { vaultFromConfig } from '../platform/vault';
 

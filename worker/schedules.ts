@@ -14,7 +14,8 @@ import type { Config } from '../platform/config';
 import { rotationTimings } from '../domain/sessions/signing-keys';
 import type { Logger } from '../platform/logger';
 import { retrying } from '../platform/runtime';
-import { connectTemporal, FlowAttr, scheduleIds, SYSTEM_USER, UserIdAttr, workflowIds } from '../platform/temporal/ids';
+import { FlowAttr, scheduleIds, SYSTEM_USER, UserIdAttr, workflowIds } from '../platform/temporal/ids';
+import { connectTemporal } from '../platform/temporal/client';
 
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   const common = (flow: string) => ({

@@ -16,7 +16,8 @@
  * interrupted attempt never leaves something that looks like a backup.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { aesGcmDecryptStream, aesGcmEncryptStream } from '../../crypto/aes-gcm';
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -151,10 +152,8 @@ export async function encryptToFile(
   onBytes?: (n: number) => void,
 ): Promise<BackupPart> {
   const { key, wrapped } = await newDataKey(vault);
-  const iv = randomBytes(12);
   const aad = aadFor(id, part);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(Buffer.from(aad, 'utf8'));
+  const { iv, cipher } = aesGcmEncryptStream(key, Buffer.from(aad, 'utf8'));
   key.fill(0);
   const plain = meter(onBytes);
   const enc = meter();
@@ -172,10 +171,8 @@ export async function encryptToFile(
 /** A decrypting stream of a part; it errors at the end if the GCM tag does not verify. */
 export async function decryptStream(vault: VaultClient, dir: string, p: BackupPart): Promise<{ stream: Readable; plain: () => { bytes: number; sha256: string } }> {
   const key = await unwrapDataKey(vault, p.wrapped_key, p.transit_key);
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(p.iv, 'base64'));
+  const decipher = aesGcmDecryptStream(key, Buffer.from(p.iv, 'base64'), Buffer.from(p.tag, 'base64'), Buffer.from(p.aad, 'utf8'));
   key.fill(0);
-  decipher.setAAD(Buffer.from(p.aad, 'utf8'));
-  decipher.setAuthTag(Buffer.from(p.tag, 'base64'));
   const m = meter();
   const src = createReadStream(join(dir, p.file));
   src.on('error', (err) => decipher.destroy(err));

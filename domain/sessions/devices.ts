@@ -36,27 +36,14 @@
  * The DB halves of the step-up outcome (`completeStepUp`, `failStepUp`) are here too; the
  * workflow reaches them through activities, so the code itself never enters its history.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
 import { AppError, DependencyError } from '../../platform/errors';
 import { deriveFingerprint, Fingerprint } from './fingerprint';
 import { trustedNowSql, type DeviceDecision, type DevicePolicy, type KnownDeviceShortcut, type RefreshContext, type RequestMeta } from './sessions';
-
-export type StepUpMethod = 'email' | 'totp';
-export type StepUpFailure = 'too_many_attempts' | 'expired';
-
-/** The Temporal side of step-up (platform/temporal/flows.ts implements it). Every method throws
- * when Temporal is unreachable, so the caller's transaction rolls back. */
-export interface StepUpFlows {
-  /** Starts `step-up:<sessionId>` or hands the running flow a newer challenge. */
-  challenge(input: { sessionId: string; userId: string; challengeId: string; method: StepUpMethod }): Promise<void>;
-  /** E-mails the user that a session was ended (`session_revoked`). */
-  notifySessionRevoked(input: { userId: string; sessionId: string; reason: string }): Promise<void>;
-  /** Tells a running step-up flow that its session ended; a flow that is not running is fine. */
-  cancel(sessionId: string, reason: string): Promise<void>;
-}
+import { endChallenges, looksLikeVerificationId, newVerificationId, sameBytes, stepUpCodeHash, stepUpFlowId, stepUpRequired, type ChallengeRow, type StepUpFailure, type StepUpFlows, type StepUpMethod } from './step-up';
 
 export interface DeviceSettings {
   /** Seconds a step-up challenge (and its e-mailed code) lives. */
@@ -74,21 +61,6 @@ export interface DeviceSettings {
 /** Why a refresh counts as coming from an unknown device (audit `refresh.unknown_device` `reason`). */
 export type UnknownDeviceReason = 'not_session_device' | 'trust_expired' | 'session_without_device';
 
-
-export interface ChallengeRow {
-  id: string;
-  public_id: string;
-  session_id: string;
-  user_id: string;
-  refresh_token_id: string;
-  fingerprint: Buffer;
-  label: string | null;
-  method: StepUpMethod;
-  status: string;
-  expires_at: Date;
-  live: boolean;
-}
-
 export interface DeviceView {
   id: string;
   label: string | null;
@@ -98,20 +70,6 @@ export interface DeviceView {
   last_seen_at: string;
   last_ip: string | null;
 }
-
-/** The workflow-facing flow id of a challenge's code in `one_time_tokens.flow_id`. */
-export const stepUpFlowId = (sessionId: string, challengeId: string) => `step-up:${sessionId}/${challengeId}`;
-
-/** A step-up code is hashed with its challenge id, so equal codes of two challenges never collide. */
-export function stepUpCodeHash(challengeId: string, code: string): Buffer {
-  return createHash('sha256').update(`${challengeId}:${code.replace(/\s+/g, '')}`).digest();
-}
-
-/** The verification_id handed to the client: 256 random bits. */
-export const newVerificationId = () => `vf_${randomBytes(32).toString('base64url')}`;
-export const looksLikeVerificationId = (s: string) => /^vf_[A-Za-z0-9_-]{43}$/.test(s);
-
-const sameBytes = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
 
 /** Records a fingerprint as a trusted device of the user (insert or touch); returns its id. */
 export async function recordDevice(sequelize: Sequelize, t: Transaction, userId: string, fp: Fingerprint, ip: string | null | undefined): Promise<string> {
@@ -294,16 +252,6 @@ export class DeviceService implements DevicePolicy {
   }
 }
 
-function stepUpRequired(verificationId: string, method: StepUpMethod, expiresAt: Date): AppError {
-  return new AppError('step_up_required', method === 'totp'
-    ? 'this device is new: confirm with a code from your authenticator app'
-    : 'this device is new: confirm with the code we e-mailed you', {
-    verification_id: verificationId,
-    method,
-    expires_at: new Date(expiresAt).toISOString(),
-  });
-}
-
 async function wrapTemporal(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
@@ -311,16 +259,6 @@ async function wrapTemporal(fn: () => Promise<void>): Promise<void> {
     if (err instanceof AppError) throw err;
     throw new DependencyError('temporal', err);
   }
-}
-
-/** Ends a session's pending challenges and voids their codes. */
-async function endChallenges(sequelize: Sequelize, t: Transaction, sessionId: string, status: 'failed' | 'expired'): Promise<void> {
-  await sequelize.query(`UPDATE step_up_challenges SET status = $2, finished_at = now() WHERE session_id = $1 AND status = 'pending'`, { bind: [sessionId, status], transaction: t });
-  await sequelize.query(
-    `UPDATE one_time_tokens SET superseded_at = now()
-      WHERE purpose = 'step_up' AND flow_id LIKE $1 AND used_at IS NULL AND superseded_at IS NULL`,
-    { bind: [`step-up:${sessionId}/%`], transaction: t },
-  );
 }
 
 // ---- The step-up outcome (called by activities of the step-up workflow) ------------------------

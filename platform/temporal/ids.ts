@@ -1,6 +1,5 @@
-/** Temporal connection and client shared by the API; ids and search attributes of every flow. */
-import { Client, Connection } from '@temporalio/client';
-import { type DataConverter, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+/** Workflow ids, schedule ids and search attributes of every flow. */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 export const UserIdAttr = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
 export const FlowAttr = defineSearchAttributeKey('Flow', SearchAttributeType.KEYWORD);
@@ -23,11 +22,3 @@ export const workflowIds = {
 export const scheduleIds = { keyRotation: 'authflow-key-rotation', backup: 'authflow-backup', restoreDrill: 'authflow-restore-drill' } as const;
 /** The UserId search attribute of flows no user started (scheduled operations). */
 export const SYSTEM_USER = 'system';
-
-/** A client for tools and processes other than the API. Pass the production data converter
- * (`dataConverterWith(new AesGcmPayloadCodec(keys))` from platform/temporal/payload-codec.ts): without it, what the
- * client sends would be stored unencrypted and what it reads would stay ciphertext. */
-export async function connectTemporal(c: { TEMPORAL_ADDRESS: string; TEMPORAL_NAMESPACE: string }, dataConverter?: DataConverter): Promise<Client> {
-  const connection = await Connection.connect({ address: c.TEMPORAL_ADDRESS, connectTimeout: 5000 });
-  return new Client({ connection, namespace: c.TEMPORAL_NAMESPACE, dataConverter });
-}

@@ -15,7 +15,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { AesGcmPayloadCodec, CodecKeySet, isEncrypted, payloadFromJson, payloadToJson, StaticCodecKeys } from '../../platform/temporal/payload-codec';
+import { AesGcmPayloadCodec, isEncrypted, payloadFromJson, payloadToJson } from '../../platform/temporal/payload-codec';
+import { CodecKeySet, StaticCodecKeys } from '../../platform/temporal/codec-keys';
 
 export const HISTORIES_DIR = join(__dirname, 'histories');
 export const FIXTURE_KEY_FILE = join(HISTORIES_DIR, 'fixture-codec-key.json');

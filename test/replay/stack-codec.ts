@@ -6,7 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { AesGcmPayloadCodec, CODEC_KEYSET_NAME, CodecKeySet, dataConverterWith, StaticCodecKeys } from '../../platform/temporal/payload-codec';
+import { AesGcmPayloadCodec } from '../../platform/temporal/payload-codec';
+import { dataConverterWith } from '../../platform/temporal/data-converter';
+import { CODEC_KEYSET_NAME, CodecKeySet, StaticCodecKeys } from '../../platform/temporal/codec-keys';
 import type { StackInfo } from '../../infra/stack/stack';
 import { VaultAdmin } from '../../infra/stack/vault-admin';
 

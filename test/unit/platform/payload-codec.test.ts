@@ -1,10 +1,8 @@
 /** The payload codec: AES-256-GCM, key id in the metadata, rotation, tampering, key-set guards. */
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import {
-  AesGcmPayloadCodec, CodecError, CodecKeyRing, CodecKeySet, ENCRYPTED_ENCODING, FIXTURE_KID_PREFIX, META_KEY_ID, metaString,
-  newCodecKey, StaticCodecKeys,
-} from '../../../platform/temporal/payload-codec';
+import { AesGcmPayloadCodec, CodecError, ENCRYPTED_ENCODING, META_KEY_ID, metaString } from '../../../platform/temporal/payload-codec';
+import { CodecKeyRing, CodecKeySet, FIXTURE_KID_PREFIX, newCodecKey, StaticCodecKeys } from '../../../platform/temporal/codec-keys';
 import { failureConverter } from '../../../platform/temporal/failure-converter';
 import { createLogger } from '../../../platform/logger';
 
