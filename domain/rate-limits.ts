@@ -19,7 +19,7 @@ import { QueryTypes, type Sequelize } from 'sequelize';
 import { loadConfig, type Config } from '../platform/config';
 import { User } from '../platform/db/models';
 import { AppError } from '../platform/errors';
-import { hashOpaque, looksLikeRefreshToken } from './sessions/tokens';
+import { hashOpaque, looksLikeRefreshToken } from '../crypto/opaque-tokens';
 import { normaliseEmail } from './accounts/users';
 
 export type LimitedAction = 'login' | 'register' | 'forgot' | 'refresh';

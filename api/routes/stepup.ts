@@ -19,7 +19,7 @@ import type { ChallengeRow, StepUpLauncher } from '../../domain/sessions/devices
 import { AppError, DependencyError } from '../../platform/errors';
 import type { RequestMeta } from '../../domain/sessions/sessions';
 import { FlowAttr, UserIdAttr, workflowIds } from '../../platform/temporal/ids';
-import { newRefreshToken } from '../../domain/sessions/tokens';
+import { newRefreshToken } from '../../crypto/opaque-tokens';
 import { cancelSignal, challengeSignal, StepUpResult, submitUpdate } from '../../workflows/step-up';
 import type { stepUpWorkflow } from '../../workflows/step-up';
 import type { AppDeps } from '../context';

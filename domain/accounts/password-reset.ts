@@ -17,7 +17,7 @@ import { OneTimeToken, User } from '../../platform/db/models';
 import { AppError } from '../../platform/errors';
 import { Argon2Params, hashPassword } from '../../crypto/argon2';
 import type { RequestMeta, SessionService } from '../sessions/sessions';
-import { hashOpaque } from '../sessions/tokens';
+import { hashOpaque } from '../../crypto/opaque-tokens';
 import { normaliseEmail } from './users';
 
 /** Users who may ask for a reset themselves (a lockout is a classic reason to). */

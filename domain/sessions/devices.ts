@@ -36,7 +36,8 @@
  * The DB halves of the step-up outcome (`completeStepUp`, `failStepUp`) are here too; the
  * workflow reaches them through activities, so the code itself never enters its history.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { hashOpaque } from '../../crypto/opaque-tokens';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
@@ -109,7 +110,7 @@ export const stepUpFlowId = (sessionId: string, challengeId: string) => `step-up
 
 /** A step-up code is hashed with its challenge id, so equal codes of two challenges never collide. */
 export function stepUpCodeHash(challengeId: string, code: string): Buffer {
-  return createHash('sha256').update(`${challengeId}:${code.replace(/\s+/g, '')}`).digest();
+  return hashOpaque(`${challengeId}:${code.replace(/\s+/g, '')}`);
 }
 
 /** The verification_id handed to the client: 256 random bits. */

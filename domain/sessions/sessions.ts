@@ -10,7 +10,8 @@ import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
 import { trustedNowSql } from './devices';
 import { AppError } from '../../platform/errors';
-import { hashOpaque, looksLikeRefreshToken, newRefreshToken, TokenService } from './tokens';
+import { hashOpaque, looksLikeRefreshToken, newRefreshToken } from '../../crypto/opaque-tokens';
+import { TokenService } from './tokens';
 
 export interface RequestMeta extends AuditMeta {
   userAgent?: string;

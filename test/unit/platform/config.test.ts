@@ -27,13 +27,13 @@ describe('configuration', () => {
   });
 
   test('.env.example lists every variable the service reads', () => {
-    const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+    const example = readFileSync(join(__dirname, '..', '..', '..', '.env.example'), 'utf8');
     const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
     expect(CONFIG_KEYS.filter((k) => !listed.has(k))).toEqual([]);
   });
 
   test('password-guessing limits default to the NIST-style values that .env.example states', () => {
-    const example = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+    const example = readFileSync(join(__dirname, '..', '..', '..', '.env.example'), 'utf8');
     const stated = Object.fromEntries([...example.matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2].trim()]));
     const c = parseConfig(base);
     const defaults = {

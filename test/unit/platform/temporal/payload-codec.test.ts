@@ -4,9 +4,9 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import {
   AesGcmPayloadCodec, CodecError, CodecKeyRing, CodecKeySet, ENCRYPTED_ENCODING, FIXTURE_KID_PREFIX, META_KEY_ID, metaString,
   newCodecKey, StaticCodecKeys,
-} from '../../../platform/temporal/payload-codec';
-import { failureConverter } from '../../../platform/temporal/failure-converter';
-import { createLogger } from '../../../platform/logger';
+} from '../../../../platform/temporal/payload-codec';
+import { failureConverter } from '../../../../platform/temporal/failure-converter';
+import { createLogger } from '../../../../platform/logger';
 
 const keySet = (...kids: string[]): CodecKeySet => ({
   active_kid: kids[kids.length - 1],
