@@ -9,10 +9,9 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { rm } from 'node:fs/promises';
 import {
-  BackupError, backupDir, compareCounts, DatabasePartInfo, dumpDatabase, listBackups, partialDir, PgTarget, pruneBackups,
-  readManifest, resetScratchDatabase, restoreDatabase, sealBackup, snapshotVault, tryAdvisoryLock, verifyChecksums, verifyDecrypts, VaultPartInfo,
-  appVersion, BACKUP_FORMAT, BackupManifest, isBackupId,
+  BackupError, DatabasePartInfo, dumpDatabase, isBackupId, partialDir, PgTarget, pruneBackups, sealParts, snapshotVault, VaultPartInfo,
 } from '../domain/ops/backups';
+import { DrillBusyError, DrillResult, runRestoreDrill } from '../domain/ops/restore-drill';
 import { readDbCredentials } from '../platform/db';
 import type { ActivityDeps } from './deps';
 
@@ -82,37 +81,14 @@ export function createBackupsActivities(deps: ActivityDeps) {
     /** Writes the manifest and checksums, verifies, and makes the backup visible (rename). */
     async sealBackup(input: { backupId: string; createdAt: string; database: DatabasePartInfo; vault: VaultPartInfo }): Promise<{ backupId: string; bytes: number; tables: Record<string, number> }> {
       validId(input.backupId);
-      const done = backupDir(config.BACKUP_DIR, input.backupId);
-      const { database: db, vault: v } = input;
       try {
-        const existing = await readManifest(done);
-        return { backupId: existing.id, bytes: existing.parts.reduce((n, p) => n + p.bytes, 0), tables: existing.postgres.tables };
-      } catch {
-        /* not sealed yet */
-      }
-      const strip = <T extends { part: string }>(p: T) => {
-        const { server_version: _a, pg_dump_version: _b, database: _c, tables: _d, migrations: _e, vault_version: _f, ...rest } = p as unknown as Record<string, unknown>;
-        return rest as unknown as BackupManifest['parts'][number];
-      };
-      const manifest: BackupManifest = {
-        format: BACKUP_FORMAT,
-        id: input.backupId,
-        created_at: input.createdAt,
-        completed_at: new Date().toISOString(),
-        app_version: appVersion(),
-        postgres: { server_version: db.server_version, pg_dump_version: db.pg_dump_version, database: db.database, migrations: db.migrations, tables: db.tables },
-        vault: { version: v.vault_version },
-        parts: [strip(db), strip(v)],
-      };
-      try {
-        await sealBackup(config.BACKUP_DIR, manifest);
+        const { sealedNow, ...sealed } = await sealParts(config.BACKUP_DIR, input);
+        if (sealedNow) log.info({ backupId: input.backupId, bytes: sealed.bytes }, 'backup: complete');
+        return sealed;
       } catch (err) {
         if (err instanceof BackupError) throw ApplicationFailure.nonRetryable(err.message, 'BackupInvalid');
         throw err;
       }
-      const bytes = manifest.parts.reduce((n, p) => n + p.bytes, 0);
-      log.info({ backupId: input.backupId, bytes }, 'backup: complete');
-      return { backupId: input.backupId, bytes, tables: db.tables };
     },
 
     /** A failed backup leaves nothing behind that could be mistaken for one. */
@@ -128,48 +104,23 @@ export function createBackupsActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Restores the newest backup into the scratch database and checks it: checksums, that the
-     * Vault snapshot decrypts to what was recorded, and that every table has the manifest's row
-     * count. A failed check is a result (`ok: false`), not a retry; a dependency failure throws
-     * and is retried. The scratch database is emptied again afterwards (no stray copy of
-     * personal data). One drill at a time (advisory lock).
+     * Restores the newest backup into the scratch database and checks it (domain/ops/restore-drill.ts).
+     * A failed check is a result (`ok: false`), not a retry; a dependency failure throws and is
+     * retried, and so is a drill that finds another one running.
      */
-    async runRestoreDrill(_input: { runId: string }): Promise<{ ok: boolean; backupId: string | null; problems: string[]; tables: number; rows: number }> {
-      const scratch = await dbTarget(config.RESTORE_DRILL_DATABASE);
-      const unlock = await tryAdvisoryLock({ ...scratch, database: config.DB_NAME }, 'authflow-restore-drill');
-      if (!unlock) throw ApplicationFailure.retryable('another restore drill is running', 'DrillBusy');
-      const hb = heartbeating('restore drill');
+    async runRestoreDrill(_input: { runId: string }): Promise<DrillResult> {
+      let hb: ReturnType<typeof heartbeating> | undefined;
       try {
-        const newest = (await listBackups(config.BACKUP_DIR))[0];
-        if (!newest) return { ok: false, backupId: null, problems: ['no complete backup found'], tables: 0, rows: 0 };
-        hb.progress({ backupId: newest.id, step: 'verify' });
-        let manifest: BackupManifest;
-        try {
-          manifest = await readManifest(newest.dir);
-        } catch (err) {
-          return { ok: false, backupId: newest.id, problems: [`manifest unreadable: ${(err as Error).message}`], tables: 0, rows: 0 };
-        }
-        const problems = await verifyChecksums(newest.dir, manifest);
-        const vaultPart = manifest.parts.find((p) => p.part === 'vault');
-        if (!problems.length && vaultPart) problems.push(...(await verifyDecrypts(vault, newest.dir, vaultPart)));
-        if (!vaultPart) problems.push('the backup has no vault snapshot');
-        if (problems.length) return { ok: false, backupId: newest.id, problems, tables: 0, rows: 0 };
-        hb.progress({ backupId: newest.id, step: 'restore' });
-        await resetScratchDatabase(scratch);
-        try {
-          await restoreDatabase({ vault, target: scratch, pgRestoreBin: config.PG_RESTORE_BIN, dir: newest.dir, manifest, clean: false, signal: hb.signal, onBytes: (bytes) => hb.progress({ backupId: newest.id, step: 'restore', bytes }) });
-        } catch (err) {
-          if (err instanceof BackupError) return { ok: false, backupId: newest.id, problems: [err.message], tables: 0, rows: 0 };
-          throw err;
-        }
-        hb.progress({ backupId: newest.id, step: 'count' });
-        const { counts, mismatches } = await compareCounts(scratch, manifest.postgres.tables);
-        const rows = Object.values(counts).reduce((a, b) => a + b, 0);
-        return { ok: mismatches.length === 0, backupId: newest.id, problems: mismatches, tables: Object.keys(counts).length, rows };
+        return await runRestoreDrill({
+          vault, root: config.BACKUP_DIR, scratch: await dbTarget(config.RESTORE_DRILL_DATABASE), lockDatabase: config.DB_NAME,
+          pgRestoreBin: config.PG_RESTORE_BIN, log,
+          started: () => (hb = heartbeating('restore drill')),
+        });
+      } catch (err) {
+        if (err instanceof DrillBusyError) throw ApplicationFailure.retryable(err.message, 'DrillBusy');
+        throw err;
       } finally {
-        await resetScratchDatabase(scratch).catch((err) => log.warn({ err: (err as Error).message }, 'restore drill: could not empty the scratch database'));
-        await unlock();
-        hb.stop();
+        hb?.stop();
       }
     },
   };
