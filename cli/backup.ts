@@ -19,14 +19,11 @@
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { loadConfig } from '../platform/config';
 import {
   BackupManifest, compareCounts, decryptStream, listBackups, readManifest, restoreDatabase, verifyChecksums, verifyDecrypts,
 } from '../domain/ops/backups';
 import { readDbCredentials } from '../platform/db';
-import pino from 'pino';
-import { REDACT_PATHS } from '../platform/logger';
-import { vaultFromConfig } from '../platform/vault';
+import { cliBase, connectVault, runCli, stderrLogger } from './cli-runtime';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,9 +39,9 @@ async function pick(root: string, id?: string): Promise<{ id: string; dir: strin
 
 async function main() {
   const cmd = process.argv[2];
-  const config = loadConfig();
   // Logs go to stderr: stdout carries only the JSON summary.
-  const logger = pino({ name: 'authflow-backup-cli', level: process.env.LOG_LEVEL ?? 'warn', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
+  const base = cliBase(() => stderrLogger({ name: 'authflow-backup-cli', level: process.env.LOG_LEVEL ?? 'warn' }));
+  const { config, logger } = base;
   const say = (m: string) => process.stderr.write(`[backup] ${m}\n`);
   if (cmd === 'list') {
     const out = [];
@@ -59,8 +56,8 @@ async function main() {
     throw new Error('usage: backup-cli list | verify [--backup <id>] | restore [--backup <id>] [--database <name>] --yes | decrypt-vault --out <file> [--backup <id>]');
   }
 
-  const vault = vaultFromConfig(config, logger.child({ component: 'vault' }));
-  await vault.start();
+  const rt = await connectVault(base, logger.child({ component: 'vault' }));
+  const { vault } = rt;
   try {
     const b = await pick(config.BACKUP_DIR, arg('backup'));
     say(`backup ${b.id} (completed ${b.manifest.completed_at})`);
@@ -108,11 +105,8 @@ async function main() {
     process.stdout.write(`${JSON.stringify({ backup: b.id, database: target.database, ok: mismatches.length === 0, mismatches, counts }, null, 2)}\n`);
     if (mismatches.length) process.exitCode = 1;
   } finally {
-    vault.stop();
+    await rt.close();
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`[backup] failed: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runCli(main, { failed: '[backup] failed: ' });

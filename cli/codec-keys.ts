@@ -7,21 +7,14 @@
  *
  * Running processes pick a rotation up within CODEC_KEY_REFRESH_SECONDS.
  */
-import { loadConfig } from '../platform/config';
 import { CODEC_KEYSET_NAME, CodecKeySet, rotateCodecKeys } from '../platform/temporal/codec-keys';
-import { createLogger } from '../platform/logger';
-import { vaultFromConfig } from '../platform/vault';
+import { CliError, cliBase, connectVault, runCli, stdoutLogger } from './cli-runtime';
 
 async function main() {
   const cmd = process.argv[2];
-  if (cmd !== 'status' && cmd !== 'rotate') {
-    process.stderr.write('usage: codec-cli.ts status|rotate\n');
-    process.exit(64);
-  }
-  const config = loadConfig();
-  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', 'authflow-codec-cli');
-  const vault = vaultFromConfig(config, logger);
-  await vault.start();
+  if (cmd !== 'status' && cmd !== 'rotate') throw new CliError('usage: codec-cli.ts status|rotate', 64);
+  const rt = await connectVault(cliBase(() => stdoutLogger(process.env.LOG_LEVEL ?? 'warn', 'authflow-codec-cli')));
+  const { config, logger, vault } = rt;
   try {
     if (cmd === 'rotate') {
       const kid = await rotateCodecKeys(vault, config);
@@ -35,11 +28,8 @@ async function main() {
     }
     process.stdout.write(`${JSON.stringify({ active_kid: set.active_kid, kids: Object.keys(set.keys), created_at: set.created_at ?? {} }, null, 2)}\n`);
   } finally {
-    vault.stop();
+    await rt.close();
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`codec-cli failed: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runCli(main, { failed: 'codec-cli failed: ', refused: '' });

@@ -27,19 +27,16 @@ import { Writable } from 'node:stream';
 import { z } from 'zod';
 import { transition } from '../domain/accounts/account-state';
 import { audit } from '../domain/audit';
-import { loadConfig } from '../platform/config';
-import { createSequelize, readDbCredentials } from '../platform/db';
-import { OneTimeToken, Session, User } from '../platform/db/models';
+import { Session, User } from '../platform/db/models';
 import { KeyRing } from '../domain/sessions/signing-keys';
-import pino from 'pino';
-import { REDACT_PATHS } from '../platform/logger';
+import { supersedeLiveTokens } from '../domain/one-time-tokens';
 import { checkPassword } from '../domain/accounts/password-policy';
 import { hashPassword } from '../crypto/argon2';
 import { argon2Params } from '../platform/config';
 import { SessionService } from '../domain/sessions/sessions';
 import { TokenService } from '../domain/sessions/tokens';
 import { normaliseEmail } from '../domain/accounts/users';
-import { vaultFromConfig } from '../platform/vault';
+import { CliError, cliBase, connectDatabase, runCli, stderrLogger } from './cli-runtime';
 
 const EX_USAGE = 64;
 const EX_DATAERR = 65;
@@ -64,12 +61,6 @@ Output: one human-readable line on stdout (created / promoted / password set / N
 then one JSON line {result, user_id, status, password_set, sessions_ended}. Logs go to stderr.
 Exit codes: 0 done, 64 usage or no password, 65 password rejected, 77 refused, 78 no stack/config.
 `;
-
-class CliError extends Error {
-  constructor(message: string, readonly exitCode: number) {
-    super(message);
-  }
-}
 
 /** Fills the service environment from a running stack's stack.json when no AppRole is configured. */
 function environmentFromStack(): string | undefined {
@@ -148,13 +139,12 @@ async function main(): Promise<void> {
   const email = normaliseEmail(parsed.data);
 
   const stackFile = environmentFromStack();
-  const config = loadConfig();
   // Logs go to stderr: stdout carries the summary line and the JSON result line.
-  const logger = pino({ name: 'create-admin', level: config.LOG_LEVEL === 'debug' || config.LOG_LEVEL === 'trace' ? config.LOG_LEVEL : 'warn', base: { service: 'create-admin' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
+  const base = cliBase((config) => stderrLogger({ name: 'create-admin', level: config.LOG_LEVEL === 'debug' || config.LOG_LEVEL === 'trace' ? config.LOG_LEVEL : 'warn', service: 'create-admin' }));
+  const { config, logger } = base;
   if (stackFile) logger.info({ stackFile }, 'using the running stack\'s environment');
-  const vault = vaultFromConfig(config, logger);
-  await vault.start();
-  const sequelize = createSequelize(config, await readDbCredentials(vault));
+  const rt = await connectDatabase(base);
+  const { vault, sequelize } = rt;
   // Only revokeAllForUser is used: the token service is never asked to sign anything.
   const sessions = new SessionService(sequelize, new TokenService(new KeyRing(vault, logger), { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL }), config.REFRESH_TOKEN_TTL);
   const meta = { requestId: `cli:${randomUUID()}`, actorId: null };
@@ -187,7 +177,7 @@ async function main(): Promise<void> {
         if (user.status === 'pending_verification') await transition(t, user, 'verify', { meta, patch, data: { via: 'create-admin' } });
         else await user.update(patch, { transaction: t });
         // Codes mailed for the old registration are of no use any more.
-        if (wasUnverified) await OneTimeToken.update({ superseded_at: now }, { where: { user_id: user.id, purpose: 'email_verification', used_at: null, superseded_at: null }, transaction: t });
+        if (wasUnverified) await supersedeLiveTokens(t, user.id, 'email_verification', now);
         const sessionsEnded = await sessions.revokeAllForUser(t, user.id, 'admin_password_set');
         if (!wasAdmin) await audit(t, 'admin.promoted', user.id, meta, { via: 'create-admin', verified_by_operator: wasUnverified });
         await audit(t, 'password.set_by_operator', user.id, meta, { via: 'create-admin', sessions_ended: sessionsEnded });
@@ -215,19 +205,8 @@ async function main(): Promise<void> {
     });
     report(`created admin ${email} (user ${user.id}, active); password set; 0 sessions ended`, { result: 'created', user_id: user.id, status: user.status, password_set: true, sessions_ended: 0 });
   } finally {
-    await sequelize.close();
-    vault.stop();
+    await rt.close();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    if (err instanceof CliError) {
-      process.stderr.write(`create-admin: ${err.message}\n`);
-      process.exit(err.exitCode);
-    }
-    process.stderr.write(`create-admin failed: ${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runCli(main, { failed: 'create-admin failed: ', refused: 'create-admin: ', exitOnSuccess: true });

@@ -1,26 +1,15 @@
 /** `npm run migrate`: logs in to Vault with the service's AppRole, applies pending migrations. */
-import { loadConfig } from '../platform/config';
-import { createLogger } from '../platform/logger';
-import { vaultFromConfig } from '../platform/vault';
-import { createSequelize, readDbCredentials } from '../platform/db/index';
 import { migrate } from '../platform/db/migrate';
+import { cliBase, connectDatabase, runCli, stdoutLogger } from './cli-runtime';
 
 async function main() {
-  const config = loadConfig();
-  const logger = createLogger(config.LOG_LEVEL, 'migrate');
-  const vault = vaultFromConfig(config, logger);
-  await vault.start();
-  const sequelize = createSequelize(config, await readDbCredentials(vault));
+  const rt = await connectDatabase(cliBase((config) => stdoutLogger(config.LOG_LEVEL, 'migrate')));
   try {
-    const applied = await migrate(sequelize);
-    logger.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');
+    const applied = await migrate(rt.sequelize);
+    rt.logger.info({ applied }, applied.length ? 'migrations applied' : 'schema up to date');
   } finally {
-    await sequelize.close();
-    vault.stop();
+    await rt.close();
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`migration failed: ${(err as Error).message}\n`);
-  process.exit(1);
-});
+runCli(main, { failed: 'migration failed: ' });

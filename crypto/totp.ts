@@ -7,7 +7,8 @@
  * caller stores it as `lastUsedStep` and passes it back next time, and any code for that step or
  * an earlier one is refused as 'replayed' (RFC 6238 §5.2).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hashOpaque } from './opaque-tokens';
 import { authenticator } from 'otplib';
 
 export const TOTP_DIGITS = 6;
@@ -147,5 +148,5 @@ export function normaliseRecoveryCode(code: string): string {
  * ~74 bits of entropy, far beyond brute force, so a slow KDF would only cost CPU.
  */
 export function hashRecoveryCode(code: string): Buffer {
-  return createHash('sha256').update(normaliseRecoveryCode(code), 'utf8').digest();
+  return hashOpaque(normaliseRecoveryCode(code));
 }

@@ -13,6 +13,7 @@
 import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { longOpsActivity, opsActivity } from './options';
+import { rootMessage } from './ops-run';
 
 const { dumpDatabaseForBackup, snapshotVaultForBackup, runRestoreDrill } = proxyActivities<Activities>(longOpsActivity);
 const { sealBackup, discardPartialBackup, pruneBackups, recordOpsRun } = proxyActivities<Activities>(opsActivity);
@@ -28,13 +29,6 @@ export interface BackupResult {
   bytes: number;
   tables: Record<string, number>;
   removed: string[];
-}
-
-/** The message of the innermost cause (an activity's own error rather than "activity failed"). */
-function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return String(e?.message ?? err).slice(0, 500);
 }
 
 /** `<UTC start time>-<run id prefix>`: sortable, unique per run (domain/ops/backups.ts isBackupId). */

@@ -3,7 +3,6 @@
 export { notificationWorkflow } from './notification';
 export { emailVerificationWorkflow } from './email-verification';
 export * from './account-deletion';
-export * from './account-lock-notice';
 export * from './password-reset';
 export * from './step-up';
 export * from './key-rotation';

@@ -11,6 +11,7 @@
 import { CancellationScope, defineQuery, isCancellation, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { opsActivity } from './options';
+import { rootMessage } from './ops-run';
 
 const { publishNextSigningKey, activateSigningKey, removeRetiredSigningKeys, recordOpsRun } = proxyActivities<Activities>(opsActivity);
 
@@ -33,13 +34,6 @@ export interface KeyRotationState {
 }
 
 export const keyRotationStateQuery = defineQuery<KeyRotationState>('keyRotationState');
-
-/** The message of the innermost cause (an activity's own error rather than "activity failed"). */
-function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return String(e?.message ?? err).slice(0, 500);
-}
 
 export async function keyRotationWorkflow(input: KeyRotationInput): Promise<KeyRotationState> {
   const { workflowId, runId } = workflowInfo();

@@ -3,7 +3,7 @@
  * account lookup and the workflow start run after the answer) and `POST /v1/auth/password/reset`
  * (spend the e-mailed token, set the password, end every session, tell the workflow, which sends
  * "your password was changed"). The flow: workflows/password-reset.ts; its I/O:
- * activities/reset-stepup.ts; the database half: domain/accounts/password-reset.ts.
+ * activities/password-reset.ts; the database half: domain/accounts/password-reset.ts.
  */
 import Router from '@koa/router';
 import { z } from 'zod';

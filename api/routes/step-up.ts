@@ -15,7 +15,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTime
 import { z } from 'zod';
 import { audit } from '../../domain/audit';
 import { AppError, DependencyError } from '../../platform/errors';
-import { newRefreshToken } from '../../domain/sessions/tokens';
+import { newRefreshToken } from '../../crypto/opaque-tokens';
 import type { StepUpResult } from '../../workflows/step-up';
 import type { AppDeps } from '../context';
 import { requestMeta } from '../middleware/auth';

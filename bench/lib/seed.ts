@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client as PgClient } from 'pg';
 import { deriveFingerprint, FingerprintHeaders } from '../../domain/sessions/fingerprint';
-import { newRefreshToken } from '../../domain/sessions/tokens';
+import { newRefreshToken } from '../../crypto/opaque-tokens';
 
 export const BENCH_DOMAIN = 'bench.invalid';
 export const BENCH_PASSWORD = 'bench-correct-horse-battery-9';

@@ -14,7 +14,7 @@ import type { GuessingLimits } from './lockout';
 import { checkPassword } from './password-policy';
 import { Argon2Params, hashPassword, needsRehash, verifyPassword } from '../../crypto/argon2';
 import type { IssuedTokens, RequestMeta, SessionService } from '../sessions/sessions';
-import { hashOpaque } from '../sessions/tokens';
+import { hashOpaque } from '../../crypto/opaque-tokens';
 import { normaliseEmail } from './users';
 
 export interface AccountSettings {

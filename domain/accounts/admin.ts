@@ -4,6 +4,7 @@
  */
 import { QueryTypes, type Sequelize, Transaction } from 'sequelize';
 import { lockUser, transition } from './account-state';
+import { MFA_CLEARED, wipeCredentials } from './credentials';
 import type { DeletionService } from './deletion';
 import { withTx } from '../../platform/db';
 import { endUserSessions } from '../sessions/sessions';
@@ -131,14 +132,10 @@ export async function resetAccount(t: Transaction, userId: string, meta: AuditMe
     throw new AppError('invalid_transition', `cannot reset an account that is ${user.status.replace(/_/g, ' ')}`, { status_now: user.status, event: 'reset' });
   }
   const sequelize = User.sequelize!;
-  const del = async (sql: string) => (await sequelize.query<{ id: string }>(`${sql} RETURNING id`, { replacements: { id: user.id }, type: QueryTypes.SELECT, transaction: t })).length;
-  const recoveryCodesDeleted = await del('DELETE FROM mfa_recovery_codes WHERE user_id = :id');
-  const devicesForgotten = await del('DELETE FROM device_fingerprints WHERE user_id = :id');
-  const [{ t: challenges }] = await sequelize.query<{ t: string | null }>(`SELECT to_regclass('mfa_challenges')::text AS t`, { type: QueryTypes.SELECT, transaction: t });
-  if (challenges) await del('DELETE FROM mfa_challenges WHERE user_id = :id');
+  const { recoveryCodesDeleted, devicesForgotten } = await wipeCredentials(sequelize, t, user.id);
   const hadMfa = user.mfa_enabled;
   await user.update({
-    mfa_enabled: false, totp_secret_enc: null, totp_pending_enc: null, totp_last_step: null,
+    ...MFA_CLEARED,
     password_hash: null, failed_logins: 0, failed_window_start: null, updated_at: new Date(),
   }, { transaction: t });
   const sessionsEnded = await endUserSessions(sequelize, t, user.id, 'account_reset');

@@ -28,7 +28,7 @@ import { AppError } from '../../platform/errors';
 import { deriveFingerprint } from '../sessions/fingerprint';
 import type { GuessingLimits } from './lockout';
 import type { IssuedTokens, RequestMeta, SessionService } from '../sessions/sessions';
-import { hashOpaque } from '../sessions/tokens';
+import { hashOpaque } from '../../crypto/opaque-tokens';
 import {
   generateRecoveryCodes, generateTotpSecret, hashRecoveryCode, normaliseRecoveryCode, otpauthUrl,
   RECOVERY_ALPHABET, RECOVERY_GROUP_LENGTH, RECOVERY_GROUPS, TOTP_DIGITS, verifyTotp,

@@ -8,22 +8,33 @@
  * superseding the others, ending every session of the user and the audit event are one
  * transaction; the flow is told inside it (`notify`), so if Temporal cannot be told nothing
  * changes and the client gets a 503 it can retry with the same token.
+ *
+ * `ResetTokenMailer` is the flow's activity half: it issues a token and e-mails it, within the
+ * anti-spam limits. `RESET_ELIGIBLE` is the one statement of who may get a reset e-mail.
  */
-import { Op, Sequelize } from 'sequelize';
+import { Sequelize } from 'sequelize';
 import type { AccountService } from './accounts';
 import { audit } from '../audit';
 import { mapDbError } from '../../platform/db';
-import { OneTimeToken, User } from '../../platform/db/models';
+import { User, UserStatus } from '../../platform/db/models';
+import type { Logger } from '../../platform/logger';
 import { AppError } from '../../platform/errors';
 import { Argon2Params, hashPassword } from '../../crypto/argon2';
 import type { RequestMeta, SessionService } from '../sessions/sessions';
-import { hashOpaque } from '../sessions/tokens';
+import { hashOpaque, randomOpaque } from '../../crypto/opaque-tokens';
+import { findLiveToken, issueCounts, liveTokenExpiry, spendToken, storeToken } from '../one-time-tokens';
+import type { Outbox } from '../outbox';
 import { normaliseEmail } from './users';
 
-/** Users who may ask for a reset themselves (a lockout is a classic reason to). */
-const MAY_REQUEST = new Set(['active', 'locked']);
-/** Accounts on their way out never take a new password. */
-const MAY_NOT_RESET = new Set(['deleted', 'pending_deletion']);
+/**
+ * Which accounts may receive a password-reset e-mail. `self`: users who ask themselves (a lockout
+ * is a classic reason to). `admin`: an administrator's reset reaches any account that still
+ * exists; accounts on their way out (`pending_deletion`, `deleted`) never take a new password.
+ */
+export const RESET_ELIGIBLE: { readonly self: ReadonlySet<UserStatus>; readonly admin: ReadonlySet<UserStatus> } = {
+  self: new Set<UserStatus>(['active', 'locked']),
+  admin: new Set<UserStatus>(['active', 'locked', 'suspended', 'pending_verification']),
+};
 
 const invalidToken = () => new AppError('invalid_token', 'the reset token is invalid, expired or already used');
 
@@ -38,11 +49,7 @@ export class PasswordResetService {
   /** The id of the account a forgot request may e-mail, or undefined (unknown, unverified, suspended...). */
   async accountFor(email: string): Promise<string | undefined> {
     const user = await User.findOne({ where: { email: normaliseEmail(email) }, attributes: ['id', 'status'] }).catch((err) => Promise.reject(mapDbError(err)));
-    return user && MAY_REQUEST.has(user.status) ? user.id : undefined;
-  }
-
-  private liveToken(hash: Buffer) {
-    return { token_hash: hash, purpose: 'password_reset' as const, used_at: null, superseded_at: null, expires_at: { [Op.gt]: new Date() } };
+    return user && RESET_ELIGIBLE.self.has(user.status) ? user.id : undefined;
   }
 
   /**
@@ -54,20 +61,19 @@ export class PasswordResetService {
   async reset(token: string, newPassword: string, meta: RequestMeta, notify: (userId: string) => Promise<void>): Promise<{ userId: string; sessionsEnded: number }> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) throw invalidToken();
     const hash = hashOpaque(token);
-    const found = await OneTimeToken.findOne({ where: this.liveToken(hash) }).catch((err) => Promise.reject(mapDbError(err)));
+    const found = await findLiveToken(hash, 'password_reset').catch((err) => Promise.reject(mapDbError(err)));
     if (!found) throw invalidToken();
     const user = await User.findByPk(found.user_id).catch((err) => Promise.reject(mapDbError(err)));
-    if (!user || MAY_NOT_RESET.has(user.status)) throw invalidToken();
+    if (!user || !RESET_ELIGIBLE.admin.has(user.status)) throw invalidToken();
     this.accounts.policyCheck(newPassword, user.email ?? undefined, user.name ?? undefined);
     const passwordHash = await hashPassword(newPassword, this.argon2);
     try {
       return await this.sequelize.transaction(async (t) => {
         // Again under a row lock: of two concurrent resets with one token exactly one proceeds.
-        const ott = await OneTimeToken.findOne({ where: this.liveToken(hash), transaction: t, lock: t.LOCK.UPDATE });
+        const ott = await findLiveToken(hash, 'password_reset', t);
         if (!ott) throw invalidToken();
         const now = new Date();
-        await ott.update({ used_at: now }, { transaction: t });
-        await OneTimeToken.update({ superseded_at: now }, { where: { user_id: user.id, purpose: 'password_reset', used_at: null, superseded_at: null }, transaction: t });
+        await spendToken(t, ott, now);
         await User.update({ password_hash: passwordHash, password_changed_at: now, updated_at: now }, { where: { id: user.id }, transaction: t });
         const sessionsEnded = await this.sessions.revokeAllForUser(t, user.id, 'password_reset');
         await audit(t, 'password.reset', user.id, meta, { sessions_ended: sessionsEnded });
@@ -77,5 +83,68 @@ export class PasswordResetService {
     } catch (err) {
       throw mapDbError(err);
     }
+  }
+}
+
+export type ResetIssueResult = { sent: boolean; reason?: 'not_eligible' | 'interval' | 'daily_cap'; expiresAt: string | null };
+
+export interface ResetMailSettings {
+  /** Seconds a reset token stays valid. */
+  ttl: number;
+  /** Seconds between two reset e-mails to one user. */
+  interval: number;
+  /** Reset e-mails per user and rolling day. */
+  perDay: number;
+  publicBaseUrl: string;
+}
+
+/**
+ * Issues a password-reset token (256 random bits, only its SHA-256 stored; earlier ones are
+ * superseded) and e-mails it once per outbox key, unless the anti-spam rules say no: one e-mail
+ * per interval and N per rolling day, counted from the tokens table so they hold across runs.
+ * `force` (an administrator's reset) skips them. A retry of an attempt that already claimed its
+ * outbox row skips them too (it counts as the same e-mail).
+ */
+export class ResetTokenMailer {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly outbox: Outbox,
+    private readonly s: ResetMailSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The user's newest live reset token's expiry, if any (it keeps the flow waiting). */
+  private async liveExpiry(userId: string): Promise<string | null> {
+    return (await liveTokenExpiry(userId, 'password_reset'))?.toISOString() ?? null;
+  }
+
+  async issue(key: string, input: { userId: string; flowId: string; force: boolean }): Promise<ResetIssueResult> {
+    const user = await User.findByPk(input.userId, { attributes: ['id', 'email', 'status'] });
+    if (!user?.email || !(input.force ? RESET_ELIGIBLE.admin : RESET_ELIGIBLE.self).has(user.status)) {
+      return { sent: false, reason: 'not_eligible', expiresAt: null };
+    }
+    const { row: claim, created } = await this.outbox.claim(key, input.userId, 'password_reset');
+    if (claim.status === 'sent') return { sent: true, expiresAt: await this.liveExpiry(input.userId) };
+    if (created && !input.force) {
+      const stats = await issueCounts(this.sequelize, input.userId, 'password_reset');
+      const reason = stats.last && Date.now() - new Date(stats.last).getTime() < this.s.interval * 1000
+        ? 'interval'
+        : stats.today >= this.s.perDay ? 'daily_cap' : undefined;
+      if (reason) {
+        await this.outbox.release(claim);
+        this.logger.info({ userId: input.userId, reason }, 'password reset e-mail not sent (anti-spam)');
+        return { sent: false, reason, expiresAt: await this.liveExpiry(input.userId) };
+      }
+    }
+    const token = randomOpaque(32);
+    const expiresAt = new Date(Date.now() + this.s.ttl * 1000);
+    await storeToken(this.sequelize, { userId: input.userId, purpose: 'password_reset', tokenHash: hashOpaque(token), flowId: input.flowId, expiresAt });
+    // The same key, so the outbox row claimed above is the one this send completes.
+    await this.outbox.sendToUser(key, { userId: input.userId, template: 'password_reset', params: {
+      code: token,
+      link: `${this.s.publicBaseUrl}/reset-password?token=${encodeURIComponent(token)}`,
+      expiresAt: expiresAt.toISOString(),
+    } });
+    return { sent: true, expiresAt: expiresAt.toISOString() };
   }
 }

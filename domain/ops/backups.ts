@@ -266,6 +266,38 @@ export async function sealBackup(root: string, m: BackupManifest): Promise<strin
   return final;
 }
 
+/**
+ * Seals a backup from its two parts: writes the manifest (versions, row counts, the parts without
+ * their part-specific fields) and the checksums, verifies and makes the backup visible. A backup
+ * sealed already (a retry after the rename) is reported as it is, `sealedNow: false`.
+ */
+export async function sealParts(root: string, input: { backupId: string; createdAt: string; database: DatabasePartInfo; vault: VaultPartInfo }): Promise<{ backupId: string; bytes: number; tables: Record<string, number>; sealedNow: boolean }> {
+  const done = backupDir(root, input.backupId);
+  const { database: db, vault: v } = input;
+  try {
+    const existing = await readManifest(done);
+    return { backupId: existing.id, bytes: existing.parts.reduce((n, p) => n + p.bytes, 0), tables: existing.postgres.tables, sealedNow: false };
+  } catch {
+    /* not sealed yet */
+  }
+  const strip = <T extends { part: string }>(p: T) => {
+    const { server_version: _a, pg_dump_version: _b, database: _c, tables: _d, migrations: _e, vault_version: _f, ...rest } = p as unknown as Record<string, unknown>;
+    return rest as unknown as BackupManifest['parts'][number];
+  };
+  const manifest: BackupManifest = {
+    format: BACKUP_FORMAT,
+    id: input.backupId,
+    created_at: input.createdAt,
+    completed_at: new Date().toISOString(),
+    app_version: appVersion(),
+    postgres: { server_version: db.server_version, pg_dump_version: db.pg_dump_version, database: db.database, migrations: db.migrations, tables: db.tables },
+    vault: { version: v.vault_version },
+    parts: [strip(db), strip(v)],
+  };
+  await sealBackup(root, manifest);
+  return { backupId: input.backupId, bytes: manifest.parts.reduce((n, p) => n + p.bytes, 0), tables: db.tables, sealedNow: true };
+}
+
 export async function freshPartialDir(root: string, id: string): Promise<string> {
   await mkdir(resolve(root), { recursive: true, mode: 0o700 });
   const dir = partialDir(root, id);

@@ -9,7 +9,8 @@ import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
 import { AppError } from '../../platform/errors';
-import { hashOpaque, looksLikeRefreshToken, newRefreshToken, TokenService } from './tokens';
+import { hashOpaque, looksLikeRefreshToken, newRefreshToken } from '../../crypto/opaque-tokens';
+import { TokenService } from './tokens';
 
 export interface RequestMeta extends AuditMeta {
   userAgent?: string;

@@ -1,11 +1,15 @@
 /**
  * Step-up challenges (table `step_up_challenges`): the verification id handed to the client, the
  * e-mailed code's hash, the answer that asks for a step-up, ending a session's pending challenges,
- * and the port through which the device check starts the step-up workflow. The device check that
+ * the port through which the device check starts the step-up workflow, and the e-mailed code
+ * (8 digits, stored as a hash salted with the challenge id, sent once per outbox key). The device check that
  * opens challenges and the outcome that trusts the new device are domain/sessions/devices.ts.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Sequelize, Transaction } from 'sequelize';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+import { hashOpaque, numericCode } from '../../crypto/opaque-tokens';
+import { storeToken } from '../one-time-tokens';
+import type { Outbox } from '../outbox';
 import { AppError } from '../../platform/errors';
 
 export type StepUpMethod = 'email' | 'totp';
@@ -42,7 +46,7 @@ export const stepUpFlowId = (sessionId: string, challengeId: string) => `step-up
 
 /** A step-up code is hashed with its challenge id, so equal codes of two challenges never collide. */
 export function stepUpCodeHash(challengeId: string, code: string): Buffer {
-  return createHash('sha256').update(`${challengeId}:${code.replace(/\s+/g, '')}`).digest();
+  return hashOpaque(`${challengeId}:${code.replace(/\s+/g, '')}`);
 }
 
 /** The verification_id handed to the client: 256 random bits. */
@@ -72,3 +76,36 @@ export async function endChallenges(sequelize: Sequelize, t: Transaction, sessio
   );
 }
 
+/** The challenge row is not there (yet): the refresh transaction commits just after starting the flow. */
+export class ChallengeNotCommittedError extends Error {
+  constructor() {
+    super('the step-up challenge is not committed (yet)');
+    this.name = 'ChallengeNotCommittedError';
+  }
+}
+
+export class StepUpCodes {
+  constructor(
+    private readonly sequelize: Sequelize,
+    private readonly outbox: Outbox,
+  ) {}
+
+  /** Issues and e-mails the code; a challenge that is no longer pending (or expired) gets none. */
+  async issue(key: string, input: { userId: string; sessionId: string; challengeId: string }): Promise<{ sent: boolean }> {
+    if (await this.outbox.isSent(key)) return { sent: false };
+    const [ch] = await this.sequelize.query<{ status: string; label: string | null; expires_at: Date }>(
+      `SELECT status, label, expires_at FROM step_up_challenges WHERE id = $1`,
+      { bind: [input.challengeId], type: QueryTypes.SELECT },
+    );
+    if (!ch) throw new ChallengeNotCommittedError();
+    if (ch.status !== 'pending' || new Date(ch.expires_at).getTime() <= Date.now()) return { sent: false };
+    const code = numericCode(8);
+    await storeToken(this.sequelize, {
+      userId: input.userId, purpose: 'step_up', tokenHash: stepUpCodeHash(input.challengeId, code),
+      flowId: stepUpFlowId(input.sessionId, input.challengeId), expiresAt: new Date(ch.expires_at),
+      supersedeFlowPrefix: `step-up:${input.sessionId}/`,
+    });
+    const sent = await this.outbox.sendToUser(key, { userId: input.userId, template: 'step_up_code', params: { code, device: ch.label ?? 'unknown device', expiresAt: new Date(ch.expires_at).toISOString() } });
+    return { sent };
+  }
+}

@@ -1,8 +1,8 @@
 /**
- * Access tokens (EdDSA JWTs with kid, algorithm pinned on verify) and opaque refresh tokens
- * (random 256-bit, stored only as SHA-256 hashes).
+ * Access tokens (EdDSA JWTs with kid, algorithm pinned on verify). The opaque refresh tokens
+ * (random 256-bit, stored only as SHA-256 hashes) are crypto/opaque-tokens.ts.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader, JWTPayload } from 'jose';
 import { AppError } from '../../platform/errors';
 import { KeyRing, SIGNING_ALG } from './signing-keys';
@@ -59,22 +59,6 @@ export class TokenService {
       throw new AppError('unauthorized', 'the access token is missing, malformed, expired or not signed by us');
     }
   }
-}
-
-export const REFRESH_PREFIX = 'rt_';
-
-export function newRefreshToken(): { token: string; hash: Buffer } {
-  const token = REFRESH_PREFIX + randomBytes(32).toString('base64url');
-  return { token, hash: hashOpaque(token) };
-}
-
-export function hashOpaque(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
-}
-
-/** Cheap shape check before any database work. */
-export function looksLikeRefreshToken(t: string): boolean {
-  return t.length === REFRESH_PREFIX.length + 43 && t.startsWith(REFRESH_PREFIX) && /^[A-Za-z0-9_-]+$/.test(t.slice(3));
 }
 
 export { decodeProtectedHeader };

@@ -22,6 +22,7 @@ import type { emailVerificationWorkflow } from '../../workflows/email-verificati
 import { resendUpdate, verifiedSignal } from '../../workflows/email-verification';
 import type { keyRotationWorkflow } from '../../workflows/key-rotation';
 import type { notificationWorkflow, NotificationInput } from '../../workflows/notification';
+import { rootMessage } from '../../workflows/ops-run';
 import type { passwordResetWorkflow } from '../../workflows/password-reset';
 import { resetCompletedSignal, resetRequestedSignal } from '../../workflows/password-reset';
 import type { stepUpWorkflow, StepUpResult } from '../../workflows/step-up';
@@ -300,9 +301,7 @@ export class TemporalFlows {
       try {
         await handle.result();
       } catch (err) {
-        let e = err as { message?: string; cause?: unknown };
-        while (e.cause) e = e.cause as typeof e;
-        out.failure = String(e.message ?? err);
+        out.failure = rootMessage(err);
       }
     } else if (desc.status.name === 'RUNNING' && workflowId.startsWith('key-rotation:')) {
       out.state = await handle.query('keyRotationState').catch(() => undefined);

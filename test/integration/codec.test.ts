@@ -228,7 +228,7 @@ describe('codec keys in Vault', () => {
 
     // An operator rotates with the CLI under the worker's Vault identity (its policy allows
     // update on the key set); under the API's identity the same command is refused.
-    const cli = (svc: 'api' | 'worker', cmd: string) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'core', 'codec-cli.ts'), cmd], {
+    const cli = (svc: 'api' | 'worker', cmd: string) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'codec-keys.ts'), cmd], {
       cwd: ROOT, encoding: 'utf8', timeout: 60000,
       env: { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds[svc], VAULT_SECRET_ID_FILE: info.secretIdFiles[svc] },
     });

@@ -1,9 +1,9 @@
 /** Access-token signing and verification with an in-memory key set (no servers involved). */
 import { SignJWT, generateKeyPair, base64url } from 'jose';
-import { KeyRing, newStoredKey, StoredKeySet } from '../../../domain/sessions/signing-keys';
-import { createLogger } from '../../../platform/logger';
-import { TokenService, looksLikeRefreshToken, newRefreshToken } from '../../../domain/sessions/tokens';
-import type { VaultClient } from '../../../platform/vault';
+import { KeyRing, newStoredKey, StoredKeySet } from '../../../../domain/sessions/signing-keys';
+import { createLogger } from '../../../../platform/logger';
+import { TokenService } from '../../../../domain/sessions/tokens';
+import type { VaultClient } from '../../../../platform/vault';
 
 async function ring(): Promise<{ keys: KeyRing; set: StoredKeySet }> {
   const set: StoredKeySet = { keys: [await newStoredKey('active')] };
@@ -55,16 +55,5 @@ describe('access tokens', () => {
       expect(k.d).toBeUndefined();
       expect(k).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
     }
-  });
-});
-
-describe('refresh tokens', () => {
-  test('are random, prefixed, and pass the shape check', () => {
-    const a = newRefreshToken();
-    const b = newRefreshToken();
-    expect(a.token).not.toBe(b.token);
-    expect(looksLikeRefreshToken(a.token)).toBe(true);
-    expect(looksLikeRefreshToken(a.token.slice(0, -1))).toBe(false);
-    expect(a.hash.length).toBe(32);
   });
 });

@@ -1,4 +1,4 @@
-import { checkPassword, isCommonPassword, isRepetitive } from '../../../domain/accounts/password-policy';
+import { checkPassword, isCommonPassword, isRepetitive } from '../../../../domain/accounts/password-policy';
 
 const opts = { minLength: 12, maxLength: 64 };
 

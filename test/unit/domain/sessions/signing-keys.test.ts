@@ -1,5 +1,5 @@
 /** The signing-key rotation phases as pure transforms of the stored key set (domain/sessions/signing-keys.ts). */
-import { KeySetStateError, newStoredKey, RotationConflictError, rotationTimings, StoredKeySet, withActiveKey, withNextKey, withoutRetiredKeys } from '../../../domain/sessions/signing-keys';
+import { KeySetStateError, newStoredKey, RotationConflictError, rotationTimings, StoredKeySet, withActiveKey, withNextKey, withoutRetiredKeys } from '../../../../domain/sessions/signing-keys';
 
 async function setWithActive(): Promise<StoredKeySet> {
   return { keys: [await newStoredKey('active')] };

@@ -1,10 +1,10 @@
 /** The payload codec: AES-256-GCM, key id in the metadata, rotation, tampering, key-set guards. */
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { AesGcmPayloadCodec, CodecError, ENCRYPTED_ENCODING, META_KEY_ID, metaString } from '../../../platform/temporal/payload-codec';
-import { CodecKeyRing, CodecKeySet, FIXTURE_KID_PREFIX, newCodecKey, StaticCodecKeys } from '../../../platform/temporal/codec-keys';
-import { failureConverter } from '../../../platform/temporal/failure-converter';
-import { createLogger } from '../../../platform/logger';
+import { AesGcmPayloadCodec, CodecError, ENCRYPTED_ENCODING, META_KEY_ID, metaString } from '../../../../platform/temporal/payload-codec';
+import { CodecKeyRing, CodecKeySet, FIXTURE_KID_PREFIX, newCodecKey, StaticCodecKeys } from '../../../../platform/temporal/codec-keys';
+import { failureConverter } from '../../../../platform/temporal/failure-converter';
+import { createLogger } from '../../../../platform/logger';
 
 const keySet = (...kids: string[]): CodecKeySet => ({
   active_kid: kids[kids.length - 1],

@@ -4,7 +4,7 @@ import {
   fingerprintInput,
   parseUserAgent,
   primaryLanguage,
-} from '../../../domain/sessions/fingerprint';
+} from '../../../../domain/sessions/fingerprint';
 
 const UA = {
   firefoxLinux: 'Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0',

@@ -1,0 +1,105 @@
+/**
+ * The e-mail outbox (`email_outbox`, this module is its one writer): every e-mail a flow sends is
+ * claimed under an idempotency key (workflow run + activity), sent with a Message-ID derived from
+ * that key, and marked `sent`, so a retried activity sends nothing twice and a duplicate that
+ * slips through (crash between send and mark) carries the same Message-ID.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from '../platform/logger';
+import type { MailMessage } from '../platform/mailer';
+import { EmailOutbox, User } from '../platform/db/models';
+import { AppError } from '../platform/errors';
+import { NotificationTemplate, render } from './mail-templates';
+
+/** The Message-ID of the e-mail sent under `key`: the same on every attempt. */
+export function outboxMessageId(key: string): string {
+  return `<${createHash('sha256').update(key).digest('hex').slice(0, 32)}@authflow>`;
+}
+
+/** A permanent SMTP rejection (5xx): it will not change on retry. The message names the status
+ * only (the server's reply may quote the address). */
+export class MailRejectedError extends Error {
+  constructor(readonly responseCode: number) {
+    super(`the mail server rejected the message (${responseCode})`);
+    this.name = 'MailRejectedError';
+  }
+}
+
+/** What the outbox needs of the mailer. */
+export interface MailSender {
+  send(msg: MailMessage): Promise<unknown>;
+}
+
+export type OutboxMessage = Omit<MailMessage, 'messageId'>;
+
+/** The user an e-mail goes to, or 404 `not_found` when there is no such user or no address. */
+export async function mailRecipient(userId: string): Promise<User> {
+  const user = await User.findByPk(userId, { attributes: ['id', 'email', 'name', 'status', 'registration_contested_at'] });
+  if (!user || !user.email) throw new AppError('not_found', `user ${userId} has no address`);
+  return user;
+}
+
+export class Outbox {
+  constructor(
+    private readonly mailer: MailSender,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The key's outbox row, created `pending` when new. */
+  async claim(key: string, userId: string, template: string): Promise<{ row: EmailOutbox; created: boolean }> {
+    const [row, created] = await EmailOutbox.findOrCreate({ where: { idempotency_key: key }, defaults: { idempotency_key: key, user_id: userId, template, status: 'pending' } });
+    return { row, created };
+  }
+
+  /** Whether the e-mail of `key` went out already. */
+  async isSent(key: string): Promise<boolean> {
+    return (await EmailOutbox.findByPk(key))?.status === 'sent';
+  }
+
+  /** Gives a claim up (nothing was sent under it; a later attempt may claim the key afresh). */
+  async release(row: EmailOutbox): Promise<void> {
+    await row.destroy();
+  }
+
+  /** Sends `msg` under `key` (whose row `row` is) and marks the row sent. Errors pass through as they are. */
+  async deliver(key: string, row: EmailOutbox, msg: OutboxMessage): Promise<void> {
+    await this.sendAndMark(key, row, msg, false);
+  }
+
+  /**
+   * Sends once per key: an outbox row marks the send; a retry after success does nothing and
+   * returns false. A permanent rejection is a `MailRejectedError`.
+   */
+  async sendOnce(key: string, userId: string, template: NotificationTemplate, build: () => Promise<OutboxMessage>): Promise<boolean> {
+    const { row } = await this.claim(key, userId, template);
+    if (row.status === 'sent') {
+      this.logger.info({ key, template }, 'notification already sent; skipping retry');
+      return false;
+    }
+    const msg = await build();
+    await this.sendAndMark(key, row, msg, true);
+    this.logger.info({ userId, template }, 'notification sent');
+    return true;
+  }
+
+  /** A templated e-mail to the user (their name filled in), once per key. */
+  async sendToUser(key: string, input: { userId: string; template: NotificationTemplate; params?: Record<string, string> }): Promise<boolean> {
+    return this.sendOnce(key, input.userId, input.template, async () => {
+      const user = await mailRecipient(input.userId);
+      const r = render(input.template, { ...(input.params ?? {}), name: user.name ?? '' });
+      return { to: user.email!, ...r };
+    });
+  }
+
+  private async sendAndMark(key: string, row: EmailOutbox, msg: OutboxMessage, rejectPermanently: boolean): Promise<void> {
+    const messageId = outboxMessageId(key);
+    try {
+      await this.mailer.send({ ...msg, messageId });
+    } catch (err) {
+      const code = (err as { responseCode?: number }).responseCode;
+      if (rejectPermanently && code && code >= 500 && code < 600) throw new MailRejectedError(code);
+      throw err;
+    }
+    await row.update({ status: 'sent', message_id: messageId, sent_at: new Date() });
+  }
+}

@@ -1,2 +1,0 @@
-/** Workflow of this feature area (filled in by its issue). */
-export {};
