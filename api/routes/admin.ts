@@ -7,7 +7,6 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { z } from 'zod';
-import { listAuditEvents, searchUsers } from '../../domain/accounts/admin';
 import { publicUser, USER_STATUSES } from '../../domain/accounts/users';
 import { AppError } from '../../platform/errors';
 import type { NotificationTemplate } from '../../domain/mail-templates';
@@ -92,7 +91,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.get('/users', async (ctx) => {
     const q = parse(UsersQuery, ctx.query, 'query');
-    const { users, nextCursor } = await searchUsers(q);
+    const { users, nextCursor } = await deps.admin.search(q);
     ctx.body = { users: users.map(publicUser), next_cursor: nextCursor };
   });
 
@@ -191,7 +190,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.get('/audit-events', async (ctx) => {
     const q = parse(EventsQuery, ctx.query, 'query');
-    const { events, nextCursor } = await listAuditEvents({ userId: q.user_id, type: q.type, limit: q.limit, cursor: q.cursor });
+    const { events, nextCursor } = await deps.admin.auditEvents({ userId: q.user_id, type: q.type, limit: q.limit, cursor: q.cursor });
     ctx.body = { events, next_cursor: nextCursor };
   });
 

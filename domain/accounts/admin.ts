@@ -34,7 +34,7 @@ const isEventKey = (v: unknown[]): v is [string] => v.length === 1 && typeof v[0
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** Users, newest first; `query` matches e-mail or name (substring) or the exact id. */
-export async function searchUsers(opts: { query?: string; status?: UserStatus; limit: number; cursor?: string }): Promise<{ users: User[]; nextCursor: string | null }> {
+export async function searchUsers(sequelize: Sequelize, opts: { query?: string; status?: UserStatus; limit: number; cursor?: string }): Promise<{ users: User[]; nextCursor: string | null }> {
   const where: string[] = [];
   const rep: Record<string, unknown> = { limit: opts.limit + 1 };
   if (opts.status) {
@@ -57,7 +57,7 @@ export async function searchUsers(opts: { query?: string; status?: UserStatus; l
     rep.ccreated = created;
     rep.cid = id;
   }
-  const rows = await User.sequelize!.query<{ id: string; sort_created: string }>(
+  const rows = await sequelize.query<{ id: string; sort_created: string }>(
     `SELECT id, created_at::text AS sort_created FROM users ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY created_at DESC, id DESC LIMIT :limit`,
     { replacements: rep, type: QueryTypes.SELECT },
@@ -84,7 +84,7 @@ export interface AuditEventView {
 }
 
 /** Audit events, newest first, by user and/or type (`type` ending in `.*` matches a prefix). */
-export async function listAuditEvents(opts: { userId?: string; type?: string; limit: number; cursor?: string }): Promise<{ events: AuditEventView[]; nextCursor: string | null }> {
+export async function listAuditEvents(sequelize: Sequelize, opts: { userId?: string; type?: string; limit: number; cursor?: string }): Promise<{ events: AuditEventView[]; nextCursor: string | null }> {
   const where: string[] = [];
   const rep: Record<string, unknown> = { limit: opts.limit + 1 };
   if (opts.userId) {
@@ -105,7 +105,7 @@ export async function listAuditEvents(opts: { userId?: string; type?: string; li
     where.push('id < :cid');
     rep.cid = id;
   }
-  const rows = await User.sequelize!.query<AuditEventView & { created_at: Date; id: string | number }>(
+  const rows = await sequelize.query<AuditEventView & { created_at: Date; id: string | number }>(
     `SELECT id::text AS id, type, user_id, actor_id, ip, request_id, data, created_at FROM audit_events
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT :limit`,
     { replacements: rep, type: QueryTypes.SELECT },
@@ -126,12 +126,11 @@ export interface ResetOutcome {
  * codes, open MFA challenges), forgets every known device and invalidates the password, so the
  * only way back in is the password-reset e-mail the caller starts in the same transaction.
  */
-export async function resetAccount(t: Transaction, userId: string, meta: AuditMeta): Promise<ResetOutcome> {
+export async function resetAccount(sequelize: Sequelize, t: Transaction, userId: string, meta: AuditMeta): Promise<ResetOutcome> {
   const user = await lockUser(userId, t);
   if (user.status === 'deleted' || user.status === 'pending_deletion') {
     throw new AppError('invalid_transition', `cannot reset an account that is ${user.status.replace(/_/g, ' ')}`, { status_now: user.status, event: 'reset' });
   }
-  const sequelize = User.sequelize!;
   const { recoveryCodesDeleted, devicesForgotten } = await wipeCredentials(sequelize, t, user.id);
   const hadMfa = user.mfa_enabled;
   await user.update({
@@ -160,6 +159,16 @@ export class AdminService {
     private readonly deletions: DeletionService,
     private readonly flows: PasswordResetFlows,
   ) {}
+
+  /** Users, newest first, by text (e-mail, name or id) and status; cursor pagination. */
+  search(opts: Parameters<typeof searchUsers>[1]) {
+    return searchUsers(this.sequelize, opts);
+  }
+
+  /** Audit events, newest first, by user and type; cursor pagination. */
+  auditEvents(opts: Parameters<typeof listAuditEvents>[1]) {
+    return listAuditEvents(this.sequelize, opts);
+  }
 
   async user(id: string): Promise<{ user: User; deletion: { due_at: string; workflow_status: string | null } | null }> {
     const user = await User.findByPk(id);
@@ -204,7 +213,7 @@ export class AdminService {
 
   async reset(id: string, meta: AuditMeta): Promise<User> {
     const { user } = await withTx(this.sequelize, async (t) => {
-      const outcome = await resetAccount(t, id, meta);
+      const outcome = await resetAccount(this.sequelize, t, id, meta);
       await this.flows.forcePasswordReset(id);
       return outcome;
     });
