@@ -92,7 +92,7 @@ async function main() {
   const config = parseConfig({ ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.api, VAULT_SECRET_ID_FILE: info.secretIdFiles.api });
   const argon2 = argon2Params(config);
   const db = await appDb(info);
-  const pgVersion = (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
+  const pgVersion = (await db.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v;
   log(`stack ${opts.dataDir}; ${pin.description}`);
 
   const removed = await removeSeeded(info, config.TEMPORAL_NAMESPACE, db);

@@ -82,7 +82,7 @@ export function machineInfo(): MachineInfo {
   let cpuModel = os.cpus()[0]?.model ?? 'unknown';
   try {
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m) cpuModel = m[1]!.trim();
+    if (m) cpuModel = m[1].trim();
   } catch {
     /* not Linux */
   }
@@ -145,7 +145,7 @@ export function cpuList(list: string): number[] {
   const out: number[] = [];
   for (const part of list.split(',')) {
     const [a, b] = part.split('-').map(Number);
-    for (let c = a!; c <= (b ?? a!); c++) out.push(c);
+    for (let c = a; c <= (b ?? a); c++) out.push(c);
   }
   return out;
 }
@@ -158,8 +158,8 @@ export function cpuTimes(cpus: number[]): { busy: number; steal: number } {
   for (const c of cpus) {
     const m = new RegExp(`^cpu${c} (.+)$`, 'm').exec(stat);
     if (!m) continue;
-    const [user, nice, system, , , irq, softirq, st] = m[1]!.trim().split(/\s+/).map(Number);
-    busy += user! + nice! + system! + irq! + softirq!;
+    const [user, nice, system, , , irq, softirq, st] = m[1].trim().split(/\s+/).map(Number);
+    busy += user + nice + system + irq + softirq;
     steal += st ?? 0;
   }
   return { busy: busy / CLK_TCK, steal: steal / CLK_TCK };

@@ -6,7 +6,7 @@
 import { hashPassword, type Argon2Params } from '../../crypto/argon2';
 
 async function main() {
-  const params = JSON.parse(process.argv[2]!) as Argon2Params;
+  const params = JSON.parse(process.argv[2]) as Argon2Params;
   const samples = Number(process.argv[3] ?? 10);
   const password = 'bench-correct-horse-battery-9';
   await hashPassword(password, params); // warm-up: loads the addon, touches the memory once

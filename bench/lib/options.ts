@@ -104,7 +104,7 @@ export function parseOptions(argv: string[]): Options {
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m) throw new BenchError(`unknown argument ${a}\n${USAGE}`);
-    flags.set(m[1]!, m[2] ?? true);
+    flags.set(m[1], m[2] ?? true);
   }
   const quick = flags.get('quick') === true;
   const base = { ...(quick ? QUICK : FULL) };
@@ -148,7 +148,7 @@ export function parseOptions(argv: string[]): Options {
     suites,
     results,
     keep: argv.includes('--keep'),
-    apiCpus: a ? a.split('=')[1]! : '1',
-    clientCpus: c ? c.split('=')[1]! : '0',
+    apiCpus: a ? a.split('=')[1] : '1',
+    clientCpus: c ? c.split('=')[1] : '0',
   };
 }

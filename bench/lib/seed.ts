@@ -114,7 +114,7 @@ export async function tableCounts(db: PgClient): Promise<{ users: number; device
     `SELECT (SELECT count(*) FROM users) u, (SELECT count(*) FROM device_fingerprints) d,
             (SELECT count(*) FROM sessions) s, (SELECT count(*) FROM refresh_tokens) t`,
   );
-  const row = r.rows[0]!;
+  const row = r.rows[0];
   return { users: Number(row.u), devices: Number(row.d), sessions: Number(row.s), refreshTokens: Number(row.t) };
 }
 

@@ -4,7 +4,7 @@ export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Nearest-rank percentile (p in 0..100). */
@@ -12,7 +12,7 @@ export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const rank = Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length)));
-  return s[rank - 1]!;
+  return s[rank - 1];
 }
 
 export interface Spread {

@@ -20,7 +20,7 @@ import { failureSummary, othersNote, roundLine } from './refresh';
 function hashProbe(pin: Pinning, params: Argon2Params, samples: number): { wallMs: number[]; cpuMs: number[] } {
   const node = [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'lib', 'hash-probe.ts'), JSON.stringify(params), String(samples)];
   const [cmd, ...args] = pin.pinned ? ['taskset', '-c', pin.apiCpus, ...node] : node;
-  const r = spawnSync(cmd!, args, { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) throw new Error(`the argon2id probe failed: ${r.stderr || r.error?.message}`);
   return JSON.parse(r.stdout) as { wallMs: number[]; cpuMs: number[] };
 }

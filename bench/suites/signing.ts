@@ -72,7 +72,7 @@ export async function signingSuite(ctx: BenchContext): Promise<SuiteResult> {
     // The transit signature must verify with the transit key's public half, or the comparison is moot.
     const sample = await transitJwt(vault, config.JWT_ISSUER, config.JWT_AUDIENCE, config.ACCESS_TOKEN_TTL);
     const keyInfo = (await vault.read(`${config.VAULT_TRANSIT_MOUNT}/keys/${TRANSIT_KEY}`)) as { data: { latest_version: number; keys: Record<string, { public_key: string }> } };
-    const pub = keyInfo.data.keys[String(keyInfo.data.latest_version)]!.public_key;
+    const pub = keyInfo.data.keys[String(keyInfo.data.latest_version)].public_key;
     const jwk = { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub, 'base64').toString('base64url') };
     await jwtVerify(sample, await importJWK(jwk, 'EdDSA'), { algorithms: ['EdDSA'], issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
     const transit = () => transitJwt(vault, config.JWT_ISSUER, config.JWT_AUDIENCE, config.ACCESS_TOKEN_TTL);

@@ -17,7 +17,7 @@ import { describeSpread, median, num, spread } from '../lib/stats';
 /** A key ring over an in-memory key set (what the API loads from Vault KV). */
 export async function memoryKeyRing(): Promise<KeyRing> {
   const set: StoredKeySet = { keys: [await newStoredKey('active')] };
-  const store = { kvGet: async () => set, kvPut: async () => 1 } as unknown as VaultClient;
+  const store = { kvGet: () => Promise.resolve(set), kvPut: () => Promise.resolve(1) } as unknown as VaultClient;
   const keys = new KeyRing(store, createLogger('silent', 'bench'));
   await keys.load(false);
   return keys;
@@ -55,7 +55,7 @@ export async function verifySuite(ctx: BenchContext): Promise<SuiteResult> {
 
   const middleware = requireAuth(tokens);
   const header = `Bearer ${jwt}`;
-  const next = async () => undefined;
+  const next = () => Promise.resolve();
   const viaMiddleware = async () => {
     const fake = { get: (h: string) => (h === 'Authorization' ? header : ''), set: () => undefined, state: {} as Koa.DefaultState };
     await middleware(fake as unknown as Koa.ParameterizedContext, next);

@@ -32,7 +32,7 @@ export function portFree(port: number): Promise<boolean> {
 function listeningInodes(port: number): Set<string> {
   const inodes = new Set<string>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(table, 'utf8');
     } catch {
@@ -62,7 +62,7 @@ function fromProc(port: number): PortHolder | undefined {
   const inodes = listeningInodes(port);
   if (!inodes.size) return undefined;
   const wanted = new Set([...inodes].map((i) => `socket:[${i}]`));
-  let pids: string[] = [];
+  let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {

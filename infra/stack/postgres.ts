@@ -240,7 +240,7 @@ function placeCluster(dataDir: string, user: ServerUser | undefined): { dir: str
     try {
       renameSync(link, dir);
     } catch (err) {
-      throw new Error(`the postgres user cannot reach ${link}, and moving it to ${dir} failed (${(err as Error).message}): move the data directory (AUTHFLOW_DATA_DIR) somewhere that user can enter`);
+      throw new Error(`the postgres user cannot reach ${link}, and moving it to ${dir} failed (${(err as Error).message}): move the data directory (AUTHFLOW_DATA_DIR) somewhere that user can enter`, { cause: err });
     }
   } else {
     // A fresh data directory: whatever an earlier one at the same path left there is stale.

@@ -230,7 +230,7 @@ export class Stack {
     return child;
   }
 
-  private async waitFor(name: string, check: () => Promise<boolean>, timeoutMs: number) {
+  private async waitFor(name: string, check: () => boolean | Promise<boolean>, timeoutMs: number) {
     const deadline = Date.now() + timeoutMs;
     const child = this.children.get(name);
     while (Date.now() < deadline) {
@@ -267,7 +267,7 @@ export class Stack {
     this.spawnChild('postgres', join(layout.nativeDir, 'bin', 'postgres'), [
       '-D', dir, '-p', String(this.opts.ports.postgres), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200',
     ], o.env, o);
-    await this.waitFor('postgres', async () => readFileSync(logPath).subarray(from).toString().includes('database system is ready to accept connections'), 60000);
+    await this.waitFor('postgres', () => readFileSync(logPath).subarray(from).toString().includes('database system is ready to accept connections'), 60000);
     this.info.pgSuperuserUrl = `postgres://postgres:${encodeURIComponent(this.state.pgSuperPassword)}@127.0.0.1:${this.opts.ports.postgres}/postgres`;
     this.log(`postgres ready on 127.0.0.1:${this.opts.ports.postgres}${fresh ? ' (new cluster)' : ''}`);
   }
@@ -293,7 +293,7 @@ export class Stack {
       '--log-format', 'json',
     ];
     this.spawnChild('temporal', this.tools.temporal, args);
-    await this.waitFor('temporal', async () => {
+    await this.waitFor('temporal', () => {
       const r = spawnSync(this.tools.temporal, ['operator', 'cluster', 'health', '--address', this.info.urls.temporal], { encoding: 'utf8', timeout: 5000 });
       return r.status === 0 && /SERVING/.test(r.stdout);
     }, 60000);
@@ -449,7 +449,7 @@ export class Stack {
     return ['--import', 'tsx', '--enable-source-maps', join(ROOT, entry)];
   }
 
-  async runMigrations() {
+  runMigrations() {
     const r = spawnSync(process.execPath, this.nodeArgs('cli/migrate.ts'), {
       cwd: ROOT, env: { ...process.env, ...this.serviceEnvFor('worker') }, encoding: 'utf8', timeout: 120000,
     });
@@ -460,7 +460,7 @@ export class Stack {
   async startWorker() {
     this.spawnChild('worker', process.execPath, this.nodeArgs('worker/main.ts'), this.serviceEnvFor('worker'));
     const logPath = join(this.info.logs, 'worker.log');
-    await this.waitFor('worker', async () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('"worker started"'), 120000);
+    await this.waitFor('worker', () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('"worker started"'), 120000);
     this.log('worker running');
   }
 
@@ -514,7 +514,7 @@ export class Stack {
       }
       throw err;
     })));
-    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw first ?? failed.reason;
   }
 
@@ -533,7 +533,7 @@ export class Stack {
       await this.provisionDatabase();
       await this.issueServiceIdentities();
       this.writeInfo();
-      await this.runMigrations();
+      this.runMigrations();
       if (this.opts.services) {
         await this.startServers([() => this.startWorker(), () => this.startApi()]);
       }
@@ -559,7 +559,7 @@ export class Stack {
    * then SIGKILL after 10 s. Our own children and Postgres are stopped below as usual.
    */
   private async stopRecordedExtras() {
-    let recorded: Record<string, number> = {};
+    let recorded: Record<string, number>;
     try {
       recorded = (JSON.parse(readFileSync(join(this.info.dataDir, 'stack.json'), 'utf8')) as StackInfo).pids ?? {};
     } catch {

@@ -38,7 +38,8 @@ stack.start().then(
       say({ stopped: true });
       process.exit(0);
     };
-    process.stdin.once('data', stop).once('end', stop).resume();
+    const onInputEnd = () => void stop();
+    process.stdin.once('data', onInputEnd).once('end', onInputEnd).resume();
   },
   (err: Error) => {
     clearInterval(watch);

@@ -240,7 +240,7 @@ export async function restartPostgres(downMs = 0): Promise<number> {
       await c.end();
       return child.pid!;
     } catch (err) {
-      if (child.exitCode !== null) throw new Error(`postgres exited (${child.exitCode}); see logs/postgres.log`);
+      if (child.exitCode !== null) throw new Error(`postgres exited (${child.exitCode}); see logs/postgres.log`, { cause: err });
       if (Date.now() > deadline) throw err;
       await sleep(200);
     }

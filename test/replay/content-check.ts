@@ -28,7 +28,7 @@ function walk(node: unknown, path: string, out: Found[]) {
   if (!node || typeof node !== 'object') return;
   const m = (node as { metadata?: Record<string, unknown> }).metadata;
   if (m && typeof m === 'object' && typeof m.encoding === 'string') {
-    out.push({ path, payload: payloadFromJson(node as never) });
+    out.push({ path, payload: payloadFromJson(node) });
     return;
   }
   for (const [k, v] of Object.entries(node)) walk(v, path ? `${path}.${k}` : k, out);

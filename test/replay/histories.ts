@@ -59,8 +59,8 @@ export function loadRecorded(file: string): RecordedHistory {
 }
 
 export function historyToObject(h: History): Record<string, unknown> {
-  const msg = HistoryMsg.fromObject(h as Record<string, unknown>); // returns a message as it is
-  return HistoryMsg.toObject(msg, { longs: String, enums: String, bytes: String }) as Record<string, unknown>;
+  const msg = HistoryMsg.fromObject(h); // returns a message as it is
+  return HistoryMsg.toObject(msg, { longs: String, enums: String, bytes: String });
 }
 
 export function historyFromObject(obj: Record<string, unknown>): History {

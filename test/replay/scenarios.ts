@@ -302,7 +302,7 @@ async function forgot(email: string) {
 }
 
 const replayDevice = () => ({ 'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0', 'X-Device-Id': `replay-${randomUUID()}` });
-const sessionOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()).sid as string;
+const sessionOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString()).sid as string;
 
 async function refreshFrom(refreshToken: string, headers: Record<string, string>, expectCode: string) {
   const r = await api('POST', '/v1/auth/refresh', { body: { refresh_token: refreshToken }, headers });

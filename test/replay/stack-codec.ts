@@ -27,7 +27,7 @@ export interface StackClients {
   /** No codec: sees payloads as the Temporal server stores them. */
   raw: Client;
   codec: AesGcmPayloadCodec;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 export async function stackClients(info: StackInfo): Promise<StackClients> {
