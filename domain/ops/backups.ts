@@ -96,7 +96,7 @@ const aadFor = (id: string, part: PartName) => `${BACKUP_FORMAT}:${id}:${part}`;
 
 export function appVersion(): string {
   try {
-    return JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version ?? 'unknown';
+    return JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version ?? 'unknown';
   } catch {
     return 'unknown';
   }
