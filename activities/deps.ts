@@ -1,14 +1,8 @@
-/** What every activity factory receives: the worker's clients, passed in (tests pass real ones). */
-import type { Sequelize } from 'sequelize';
-import type { Config } from '../platform/config';
-import type { Logger } from '../platform/logger';
-import type { Mailer } from '../platform/mailer';
-import type { VaultClient } from '../platform/vault';
+/**
+ * What every activity factory receives: the worker's runtime (platform/runtime.ts), passed in
+ * (tests pass real ones). Activities hand its clients to the domain services they build and never
+ * query them themselves.
+ */
+import type { Runtime } from '../platform/runtime';
 
-export interface ActivityDeps {
-  sequelize: Sequelize;
-  vault: VaultClient;
-  mailer: Mailer;
-  config: Config;
-  logger: Logger;
-}
+export type ActivityDeps = Pick<Runtime, 'sequelize' | 'vault' | 'mailer' | 'config' | 'logger'>;

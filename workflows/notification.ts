@@ -5,8 +5,10 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { NotificationTemplate } from '../domain/mail-templates';
 import { mailActivity } from './options';
+
+/** The templates the notification activity renders (domain/mail-templates.ts). */
+type NotificationTemplate = Parameters<Activities['sendNotification']>[0]['template'];
 
 const { sendNotification } = proxyActivities<Activities>(mailActivity);
 

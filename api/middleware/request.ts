@@ -6,6 +6,15 @@ import { httpRequests } from '../../platform/metrics';
 
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
+declare module 'koa' {
+  interface DefaultState {
+    /** The request id (the client's `X-Request-Id` when well-formed, else a new one). */
+    requestId: string;
+    /** The request's child logger (carries the request id). */
+    log: Logger;
+  }
+}
+
 export function requestContext(logger: Logger): Koa.Middleware {
   return async (ctx, next) => {
     const incoming = ctx.get('X-Request-Id');

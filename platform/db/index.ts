@@ -162,12 +162,12 @@ export function isConnectionFailure(err: unknown): boolean {
 }
 
 /** Maps a connection-level failure to 503; other errors pass through unchanged. */
-export function mapDbError(err: unknown): unknown {
+export function mapDbError(err: unknown): Error {
   if (isConnectionFailure(err)) {
     dependencyCalls.inc({ dependency: 'postgres', operation: 'query', outcome: 'error' });
     return new DependencyError('postgres', err);
   }
-  return err;
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 export async function withTx<T>(sequelize: Sequelize, fn: (t: Transaction) => Promise<T>): Promise<T> {
