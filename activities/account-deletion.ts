@@ -23,7 +23,12 @@ export function createAccountDeletionActivities(deps: ActivityDeps) {
 
   return {
     /** Restores a pending-deletion account (self-service or admin reactivation). */
-    async cancelAccountDeletion(input: { userId: string; actorId: string | null; requestId: string | null; restoreTo?: 'active' }): Promise<{ status: string }> {
+    async cancelAccountDeletion(input: {
+      userId: string;
+      actorId: string | null;
+      requestId: string | null;
+      restoreTo?: 'active';
+    }): Promise<{ status: string }> {
       const r = await cancelPendingDeletion(sequelize, input).catch(accountFailure);
       logger.info({ userId: input.userId, to: r.status }, 'account deletion cancelled');
       return r;

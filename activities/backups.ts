@@ -9,7 +9,16 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { rm } from 'node:fs/promises';
 import {
-  BackupError, DatabasePartInfo, dumpDatabase, isBackupId, partialDir, PgTarget, pruneBackups, sealParts, snapshotVault, VaultPartInfo,
+  BackupError,
+  DatabasePartInfo,
+  dumpDatabase,
+  isBackupId,
+  partialDir,
+  PgTarget,
+  pruneBackups,
+  sealParts,
+  snapshotVault,
+  VaultPartInfo,
 } from '../domain/ops/backups';
 import { DrillBusyError, DrillResult, runRestoreDrill } from '../domain/ops/restore-drill';
 import { readDbCredentials } from '../platform/db';
@@ -50,8 +59,13 @@ export function createBackupsActivities(deps: ActivityDeps) {
       const hb = heartbeating('pg_dump');
       try {
         const part = await dumpDatabase({
-          vault, target: await dbTarget(), pgDumpBin: config.PG_DUMP_BIN, root: config.BACKUP_DIR, id: input.backupId,
-          signal: hb.signal, onBytes: (bytes) => hb.progress({ bytes }),
+          vault,
+          target: await dbTarget(),
+          pgDumpBin: config.PG_DUMP_BIN,
+          root: config.BACKUP_DIR,
+          id: input.backupId,
+          signal: hb.signal,
+          onBytes: (bytes) => hb.progress({ bytes }),
         });
         log.info({ backupId: input.backupId, bytes: part.bytes, tables: Object.keys(part.tables).length }, 'backup: database dumped and encrypted');
         return part;
@@ -79,7 +93,12 @@ export function createBackupsActivities(deps: ActivityDeps) {
     },
 
     /** Writes the manifest and checksums, verifies, and makes the backup visible (rename). */
-    async sealBackup(input: { backupId: string; createdAt: string; database: DatabasePartInfo; vault: VaultPartInfo }): Promise<{ backupId: string; bytes: number; tables: Record<string, number> }> {
+    async sealBackup(input: {
+      backupId: string;
+      createdAt: string;
+      database: DatabasePartInfo;
+      vault: VaultPartInfo;
+    }): Promise<{ backupId: string; bytes: number; tables: Record<string, number> }> {
       validId(input.backupId);
       try {
         const { sealedNow, ...sealed } = await sealParts(config.BACKUP_DIR, input);
@@ -112,8 +131,12 @@ export function createBackupsActivities(deps: ActivityDeps) {
       let hb: ReturnType<typeof heartbeating> | undefined;
       try {
         return await runRestoreDrill({
-          vault, root: config.BACKUP_DIR, scratch: await dbTarget(config.RESTORE_DRILL_DATABASE), lockDatabase: config.DB_NAME,
-          pgRestoreBin: config.PG_RESTORE_BIN, log,
+          vault,
+          root: config.BACKUP_DIR,
+          scratch: await dbTarget(config.RESTORE_DRILL_DATABASE),
+          lockDatabase: config.DB_NAME,
+          pgRestoreBin: config.PG_RESTORE_BIN,
+          log,
           started: () => (hb = heartbeating('restore drill')),
         });
       } catch (err) {

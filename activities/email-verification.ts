@@ -15,7 +15,15 @@ export function createEmailVerificationActivities(deps: ActivityDeps) {
      * Generates a single-use code, stores only its hash (superseding earlier codes of the same
      * purpose), and e-mails it. Returns ids and times only: the code never reaches history.
      */
-    async issueOneTimeCode(input: { userId: string; purpose: TokenPurpose; flowId: string; ttlSeconds: number; template: NotificationTemplate; sequence: number; params?: Record<string, string> }): Promise<{ tokenId: string; expiresAt: string; sent: boolean }> {
+    async issueOneTimeCode(input: {
+      userId: string;
+      purpose: TokenPurpose;
+      flowId: string;
+      ttlSeconds: number;
+      template: NotificationTemplate;
+      sequence: number;
+      params?: Record<string, string>;
+    }): Promise<{ tokenId: string; expiresAt: string; sent: boolean }> {
       return codes.issue(idempotencyKey(), input).catch(mailFailure);
     },
 

@@ -5,7 +5,16 @@
  * material.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { KeySetStateError, keySummary, newStoredKey, RotationConflictError, updateKeySet, withActiveKey, withNextKey, withoutRetiredKeys } from '../domain/sessions/signing-keys';
+import {
+  KeySetStateError,
+  keySummary,
+  newStoredKey,
+  RotationConflictError,
+  updateKeySet,
+  withActiveKey,
+  withNextKey,
+  withoutRetiredKeys,
+} from '../domain/sessions/signing-keys';
 import type { ActivityDeps } from './deps';
 
 function keyFailure(err: unknown): never {
@@ -33,13 +42,21 @@ export function createKeyRotationActivities(deps: ActivityDeps) {
     },
 
     /** Phase 2: the new key signs; the previous one retires, published until its tokens expire. */
-    async activateSigningKey(input: { rotationId: string; kid: string; retireAfterSeconds: number }): Promise<{ kid: string; retiring: string[]; publishUntil: string }> {
+    async activateSigningKey(input: {
+      rotationId: string;
+      kid: string;
+      retireAfterSeconds: number;
+    }): Promise<{ kid: string; retiring: string[]; publishUntil: string }> {
       const publishUntil = new Date(Date.now() + input.retireAfterSeconds * 1000);
       try {
         const r = await updateKeySet(vault, (set) => withActiveKey(set, input.kid, publishUntil, input.rotationId));
         // The keys this rotation retired (on a retried call: retired by the first attempt).
         const retiring = r.set.keys.filter((k) => k.status === 'retiring' && k.retired_by === input.rotationId);
-        const until = retiring.map((k) => k.publish_until!).sort().pop() ?? publishUntil.toISOString();
+        const until =
+          retiring
+            .map((k) => k.publish_until!)
+            .sort()
+            .pop() ?? publishUntil.toISOString();
         if (r.changed) log.info({ kid: input.kid, retiring: retiring.map((k) => k.kid) }, 'key rotation: signing switched to the new key');
         return { kid: input.kid, retiring: retiring.map((k) => k.kid), publishUntil: until };
       } catch (err) {

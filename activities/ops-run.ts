@@ -13,7 +13,15 @@ export function createOpsRunActivities(deps: ActivityDeps) {
 
   return {
     /** Records a run's state (idempotent, audited). Failures that need a human log at error. */
-    async recordOpsRun(input: { runId: string; workflowId: string; kind: OpsKind; status: OpsRunStatus; phase: string; actorId?: string | null; details?: Record<string, unknown> }): Promise<{ changed: boolean }> {
+    async recordOpsRun(input: {
+      runId: string;
+      workflowId: string;
+      kind: OpsKind;
+      status: OpsRunStatus;
+      phase: string;
+      actorId?: string | null;
+      details?: Record<string, unknown>;
+    }): Promise<{ changed: boolean }> {
       const changed = await recordOpsRun(sequelize, input);
       if (changed && input.status === 'failed' && input.phase === 'cancelled') {
         log.warn({ kind: input.kind, runId: input.runId, details: input.details }, `${input.kind.replace('_', ' ')} cancelled`);

@@ -14,7 +14,7 @@ import type { ActivityDeps } from './deps';
 export function idempotencyKey(): string {
   const info = Context.current().info;
   const wf = info.workflowExecution;
-  return `${wf?.workflowId ?? "standalone"}/${wf?.runId ?? info.activityId}/${info.activityId}`;
+  return `${wf?.workflowId ?? 'standalone'}/${wf?.runId ?? info.activityId}/${info.activityId}`;
 }
 
 export function createOutbox(deps: Pick<ActivityDeps, 'mailer' | 'logger'>): Outbox {

@@ -11,12 +11,17 @@ export type { ResetIssueResult };
 
 export function createPasswordResetActivities(deps: ActivityDeps) {
   const { config } = deps;
-  const mailer = new ResetTokenMailer(deps.sequelize, createOutbox(deps), {
-    ttl: config.PASSWORD_RESET_TTL,
-    interval: config.PASSWORD_RESET_EMAIL_INTERVAL,
-    perDay: config.PASSWORD_RESET_EMAILS_PER_DAY,
-    publicBaseUrl: config.PUBLIC_BASE_URL,
-  }, deps.logger);
+  const mailer = new ResetTokenMailer(
+    deps.sequelize,
+    createOutbox(deps),
+    {
+      ttl: config.PASSWORD_RESET_TTL,
+      interval: config.PASSWORD_RESET_EMAIL_INTERVAL,
+      perDay: config.PASSWORD_RESET_EMAILS_PER_DAY,
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+    },
+    deps.logger,
+  );
 
   return {
     /** Issues a reset token and e-mails it, unless the user may not get one or the anti-spam rules say no. */

@@ -58,12 +58,22 @@ export function buildDocument(serverUrl: string) {
         const mediaType = r.mediaType ?? (Number(status) >= 400 ? 'application/problem+json' : 'application/json');
         responses[status] = {
           description: r.description,
-          ...(r.schema || Number(status) >= 400 ? { content: { [mediaType]: { schema: r.schema ? toSchema(r.schema) : { $ref: '#/components/schemas/Problem' } } } } : {}),
+          ...(r.schema || Number(status) >= 400
+            ? { content: { [mediaType]: { schema: r.schema ? toSchema(r.schema) : { $ref: '#/components/schemas/Problem' } } } }
+            : {}),
         };
       }
-      if (d.body) responses['400'] ??= { description: 'Invalid input', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
-      if (d.auth) responses['401'] ??= { description: 'Missing or invalid access token', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
-      responses['503'] ??= { description: 'A dependency is unavailable', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+      if (d.body)
+        responses['400'] ??= { description: 'Invalid input', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+      if (d.auth)
+        responses['401'] ??= {
+          description: 'Missing or invalid access token',
+          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+        };
+      responses['503'] ??= {
+        description: 'A dependency is unavailable',
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      };
       paths[path][method] = {
         summary: d.summary,
         ...(d.description ? { description: d.description } : {}),
@@ -77,7 +87,11 @@ export function buildDocument(serverUrl: string) {
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'Authflow', version: '1.0.0', description: 'Workflow-driven authentication service. Errors are RFC 9457 problem details with a stable `code`.' },
+    info: {
+      title: 'Authflow',
+      version: '1.0.0',
+      description: 'Workflow-driven authentication service. Errors are RFC 9457 problem details with a stable `code`.',
+    },
     servers: [{ url: serverUrl }],
     paths,
     components: {

@@ -26,7 +26,11 @@ export const TokensSchema = z.object({
   refresh_expires_in: z.number().int(),
 });
 
-export const MfaRequiredSchema = z.object({ mfa_required: z.literal(true), mfa_token: z.string(), expires_in: z.number().int().describe('seconds the mfa_token lives') });
+export const MfaRequiredSchema = z.object({
+  mfa_required: z.literal(true),
+  mfa_token: z.string(),
+  expires_in: z.number().int().describe('seconds the mfa_token lives'),
+});
 
 /** A TOTP code ("123456", spaces allowed) or a recovery code ("xxxxx-xxxxx-xxxxx"); a wrong shape is a wrong code (401). */
 export const MfaCode = z.string().min(1).max(64);

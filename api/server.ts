@@ -29,9 +29,18 @@ export function createServer(deps: AppDeps): Koa {
   });
   app.use(jsonBody());
   const routers = [
-    healthRouter(deps), jwksRouter(deps), codecRouter(deps),
-    authRouter(deps), passwordRouter(deps), stepUpRouter(deps), mfaRouter(deps),
-    meRouter(deps), accountRouter(deps), devicesRouter(deps), adminRouter(deps), operationsRouter(deps),
+    healthRouter(deps),
+    jwksRouter(deps),
+    codecRouter(deps),
+    authRouter(deps),
+    passwordRouter(deps),
+    stepUpRouter(deps),
+    mfaRouter(deps),
+    meRouter(deps),
+    accountRouter(deps),
+    devicesRouter(deps),
+    adminRouter(deps),
+    operationsRouter(deps),
   ];
   for (const router of routers) {
     app.use(router.routes());

@@ -28,7 +28,12 @@ const log = (m: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1
 /** Table order follows issue 9; suites run in the order that keeps the database smallest longest. */
 const RUN_ORDER: Suite[] = ['verify', 'signing', 'refresh', 'login', 'forgot', 'scale'];
 const SUITE_FNS: Record<Suite, (ctx: BenchContext) => Promise<SuiteResult>> = {
-  verify: verifySuite, signing: signingSuite, refresh: refreshSuite, login: loginSuite, forgot: forgotSuite, scale: scaleSuite,
+  verify: verifySuite,
+  signing: signingSuite,
+  refresh: refreshSuite,
+  login: loginSuite,
+  forgot: forgotSuite,
+  scale: scaleSuite,
 };
 const HTTP_SUITES: Suite[] = ['refresh', 'login', 'forgot', 'scale'];
 
@@ -47,12 +52,17 @@ async function endBenchWorkflows(info: StackInfo, namespace: string, db: PgClien
       if (userId && /^[0-9a-f-]{36}$/i.test(userId)) running.push({ workflowId: wf.workflowId, runId: wf.runId, userId });
     }
     if (running.length === 0) return;
-    const r = await db.query<{ id: string }>(`SELECT id FROM users WHERE id = ANY($1::uuid[]) AND email LIKE '%@${BENCH_DOMAIN}'`, [running.map((w) => w.userId)]);
+    const r = await db.query<{ id: string }>(`SELECT id FROM users WHERE id = ANY($1::uuid[]) AND email LIKE '%@${BENCH_DOMAIN}'`, [
+      running.map((w) => w.userId),
+    ]);
     const bench = new Set(r.rows.map((x) => x.id));
     let n = 0;
     for (const wf of running) {
       if (!bench.has(wf.userId)) continue;
-      await client.workflow.getHandle(wf.workflowId, wf.runId).terminate('benchmark cleanup: seeded user removed').catch(() => undefined);
+      await client.workflow
+        .getHandle(wf.workflowId, wf.runId)
+        .terminate('benchmark cleanup: seeded user removed')
+        .catch(() => undefined);
       n++;
     }
     if (n) log(`ended ${n} running workflows of seeded users`);
@@ -141,8 +151,13 @@ async function main() {
 
   const refresh = rowsBySuite.get('refresh') ?? [];
   const rows = [
-    ...refresh.slice(0, 1), ...(rowsBySuite.get('login') ?? []), ...(rowsBySuite.get('verify') ?? []),
-    ...(rowsBySuite.get('forgot') ?? []), ...(rowsBySuite.get('scale') ?? []), ...refresh.slice(1), ...(rowsBySuite.get('signing') ?? []),
+    ...refresh.slice(0, 1),
+    ...(rowsBySuite.get('login') ?? []),
+    ...(rowsBySuite.get('verify') ?? []),
+    ...(rowsBySuite.get('forgot') ?? []),
+    ...(rowsBySuite.get('scale') ?? []),
+    ...refresh.slice(1),
+    ...(rowsBySuite.get('signing') ?? []),
   ];
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
   const header = [

@@ -20,7 +20,14 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import {
-  BackupManifest, compareCounts, decryptStream, listBackups, readManifest, restoreDatabase, verifyChecksums, verifyDecrypts,
+  BackupManifest,
+  compareCounts,
+  decryptStream,
+  listBackups,
+  readManifest,
+  restoreDatabase,
+  verifyChecksums,
+  verifyDecrypts,
 } from '../domain/ops/backups';
 import { readDbCredentials } from '../platform/db';
 import { cliBase, connectVault, runCli, stderrLogger } from './cli-runtime';
@@ -47,13 +54,22 @@ async function main() {
     const out = [];
     for (const b of await listBackups(config.BACKUP_DIR)) {
       const m = await readManifest(b.dir);
-      out.push({ id: b.id, completed_at: m.completed_at, bytes: m.parts.reduce((n, p) => n + p.bytes, 0), rows: Object.values(m.postgres.tables).reduce((a, c) => a + c, 0), postgres: m.postgres.server_version, vault: m.vault.version });
+      out.push({
+        id: b.id,
+        completed_at: m.completed_at,
+        bytes: m.parts.reduce((n, p) => n + p.bytes, 0),
+        rows: Object.values(m.postgres.tables).reduce((a, c) => a + c, 0),
+        postgres: m.postgres.server_version,
+        vault: m.vault.version,
+      });
     }
     process.stdout.write(`${JSON.stringify({ backups: out }, null, 2)}\n`);
     return;
   }
   if (cmd !== 'verify' && cmd !== 'restore' && cmd !== 'decrypt-vault') {
-    throw new Error('usage: backup-cli list | verify [--backup <id>] | restore [--backup <id>] [--database <name>] --yes | decrypt-vault --out <file> [--backup <id>]');
+    throw new Error(
+      'usage: backup-cli list | verify [--backup <id>] | restore [--backup <id>] [--database <name>] --yes | decrypt-vault --out <file> [--backup <id>]',
+    );
   }
 
   const rt = await connectVault(base, logger.child({ component: 'vault' }));
@@ -89,11 +105,22 @@ async function main() {
     }
     if (!process.argv.includes('--yes')) throw new Error('restore replaces the objects of the target database: repeat with --yes');
     const creds = await readDbCredentials(vault);
-    const target = { host: config.DB_HOST, port: config.DB_PORT, database: arg('database') ?? config.DB_NAME, username: creds.username, password: creds.password };
+    const target = {
+      host: config.DB_HOST,
+      port: config.DB_PORT,
+      database: arg('database') ?? config.DB_NAME,
+      username: creds.username,
+      password: creds.password,
+    };
     say(`restoring into database ${target.database} on ${target.host}:${target.port}`);
     let last = 0;
     await restoreDatabase({
-      vault, target, pgRestoreBin: config.PG_RESTORE_BIN, dir: b.dir, manifest: b.manifest, clean: true,
+      vault,
+      target,
+      pgRestoreBin: config.PG_RESTORE_BIN,
+      dir: b.dir,
+      manifest: b.manifest,
+      clean: true,
       onBytes: (n) => {
         if (n - last > 64 * 1024 * 1024) {
           last = n;

@@ -13,14 +13,20 @@ import { VaultClient, vaultFromConfig } from '../platform/vault';
 
 /** A failure with its own exit code (sysexits: 64 usage, 65 data, 77 refused, 78 config...). */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
   }
 }
 
 /** JSON logs on stderr, for commands whose stdout carries their result. */
 export function stderrLogger(o: { name: string; level: string; service?: string }): Logger {
-  return pino({ name: o.name, level: o.level, ...(o.service ? { base: { service: o.service } } : {}), redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination(2));
+  return pino(
+    { name: o.name, level: o.level, ...(o.service ? { base: { service: o.service } } : {}), redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    pino.destination(2),
+  );
 }
 
 /** The service's JSON logs (on stdout, as the API and the worker write them). */

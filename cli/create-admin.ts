@@ -140,13 +140,23 @@ async function main(): Promise<void> {
 
   const stackFile = environmentFromStack();
   // Logs go to stderr: stdout carries the summary line and the JSON result line.
-  const base = cliBase((config) => stderrLogger({ name: 'create-admin', level: config.LOG_LEVEL === 'debug' || config.LOG_LEVEL === 'trace' ? config.LOG_LEVEL : 'warn', service: 'create-admin' }));
+  const base = cliBase((config) =>
+    stderrLogger({
+      name: 'create-admin',
+      level: config.LOG_LEVEL === 'debug' || config.LOG_LEVEL === 'trace' ? config.LOG_LEVEL : 'warn',
+      service: 'create-admin',
+    }),
+  );
   const { config, logger } = base;
-  if (stackFile) logger.info({ stackFile }, 'using the running stack\'s environment');
+  if (stackFile) logger.info({ stackFile }, "using the running stack's environment");
   const rt = await connectDatabase(base);
   const { vault, sequelize } = rt;
   // Only revokeAllForUser is used: the token service is never asked to sign anything.
-  const sessions = new SessionService(sequelize, new TokenService(new KeyRing(vault, logger), { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL }), config.REFRESH_TOKEN_TTL);
+  const sessions = new SessionService(
+    sequelize,
+    new TokenService(new KeyRing(vault, logger), { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL }),
+    config.REFRESH_TOKEN_TTL,
+  );
   const meta = { requestId: `cli:${randomUUID()}`, actorId: null };
   const passwordHash = async (name?: string) => {
     const password = await readPassword();
@@ -160,7 +170,10 @@ async function main(): Promise<void> {
     if (existing) {
       const refusal = await needsConfirmation(existing);
       if (refusal && !args.promoteExisting) {
-        throw new CliError(`refused: ${email} already has an account and ${refusal}. Nothing was changed. Re-run with --promote-existing to make it an admin anyway: it then gets the given password, its sessions end, and its address counts as verified.`, EX_NOPERM);
+        throw new CliError(
+          `refused: ${email} already has an account and ${refusal}. Nothing was changed. Re-run with --promote-existing to make it an admin anyway: it then gets the given password, its sessions end, and its address counts as verified.`,
+          EX_NOPERM,
+        );
       }
       const password_hash = await passwordHash(existing.name ?? undefined);
       const outcome = await sequelize.transaction(async (t) => {
@@ -171,8 +184,12 @@ async function main(): Promise<void> {
         const wasUnverified = !user.email_verified_at;
         // With --promote-existing the operator vouches for the address; no registrant's password survives.
         const patch = {
-          roles: [...new Set([...user.roles, 'admin'])], password_hash, password_changed_at: now, registration_contested_at: null,
-          email_verified_at: user.email_verified_at ?? now, updated_at: now,
+          roles: [...new Set([...user.roles, 'admin'])],
+          password_hash,
+          password_changed_at: now,
+          registration_contested_at: null,
+          email_verified_at: user.email_verified_at ?? now,
+          updated_at: now,
         };
         if (user.status === 'pending_verification') await transition(t, user, 'verify', { meta, patch, data: { via: 'create-admin' } });
         else await user.update(patch, { transaction: t });
@@ -196,14 +213,29 @@ async function main(): Promise<void> {
     const password_hash = await passwordHash();
     const now = new Date();
     const user = await sequelize.transaction(async (t) => {
-      const u = await User.create({
-        id: randomUUID(), email, name: null, password_hash, status: 'active', roles: ['user', 'admin'],
-        email_verified_at: now, password_changed_at: now,
-      }, { transaction: t });
+      const u = await User.create(
+        {
+          id: randomUUID(),
+          email,
+          name: null,
+          password_hash,
+          status: 'active',
+          roles: ['user', 'admin'],
+          email_verified_at: now,
+          password_changed_at: now,
+        },
+        { transaction: t },
+      );
       await audit(t, 'admin.created', u.id, meta, { via: 'create-admin' });
       return u;
     });
-    report(`created admin ${email} (user ${user.id}, active); password set; 0 sessions ended`, { result: 'created', user_id: user.id, status: user.status, password_set: true, sessions_ended: 0 });
+    report(`created admin ${email} (user ${user.id}, active); password set; 0 sessions ended`, {
+      result: 'created',
+      user_id: user.id,
+      status: user.status,
+      password_set: true,
+      sessions_ended: 0,
+    });
   } finally {
     await rt.close();
   }

@@ -23,7 +23,6 @@ export interface Argon2Params {
   parallelism: number;
 }
 
-
 function normalise(password: string): string {
   return password.normalize('NFKC');
 }
@@ -83,11 +82,7 @@ async function verifyDummy(password: string, params: Argon2Params): Promise<void
  * check. Never throws: a malformed or unsupported hash is a mismatch (also after a dummy check, to
  * keep the timing).
  */
-export async function verifyPassword(
-  hash: string | null | undefined,
-  password: string,
-  params: Argon2Params,
-): Promise<boolean> {
+export async function verifyPassword(hash: string | null | undefined, password: string, params: Argon2Params): Promise<boolean> {
   if (hash === null || hash === undefined || hash === '') {
     await verifyDummy(password, params);
     return false;

@@ -70,9 +70,7 @@ function codeForStep(secret: string, step: number): string {
   return base.clone({ epoch: step * TOTP_STEP_SECONDS * 1000 }).generate(secret);
 }
 
-export type TotpResult =
-  | { ok: true; step: number }
-  | { ok: false; reason: 'malformed' | 'invalid' | 'replayed' };
+export type TotpResult = { ok: true; step: number } | { ok: false; reason: 'malformed' | 'invalid' | 'replayed' };
 
 /**
  * Checks a code typed by the user against steps now-1, now and now+1. Spaces are ignored ("123
@@ -80,12 +78,7 @@ export type TotpResult =
  * three candidates are computed and compared in constant time, whatever matches, so timing does
  * not tell which step (if any) matched. A match on a step ≤ `lastUsedStep` is 'replayed'.
  */
-export function verifyTotp(
-  secret: string,
-  code: string,
-  lastUsedStep: number | null,
-  nowMs: number = Date.now(),
-): TotpResult {
+export function verifyTotp(secret: string, code: string, lastUsedStep: number | null, nowMs: number = Date.now()): TotpResult {
   const typed = code.replace(/\s+/g, '');
   if (!new RegExp(`^[0-9]{${TOTP_DIGITS}}$`).test(typed)) return { ok: false, reason: 'malformed' };
   const typedBuf = Buffer.from(typed, 'ascii');

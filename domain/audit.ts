@@ -8,7 +8,13 @@ export interface AuditMeta {
   actorId?: string | null;
 }
 
-export async function audit(t: Transaction | undefined, type: string, userId: string | null, meta: AuditMeta = {}, data: Record<string, unknown> = {}): Promise<void> {
+export async function audit(
+  t: Transaction | undefined,
+  type: string,
+  userId: string | null,
+  meta: AuditMeta = {},
+  data: Record<string, unknown> = {},
+): Promise<void> {
   await AuditEvent.create(
     { type, user_id: userId, actor_id: meta.actorId ?? null, ip: meta.ip ?? null, request_id: meta.requestId ?? null, data },
     { transaction: t },

@@ -29,9 +29,18 @@ export interface NewToken {
 export async function storeToken(sequelize: Sequelize, n: NewToken): Promise<string> {
   const id = n.id ?? randomUUID();
   await sequelize.transaction(async (transaction) => {
-    const where: WhereOptions<OneTimeToken> = { user_id: n.userId, purpose: n.purpose, used_at: null, superseded_at: null, ...(n.supersedeFlowPrefix ? { flow_id: { [Op.like]: `${n.supersedeFlowPrefix}%` } } : {}) };
+    const where: WhereOptions<OneTimeToken> = {
+      user_id: n.userId,
+      purpose: n.purpose,
+      used_at: null,
+      superseded_at: null,
+      ...(n.supersedeFlowPrefix ? { flow_id: { [Op.like]: `${n.supersedeFlowPrefix}%` } } : {}),
+    };
     await OneTimeToken.update({ superseded_at: new Date() }, { where, transaction });
-    await OneTimeToken.create({ id, user_id: n.userId, purpose: n.purpose, token_hash: n.tokenHash, flow_id: n.flowId, expires_at: n.expiresAt }, { transaction });
+    await OneTimeToken.create(
+      { id, user_id: n.userId, purpose: n.purpose, token_hash: n.tokenHash, flow_id: n.flowId, expires_at: n.expiresAt },
+      { transaction },
+    );
   });
   return id;
 }
@@ -62,7 +71,10 @@ export async function issueCounts(sequelize: Sequelize, userId: string, purpose:
 
 /** Marks a flow's unused tokens superseded when the flow ends (expired or cancelled). */
 export async function expireFlowTokens(userId: string, purpose: TokenPurpose, flowId: string): Promise<number> {
-  const [n] = await OneTimeToken.update({ superseded_at: new Date() }, { where: { user_id: userId, purpose, flow_id: flowId, used_at: null, superseded_at: { [Op.is]: null } } });
+  const [n] = await OneTimeToken.update(
+    { superseded_at: new Date() },
+    { where: { user_id: userId, purpose, flow_id: flowId, used_at: null, superseded_at: { [Op.is]: null } } },
+  );
   return n;
 }
 
@@ -112,13 +124,26 @@ export class OneTimeCodes {
     const user = await mailRecipient(input.userId);
     const code = input.purpose === 'email_verification' ? randomOpaque(24) : numericCode(8);
     const expiresAt = new Date(Date.now() + input.ttlSeconds * 1000);
-    const tokenId = await storeToken(this.sequelize, { userId: input.userId, purpose: input.purpose, tokenHash: hashOpaque(code), flowId: input.flowId, expiresAt });
+    const tokenId = await storeToken(this.sequelize, {
+      userId: input.userId,
+      purpose: input.purpose,
+      tokenHash: hashOpaque(code),
+      flowId: input.flowId,
+      expiresAt,
+    });
     const path = input.purpose === 'email_verification' ? 'verify-email' : input.purpose === 'password_reset' ? 'reset-password' : 'step-up';
     const link = `${this.s.publicBaseUrl}/${path}?token=${encodeURIComponent(code)}`;
     const sent = await this.outbox.sendOnce(key, input.userId, input.template, async () => ({
       to: user.email!,
       // A contested registration kept no password: the mail says the click will ask for one.
-      ...render(input.template, { ...(input.params ?? {}), name: user.name ?? '', code, link, expiresAt: expiresAt.toISOString(), ...(input.purpose === 'email_verification' && user.registration_contested_at ? { choosePassword: 'yes' } : {}) }),
+      ...render(input.template, {
+        ...(input.params ?? {}),
+        name: user.name ?? '',
+        code,
+        link,
+        expiresAt: expiresAt.toISOString(),
+        ...(input.purpose === 'email_verification' && user.registration_contested_at ? { choosePassword: 'yes' } : {}),
+      }),
     }));
     return { tokenId, expiresAt: expiresAt.toISOString(), sent };
   }

@@ -47,7 +47,10 @@ export class Outbox {
 
   /** The key's outbox row, created `pending` when new. */
   async claim(key: string, userId: string, template: string): Promise<{ row: EmailOutbox; created: boolean }> {
-    const [row, created] = await EmailOutbox.findOrCreate({ where: { idempotency_key: key }, defaults: { idempotency_key: key, user_id: userId, template, status: 'pending' } });
+    const [row, created] = await EmailOutbox.findOrCreate({
+      where: { idempotency_key: key },
+      defaults: { idempotency_key: key, user_id: userId, template, status: 'pending' },
+    });
     return { row, created };
   }
 

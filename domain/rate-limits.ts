@@ -92,7 +92,12 @@ export class RateLimits {
       } catch (res) {
         if (res instanceof RateLimiterRes) {
           const retryAfter = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-          throw new AppError('rate_limited', `too many ${action} attempts; retry in ${retryAfter} s`, { retry_after: retryAfter, limit: scope }, { 'Retry-After': String(retryAfter) });
+          throw new AppError(
+            'rate_limited',
+            `too many ${action} attempts; retry in ${retryAfter} s`,
+            { retry_after: retryAfter, limit: scope },
+            { 'Retry-After': String(retryAfter) },
+          );
         }
         throw res;
       }

@@ -5,21 +5,27 @@
 import { z } from 'zod';
 import type { Argon2Params } from '../crypto/argon2';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(def);
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 /** Durations are whole seconds. */
 const seconds = (def: number) => int(def, 1);
 /** A comma-separated list of positive whole seconds, e.g. `60,300,900`. */
 const secondsList = (def: string) =>
-  z.string().default(def).refine((s) => /^\s*\d+(\s*,\s*\d+)*\s*$/.test(s) && s.split(',').every((x) => Number(x) > 0), 'a comma-separated list of positive whole seconds')
+  z
+    .string()
+    .default(def)
+    .refine((s) => /^\s*\d+(\s*,\s*\d+)*\s*$/.test(s) && s.split(',').every((x) => Number(x) > 0), 'a comma-separated list of positive whole seconds')
     .transform((s) => s.split(',').map((x) => Number(x.trim())));
 /** A rate limit `points/seconds`, e.g. `10/60`. */
 const rateLimit = (def: string) =>
-  z.string().default(def).refine((s) => /^\s*[1-9]\d*\s*\/\s*[1-9]\d*\s*$/.test(s), 'points/seconds, e.g. 10/60')
-    .transform((s) => { const [points, duration] = s.split('/').map((x) => Number(x.trim())); return { points, duration }; });
+  z
+    .string()
+    .default(def)
+    .refine((s) => /^\s*[1-9]\d*\s*\/\s*[1-9]\d*\s*$/.test(s), 'points/seconds, e.g. 10/60')
+    .transform((s) => {
+      const [points, duration] = s.split('/').map((x) => Number(x.trim()));
+      return { points, duration };
+    });
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -83,7 +89,10 @@ const schema = z.object({
   /** Restore drill (schedule): restores the newest backup into this scratch database (owned by
    * the service's role, created by the operator) and checks the manifest's row counts. */
   RESTORE_DRILL_INTERVAL: seconds(7 * 24 * 3600),
-  RESTORE_DRILL_DATABASE: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain lower-case database name').default('authflow_restore_drill'),
+  RESTORE_DRILL_DATABASE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a plain lower-case database name')
+    .default('authflow_restore_drill'),
   PG_DUMP_BIN: z.string().min(1).default('pg_dump'),
   PG_RESTORE_BIN: z.string().min(1).default('pg_restore'),
 
@@ -143,7 +152,15 @@ const schema = z.object({
   RATE_LIMIT_REFRESH_IP: rateLimit('300/300'),
   RATE_LIMIT_REFRESH_ACCOUNT: rateLimit('60/300'),
   /** Client IPs (comma-separated, exact) exempt from the per-IP limits; per-account limits still apply. */
-  RATE_LIMIT_IP_ALLOWLIST: z.string().default('').transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+  RATE_LIMIT_IP_ALLOWLIST: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
 });
 
 export type Config = z.infer<typeof schema> & { JWT_ISSUER: string };
@@ -163,15 +180,14 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') input[k] = v;
   const result = schema.safeParse(input);
   if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
-    );
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
   const c = result.data;
   const missing: string[] = [];
   if (!c.VAULT_ROLE_ID && !c.VAULT_ROLE_ID_FILE) missing.push('VAULT_ROLE_ID or VAULT_ROLE_ID_FILE: one of them is required');
   if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) missing.push('VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required');
-  if (c.KEY_PROPAGATION_DELAY < 2 * c.KEY_REFRESH_SECONDS) missing.push('KEY_PROPAGATION_DELAY: must be at least twice KEY_REFRESH_SECONDS, so every API publishes a new key before any signs with it');
+  if (c.KEY_PROPAGATION_DELAY < 2 * c.KEY_REFRESH_SECONDS)
+    missing.push('KEY_PROPAGATION_DELAY: must be at least twice KEY_REFRESH_SECONDS, so every API publishes a new key before any signs with it');
   if (missing.length) throw new ConfigError(missing);
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
 }

@@ -54,10 +54,18 @@ export class AppError extends Error {
 
 /** A dependency (Postgres, Vault, Temporal, SMTP) failed in a way a retry may fix. */
 export class DependencyError extends AppError {
-  constructor(readonly dependency: 'postgres' | 'vault' | 'temporal' | 'smtp', cause?: unknown) {
-    super('dependency_unavailable', `${dependency} is unavailable, retry later`, { dependency }, {
-      'Retry-After': '5',
-    });
+  constructor(
+    readonly dependency: 'postgres' | 'vault' | 'temporal' | 'smtp',
+    cause?: unknown,
+  ) {
+    super(
+      'dependency_unavailable',
+      `${dependency} is unavailable, retry later`,
+      { dependency },
+      {
+        'Retry-After': '5',
+      },
+    );
     this.name = 'DependencyError';
     if (cause !== undefined) (this as { cause?: unknown }).cause = cause;
   }

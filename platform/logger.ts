@@ -3,11 +3,32 @@
 import pino from 'pino';
 
 export const REDACT_PATHS = [
-  'password', '*.password', 'new_password', '*.new_password', 'current_password',
-  'token', '*.token', 'refresh_token', '*.refresh_token', 'access_token', '*.access_token',
-  'code', '*.code', 'secret', '*.secret', 'secret_id', '*.secret_id', 'client_token',
-  '*.client_token', 'mfa_token', '*.mfa_token', 'authorization', '*.authorization',
-  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
+  'password',
+  '*.password',
+  'new_password',
+  '*.new_password',
+  'current_password',
+  'token',
+  '*.token',
+  'refresh_token',
+  '*.refresh_token',
+  'access_token',
+  '*.access_token',
+  'code',
+  '*.code',
+  'secret',
+  '*.secret',
+  'secret_id',
+  '*.secret_id',
+  'client_token',
+  '*.client_token',
+  'mfa_token',
+  '*.mfa_token',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
 ];
 
 export type Logger = pino.Logger;

@@ -114,9 +114,11 @@ export class OpsStatusGauges {
   }
 
   private read(): Promise<OpsStatus[]> {
-    this.inFlight ??= this.source().catch(() => [] as OpsStatus[]).finally(() => {
-      this.inFlight = undefined;
-    });
+    this.inFlight ??= this.source()
+      .catch(() => [] as OpsStatus[])
+      .finally(() => {
+        this.inFlight = undefined;
+      });
     return this.inFlight;
   }
 }
@@ -129,11 +131,7 @@ export const vaultTokenRenewals = new client.Counter({
 });
 
 /** Runs `fn`, counting and timing it as one call to `dependency`. */
-export async function instrument<T>(
-  dependency: Dependency,
-  operation: string,
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function instrument<T>(dependency: Dependency, operation: string, fn: () => Promise<T>): Promise<T> {
   const end = dependencyLatency.startTimer({ dependency, operation });
   try {
     const result = await fn();

@@ -181,9 +181,7 @@ export class VaultClient {
   private async doLogin(): Promise<void> {
     const [roleId, secretId] = [await this.roleId(), await this.secretId()];
     try {
-      const res = await this.attempt('approle_login', () =>
-        this.client.write('auth/approle/login', { role_id: roleId, secret_id: secretId }),
-      );
+      const res = await this.attempt('approle_login', () => this.client.write('auth/approle/login', { role_id: roleId, secret_id: secretId }));
       this.client.token = res.auth.client_token;
       this.onToken(res.auth.lease_duration, res.auth.renewable);
       vaultTokenRenewals.inc({ kind: 'login', outcome: 'ok' });
@@ -380,9 +378,7 @@ export class VaultClient {
   }
 
   async transit(op: 'sign' | 'encrypt' | 'decrypt' | 'datakey', path: string, body: Record<string, unknown>) {
-    const res = await this.call(`transit_${op}`, () =>
-      this.client.write(`${this.opts.transitMount}/${path}`, body),
-    );
+    const res = await this.call(`transit_${op}`, () => this.client.write(`${this.opts.transitMount}/${path}`, body));
     return res.data as Record<string, string>;
   }
 
@@ -419,9 +415,17 @@ export class VaultClient {
 
 export function vaultFromConfig(
   c: {
-    VAULT_ADDR: string; VAULT_ROLE_ID?: string; VAULT_ROLE_ID_FILE?: string; VAULT_SECRET_ID?: string; VAULT_SECRET_ID_FILE?: string;
-    VAULT_KV_MOUNT: string; VAULT_KV_PREFIX: string; VAULT_TRANSIT_MOUNT: string; VAULT_TIMEOUT_MS: number;
-    VAULT_RETRIES?: number; VAULT_RETRY_BASE_MS?: number;
+    VAULT_ADDR: string;
+    VAULT_ROLE_ID?: string;
+    VAULT_ROLE_ID_FILE?: string;
+    VAULT_SECRET_ID?: string;
+    VAULT_SECRET_ID_FILE?: string;
+    VAULT_KV_MOUNT: string;
+    VAULT_KV_PREFIX: string;
+    VAULT_TRANSIT_MOUNT: string;
+    VAULT_TIMEOUT_MS: number;
+    VAULT_RETRIES?: number;
+    VAULT_RETRY_BASE_MS?: number;
   },
   logger: Logger,
 ): VaultClient {

@@ -20,7 +20,12 @@ export default async function globalSetup() {
     serviceEnv: {
       ARGON2_MEMORY_KIB: '19456',
       EMAIL_VERIFICATION_TTL: '3600',
-      ...Object.assign({}, ...readdirSync(join(__dirname, 'env')).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(__dirname, 'env', f), 'utf8')))),
+      ...Object.assign(
+        {},
+        ...readdirSync(join(__dirname, 'env'))
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => JSON.parse(readFileSync(join(__dirname, 'env', f), 'utf8'))),
+      ),
     },
     log: (m) => process.stderr.write(`[stack] ${m}\n`),
   });

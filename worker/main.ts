@@ -14,7 +14,13 @@ import { registerSchedulesAtStart } from './schedules';
 /** The SDK's logger (worker, workflow and activity logs, and forwarded Core logs) written as JSON
  * through pino instead of the SDK's default text lines on stderr. */
 function sdkLogger(pinoLogger: Logger): TemporalLogger {
-  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+    TRACE: 'trace',
+    DEBUG: 'debug',
+    INFO: 'info',
+    WARN: 'warn',
+    ERROR: 'error',
+  };
   const clean = (meta?: LogMetadata) => {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(meta ?? {})) out[k] = typeof v === 'bigint' ? v.toString() : v;

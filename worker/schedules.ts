@@ -20,7 +20,10 @@ import { connectTemporal } from '../platform/temporal/client';
 export function scheduleDefinitions(config: Config): ScheduleOptions[] {
   const common = (flow: string) => ({
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    typedSearchAttributes: [{ key: UserIdAttr, value: SYSTEM_USER }, { key: FlowAttr, value: flow }],
+    typedSearchAttributes: [
+      { key: UserIdAttr, value: SYSTEM_USER },
+      { key: FlowAttr, value: flow },
+    ],
   });
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 24 * 3600 * 1000, pauseOnFailure: false };
   const drillEvery = config.RESTORE_DRILL_INTERVAL;
@@ -28,20 +31,38 @@ export function scheduleDefinitions(config: Config): ScheduleOptions[] {
     {
       scheduleId: scheduleIds.keyRotation,
       spec: { intervals: [{ every: config.KEY_ROTATION_INTERVAL * 1000 }] },
-      action: { type: 'startWorkflow', workflowType: 'keyRotationWorkflow', workflowId: workflowIds.keyRotation('scheduled'), args: [rotationTimings(config)], ...common('key-rotation') },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'keyRotationWorkflow',
+        workflowId: workflowIds.keyRotation('scheduled'),
+        args: [rotationTimings(config)],
+        ...common('key-rotation'),
+      },
       policies,
     },
     {
       scheduleId: scheduleIds.backup,
       spec: { intervals: [{ every: config.BACKUP_INTERVAL * 1000 }] },
-      action: { type: 'startWorkflow', workflowType: 'backupWorkflow', workflowId: workflowIds.backup('scheduled'), args: [{ retention: config.BACKUP_RETENTION }], ...common('backup') },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'backupWorkflow',
+        workflowId: workflowIds.backup('scheduled'),
+        args: [{ retention: config.BACKUP_RETENTION }],
+        ...common('backup'),
+      },
       policies,
     },
     {
       scheduleId: scheduleIds.restoreDrill,
       // Offset from the backups' boundaries, so a drill does not race the backup it would test.
       spec: { intervals: [{ every: drillEvery * 1000, offset: Math.min(3600, Math.floor(drillEvery / 2)) * 1000 }] },
-      action: { type: 'startWorkflow', workflowType: 'restoreDrillWorkflow', workflowId: workflowIds.restoreDrill('scheduled'), args: [{}], ...common('restore-drill') },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'restoreDrillWorkflow',
+        workflowId: workflowIds.restoreDrill('scheduled'),
+        args: [{}],
+        ...common('restore-drill'),
+      },
       policies,
     },
   ];
@@ -74,14 +95,19 @@ export async function registerSchedules(client: Client, config: Config, logger: 
 export async function registerSchedulesAtStart(config: Config, logger: Logger, dataConverter: DataConverter): Promise<void> {
   const log = logger.child({ component: 'schedules' });
   try {
-    await retrying('temporal schedules', log, async () => {
-      const client = await connectTemporal(config, dataConverter);
-      try {
-        await registerSchedules(client, config, log);
-      } finally {
-        await client.connection.close().catch(() => undefined);
-      }
-    }, 10);
+    await retrying(
+      'temporal schedules',
+      log,
+      async () => {
+        const client = await connectTemporal(config, dataConverter);
+        try {
+          await registerSchedules(client, config, log);
+        } finally {
+          await client.connection.close().catch(() => undefined);
+        }
+      },
+      10,
+    );
   } catch (err) {
     log.error({ err: (err as Error).message }, 'could not register the Temporal Schedules (rotation, backups, restore drills will not run on time)');
   }

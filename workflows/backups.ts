@@ -33,8 +33,14 @@ export interface BackupResult {
 
 /** `<UTC start time>-<run id prefix>`: sortable, unique per run (domain/ops/backups.ts isBackupId). */
 function newBackupId(): string {
-  const t = new Date(Date.now()).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  return `${t}-${workflowInfo().runId.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 12)}`;
+  const t = new Date(Date.now())
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+  return `${t}-${workflowInfo()
+    .runId.replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(0, 12)}`;
 }
 
 export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
@@ -67,7 +73,14 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
     pruneError = rootMessage(err);
   }
   const rows = Object.values(sealed.tables).reduce((a, b) => a + b, 0);
-  await record('succeeded', 'completed', { backup_id: backupId, bytes: sealed.bytes, tables: Object.keys(sealed.tables).length, rows, removed, ...(pruneError ? { prune_error: pruneError } : {}) });
+  await record('succeeded', 'completed', {
+    backup_id: backupId,
+    bytes: sealed.bytes,
+    tables: Object.keys(sealed.tables).length,
+    rows,
+    removed,
+    ...(pruneError ? { prune_error: pruneError } : {}),
+  });
   return { backupId, bytes: sealed.bytes, tables: sealed.tables, removed };
 }
 

@@ -37,7 +37,14 @@ export async function emailVerificationWorkflow(input: EmailVerificationInput): 
   let status: EmailVerificationState['status'] = 'waiting';
 
   const issue = async (sequence: number) => {
-    const r = await issueOneTimeCode({ userId: input.userId, purpose: 'email_verification', flowId: workflowId, ttlSeconds: input.ttlSeconds, template: 'email_verification', sequence });
+    const r = await issueOneTimeCode({
+      userId: input.userId,
+      purpose: 'email_verification',
+      flowId: workflowId,
+      ttlSeconds: input.ttlSeconds,
+      template: 'email_verification',
+      sequence,
+    });
     expiresAt = Date.parse(r.expiresAt);
   };
   const state = (): EmailVerificationState => ({ status, resendsLeft: input.maxResends - resends, expiresAt: new Date(expiresAt).toISOString() });

@@ -13,9 +13,7 @@
  *   - the timer runs out → the session ends and the user is e-mailed.
  * History holds ids, verdicts and a token hash only.
  */
-import {
-  allHandlersFinished, ApplicationFailure, condition, defineQuery, defineSignal, defineUpdate, proxyActivities, setHandler,
-} from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, defineQuery, defineSignal, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { dbActivity, mailActivity } from './options';
 
@@ -90,7 +88,12 @@ export async function stepUpWorkflow(input: StepUpInput): Promise<StepUpState> {
   let notify: string | undefined;
   const toIssue: StepUpChallenge[] = [];
 
-  const state = (): StepUpState => ({ status, challengeId: current?.challengeId, method: current?.method, attemptsLeft: Math.max(0, input.maxAttempts - attempts) });
+  const state = (): StepUpState => ({
+    status,
+    challengeId: current?.challengeId,
+    method: current?.method,
+    attemptsLeft: Math.max(0, input.maxAttempts - attempts),
+  });
 
   setHandler(challengeSignal, (c) => {
     if (status !== 'pending') return;

@@ -42,7 +42,7 @@ export function requireRole(role: string): Koa.Middleware {
 export function requestMeta(ctx: Koa.Context) {
   return {
     ip: ctx.ip,
-    requestId: ctx.state.requestId as string,
+    requestId: ctx.state.requestId,
     userAgent: ctx.get('User-Agent') || undefined,
     acceptLanguage: ctx.get('Accept-Language') || undefined,
     deviceId: ctx.get('X-Device-Id') || undefined,

@@ -17,7 +17,7 @@ export function problem(ctx: Koa.Context, code: ErrorCode, detail?: string, extr
 function isTemporalUnavailable(err: unknown): boolean {
   const e = err as { name?: string; code?: number; cause?: { code?: number } };
   // gRPC UNAVAILABLE (14) / DEADLINE_EXCEEDED (4) from the Temporal client.
-  return (e?.name === 'ServiceError' || e?.name === 'ConnectionError') || [14, 4].includes(e?.code ?? e?.cause?.code ?? -1);
+  return e?.name === 'ServiceError' || e?.name === 'ConnectionError' || [14, 4].includes(e?.code ?? e?.cause?.code ?? -1);
 }
 
 export function toAppError(err: unknown): AppError | undefined {
@@ -34,7 +34,8 @@ const quietUntil = new Map<string, number>();
 function logDependencyFailure(ctx: Koa.Context, err: DependencyError) {
   const now = Date.now();
   const detail = { dependency: err.dependency, err: String((err.cause as Error)?.message ?? '') };
-  if ((quietUntil.get(err.dependency) ?? 0) < now) ctx.state.log?.warn(detail, 'dependency unavailable (requests answer 503; repeats within a minute are logged at debug)');
+  if ((quietUntil.get(err.dependency) ?? 0) < now)
+    ctx.state.log?.warn(detail, 'dependency unavailable (requests answer 503; repeats within a minute are logged at debug)');
   else ctx.state.log?.debug(detail, 'dependency unavailable');
   quietUntil.set(err.dependency, now + 60000);
 }
@@ -63,7 +64,8 @@ export function errorMiddleware(): Koa.Middleware {
       const status = (err as { status?: number; expose?: boolean }).status;
       if (status && status >= 400 && status < 500) {
         // Koa/http-errors thrown by the framework (e.g. 413 from the body reader).
-        const code: ErrorCode = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status === 405 ? 'method_not_allowed' : 'validation_failed';
+        const code: ErrorCode =
+          status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status === 405 ? 'method_not_allowed' : 'validation_failed';
         problem(ctx, code);
         return;
       }

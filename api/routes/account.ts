@@ -12,15 +12,19 @@ import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 import { DeletionEnvelope, Email, MfaCode, Password, UserSchema } from '../schemas';
 
-const DeleteMeBody = z.object({
-  password: Password,
-  code: MfaCode.optional().describe('a fresh TOTP (or recovery) code; required when MFA is on'),
-}).strict();
-const ReactivateBody = z.object({
-  email: Email,
-  password: Password,
-  code: MfaCode.optional().describe('a current TOTP (or recovery) code; required when MFA is on'),
-}).strict();
+const DeleteMeBody = z
+  .object({
+    password: Password,
+    code: MfaCode.optional().describe('a fresh TOTP (or recovery) code; required when MFA is on'),
+  })
+  .strict();
+const ReactivateBody = z
+  .object({
+    email: Email,
+    password: Password,
+    code: MfaCode.optional().describe('a current TOTP (or recovery) code; required when MFA is on'),
+  })
+  .strict();
 
 export function accountRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/me' });
@@ -45,7 +49,8 @@ export function accountRouter(deps: AppDeps): Router {
 
   describe('post', '/v1/me/reactivate', {
     summary: 'Reactivate an account pending deletion (e-mail, password and, with MFA, a code; grace period only)',
-    description: 'Checked like a sign-in (throttled per device, failures counted and audited). Every case other than the right credentials of an account pending deletion answers exactly like a wrong password.',
+    description:
+      'Checked like a sign-in (throttled per device, failures counted and audited). Every case other than the right credentials of an account pending deletion answers exactly like a wrong password.',
     tags: ['me'],
     body: ReactivateBody,
     responses: {

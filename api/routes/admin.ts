@@ -21,25 +21,42 @@ const Cursor = z.string().min(1).max(200);
 const Limit = z.coerce.number().int().min(1).max(100).default(20);
 const Flag = z.enum(['true', 'false']).transform((v) => v === 'true');
 
-const UsersQuery = z.object({
-  query: z.string().trim().min(1).max(254).optional(),
-  status: z.enum(USER_STATUSES).optional(),
-  limit: Limit,
-  cursor: Cursor.optional(),
-}).strict();
-const EventsQuery = z.object({
-  user_id: z.string().uuid().optional(),
-  type: z.string().min(1).max(100).regex(/^[a-z_.]+\*?$/, 'letters, dots and underscores; `prefix.*` for a prefix').optional(),
-  limit: Limit,
-  cursor: Cursor.optional(),
-}).strict();
+const UsersQuery = z
+  .object({
+    query: z.string().trim().min(1).max(254).optional(),
+    status: z.enum(USER_STATUSES).optional(),
+    limit: Limit,
+    cursor: Cursor.optional(),
+  })
+  .strict();
+const EventsQuery = z
+  .object({
+    user_id: z.string().uuid().optional(),
+    type: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[a-z_.]+\*?$/, 'letters, dots and underscores; `prefix.*` for a prefix')
+      .optional(),
+    limit: Limit,
+    cursor: Cursor.optional(),
+  })
+  .strict();
 const SelfQuery = z.object({ confirm_self: Flag.optional() }).strict();
 
 const ReasonBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
-const LockBody = z.object({
-  reason: z.string().trim().min(1).max(500).optional(),
-  duration_seconds: z.number().int().min(1).max(365 * 24 * 3600).optional().describe('omit to lock until an admin unlocks'),
-}).strict();
+const LockBody = z
+  .object({
+    reason: z.string().trim().min(1).max(500).optional(),
+    duration_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(365 * 24 * 3600)
+      .optional()
+      .describe('omit to lock until an admin unlocks'),
+  })
+  .strict();
 
 const UserOut = z.object({ user: UserSchema });
 const UserDetail = z.object({
@@ -82,12 +99,21 @@ export function adminRouter(deps: AppDeps): Router {
   }
 
   const selfQuery = SelfQuery;
-  const byId = (summary: string, extra: Partial<Parameters<typeof describe>[2]> = {}) => ({ summary, tags: ['admin'], auth: 'admin' as const, responses: {}, ...extra });
+  const byId = (summary: string, extra: Partial<Parameters<typeof describe>[2]> = {}) => ({
+    summary,
+    tags: ['admin'],
+    auth: 'admin' as const,
+    responses: {},
+    ...extra,
+  });
 
   describe('get', '/v1/admin/users', {
     ...byId('Search users (newest first) by e-mail, name or id, and status; cursor pagination'),
     query: UsersQuery,
-    responses: { 200: { description: 'a page of users', schema: z.object({ users: z.array(UserSchema), next_cursor: z.string().nullable() }) }, 403: { description: 'not an admin' } },
+    responses: {
+      200: { description: 'a page of users', schema: z.object({ users: z.array(UserSchema), next_cursor: z.string().nullable() }) },
+      403: { description: 'not an admin' },
+    },
   });
   r.get('/users', async (ctx) => {
     const q = parse(UsersQuery, ctx.query, 'query');
@@ -105,7 +131,10 @@ export function adminRouter(deps: AppDeps): Router {
     ctx.body = { user: publicUser(user), locked_until: user.locked_until?.toISOString() ?? null, deletion };
   });
 
-  const conflict = { 404: { description: 'no such user' }, 409: { description: 'invalid_transition (not legal from the current status) or self_action_not_confirmed' } };
+  const conflict = {
+    404: { description: 'no such user' },
+    409: { description: 'invalid_transition (not legal from the current status) or self_action_not_confirmed' },
+  };
 
   describe('post', '/v1/admin/users/:id/lock', {
     ...byId('Lock an active account (until unlocked, or for duration_seconds); ends its sessions'),

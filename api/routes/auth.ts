@@ -11,14 +11,16 @@ import { Email, MfaCode, MfaRequiredSchema, Password, RefreshBody, TokensSchema,
 import { rateLimit } from '../middleware/rate-limit';
 
 const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
-const VerifyBody = z.object({
-  token: z.string().min(10).max(200),
-  password: Password.optional().describe(
-    'The password the account gets. Required when the address was registered more than once before it was verified (contested registration: '
-    + 'no registrant\'s password is kept, the holder of the e-mailed token chooses it; without it the answer is 409 `password_required` and the token stays usable). '
-    + 'Optional otherwise; policy-checked; ends any session of the account. Not accepted for an already verified account.',
-  ),
-}).strict();
+const VerifyBody = z
+  .object({
+    token: z.string().min(10).max(200),
+    password: Password.optional().describe(
+      'The password the account gets. Required when the address was registered more than once before it was verified (contested registration: ' +
+        "no registrant's password is kept, the holder of the e-mailed token chooses it; without it the answer is 409 `password_required` and the token stays usable). " +
+        'Optional otherwise; policy-checked; ends any session of the account. Not accepted for an already verified account.',
+    ),
+  })
+  .strict();
 const LoginBody = z.object({ email: Email, password: Password }).strict();
 
 export function authRouter(deps: AppDeps): Router {
@@ -29,7 +31,10 @@ export function authRouter(deps: AppDeps): Router {
     summary: 'Register an account; starts the e-mail verification workflow',
     tags: ['auth'],
     body: RegisterBody,
-    responses: { 201: { description: 'registered (a taken address answers the same way)', schema: UserEnvelope }, 429: { description: 'rate_limited (per IP or per address), with Retry-After' } },
+    responses: {
+      201: { description: 'registered (a taken address answers the same way)', schema: UserEnvelope },
+      429: { description: 'rate_limited (per IP or per address), with Retry-After' },
+    },
   });
   r.post('/register', rateLimit(deps, 'register'), async (ctx) => {
     const body = parse(RegisterBody, ctx.request.body);
@@ -44,7 +49,18 @@ export function authRouter(deps: AppDeps): Router {
       ctx.body = { user: publicUser(user) };
     } else {
       // Same shape for a taken address: nothing in the answer tells it apart.
-      ctx.body = { user: { ...publicUser(user), id: crypto.randomUUID(), name: body.name ?? null, status: 'pending_verification', email_verified: false, mfa_enabled: false, roles: ['user'], created_at: new Date().toISOString() } };
+      ctx.body = {
+        user: {
+          ...publicUser(user),
+          id: crypto.randomUUID(),
+          name: body.name ?? null,
+          status: 'pending_verification',
+          email_verified: false,
+          mfa_enabled: false,
+          roles: ['user'],
+          created_at: new Date().toISOString(),
+        },
+      };
     }
   });
 
@@ -82,7 +98,7 @@ export function authRouter(deps: AppDeps): Router {
     const pendingId = await accounts.pendingAccountId(email);
     if (pendingId) {
       try {
-        await flows.resendVerification(pendingId, `resend:${ctx.state.requestId as string}`);
+        await flows.resendVerification(pendingId, `resend:${ctx.state.requestId}`);
       } catch (err) {
         // Limit reached, flow finished or Temporal down: the answer stays the same.
         ctx.state.log.info({ err: (err as Error).message }, 'verification resend not done');
@@ -97,7 +113,9 @@ export function authRouter(deps: AppDeps): Router {
    * by the answer, so its timing tells nothing; failures are logged.
    */
   function resendAfterLogin(userId: string, requestId: string, log: { info: (o: object, m: string) => void }) {
-    flows.resendOrStartVerification(userId, `login-resend:${requestId}`).catch((err: unknown) => log.info({ err: (err as Error).message }, 'verification e-mail not sent again after a login'));
+    flows
+      .resendOrStartVerification(userId, `login-resend:${requestId}`)
+      .catch((err: unknown) => log.info({ err: (err as Error).message }, 'verification e-mail not sent again after a login'));
   }
 
   describe('post', '/v1/auth/login', {
@@ -109,7 +127,9 @@ export function authRouter(deps: AppDeps): Router {
     body: LoginBody,
     responses: {
       200: { description: 'tokens, or `{mfa_required, mfa_token}`', schema: z.union([TokensSchema, MfaRequiredSchema]) },
-      401: { description: 'invalid_credentials: the same for an unknown e-mail, a wrong password, a throttled device, a locked account and an unverified address' },
+      401: {
+        description: 'invalid_credentials: the same for an unknown e-mail, a wrong password, a throttled device, a locked account and an unverified address',
+      },
       403: { description: 'account_suspended (only after a correct password, outside any throttle or lock)' },
       429: { description: 'rate_limited (per IP or per account), with Retry-After' },
     },
@@ -118,7 +138,7 @@ export function authRouter(deps: AppDeps): Router {
     const { email, password } = parse(LoginBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const result = await accounts.login(email, password, meta, {
-      onUnverified: (u) => resendAfterLogin(u.id, ctx.state.requestId as string, ctx.state.log),
+      onUnverified: (u) => resendAfterLogin(u.id, ctx.state.requestId, ctx.state.log),
     });
     if (result.kind === 'mfa_required') {
       ctx.body = await deps.mfa.startLoginChallenge(result.user, meta);
@@ -134,7 +154,10 @@ export function authRouter(deps: AppDeps): Router {
     body: LoginMfaBody,
     responses: {
       200: { description: 'tokens with amr ["pwd","otp"]', schema: TokensSchema },
-      401: { description: 'invalid_mfa_code (counted toward the lockout; `attempts_remaining` left on this token) or invalid_grant (token invalid, expired, used or out of attempts: sign in again)' },
+      401: {
+        description:
+          'invalid_mfa_code (counted toward the lockout; `attempts_remaining` left on this token) or invalid_grant (token invalid, expired, used or out of attempts: sign in again)',
+      },
       423: { description: 'account_locked' },
     },
   });
@@ -147,7 +170,11 @@ export function authRouter(deps: AppDeps): Router {
     summary: 'Exchange a refresh token for new tokens (rotation; reuse ends the session)',
     tags: ['auth'],
     body: RefreshBody,
-    responses: { 200: { description: 'new tokens', schema: TokensSchema }, 401: { description: 'invalid_grant, token_reused or step_up_required' }, 429: { description: 'rate_limited (per IP or per account), with Retry-After' } },
+    responses: {
+      200: { description: 'new tokens', schema: TokensSchema },
+      401: { description: 'invalid_grant, token_reused or step_up_required' },
+      429: { description: 'rate_limited (per IP or per account), with Retry-After' },
+    },
   });
   r.post('/refresh', rateLimit(deps, 'refresh'), async (ctx) => {
     const { refresh_token } = parse(RefreshBody, ctx.request.body);

@@ -18,7 +18,10 @@ import { requestMeta, requireAuth, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 
-const Base64 = z.string().max(4 * 1024 * 1024).regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'base64');
+const Base64 = z
+  .string()
+  .max(4 * 1024 * 1024)
+  .regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'base64');
 const PayloadJson = z.object({
   metadata: z.record(z.string().min(1).max(256), Base64).nullish(),
   data: Base64.nullish(),
@@ -31,7 +34,11 @@ export const ALLOWED_METHODS = 'POST, GET, OPTIONS';
 
 export function codecRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/codec' });
-  const origins = new Set(deps.config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean));
+  const origins = new Set(
+    deps.config.CORS_ORIGINS.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+  );
 
   // CORS: the browser may read answers (errors included) only for the configured UI origins.
   const cors: Koa.Middleware = async (ctx, next) => {
@@ -54,34 +61,40 @@ export function codecRouter(deps: AppDeps): Router {
     ctx.status = 204;
   };
 
-  const handler = (op: 'decode' | 'encode'): Koa.Middleware => async (ctx) => {
-    const namespace = ctx.get('X-Namespace');
-    if (namespace && namespace !== deps.config.TEMPORAL_NAMESPACE) {
-      throw new AppError('validation_failed', `this codec serves namespace ${deps.config.TEMPORAL_NAMESPACE}`, { errors: [{ field: 'X-Namespace', message: 'unknown namespace' }] });
-    }
-    const body = parse(CodecBody, ctx.request.body);
-    const codec = deps.payloadCodec;
-    const payloads: Payload[] = body.payloads.map(payloadFromJson);
-    let out: Payload[];
-    try {
-      out = op === 'decode' ? await codec.decode(payloads) : await codec.encode(payloads);
-    } catch (err) {
-      if (err instanceof CodecError) throw new AppError('validation_failed', `cannot ${op}: ${err.message}`);
-      throw err;
-    }
-    const meta = requestMeta(ctx);
-    // Who looked at decrypted workflow data, never what it was.
-    if (op === 'decode') await audit(undefined, 'codec.decode', null, meta, { namespace: namespace || deps.config.TEMPORAL_NAMESPACE, payloads: payloads.length });
-    ctx.state.log?.info({ op, payloads: payloads.length, actor: meta.actorId }, `codec ${op}`);
-    ctx.body = { payloads: out.map(payloadToJson) };
-  };
+  const handler =
+    (op: 'decode' | 'encode'): Koa.Middleware =>
+    async (ctx) => {
+      const namespace = ctx.get('X-Namespace');
+      if (namespace && namespace !== deps.config.TEMPORAL_NAMESPACE) {
+        throw new AppError('validation_failed', `this codec serves namespace ${deps.config.TEMPORAL_NAMESPACE}`, {
+          errors: [{ field: 'X-Namespace', message: 'unknown namespace' }],
+        });
+      }
+      const body = parse(CodecBody, ctx.request.body);
+      const codec = deps.payloadCodec;
+      const payloads: Payload[] = body.payloads.map(payloadFromJson);
+      let out: Payload[];
+      try {
+        out = op === 'decode' ? await codec.decode(payloads) : await codec.encode(payloads);
+      } catch (err) {
+        if (err instanceof CodecError) throw new AppError('validation_failed', `cannot ${op}: ${err.message}`);
+        throw err;
+      }
+      const meta = requestMeta(ctx);
+      // Who looked at decrypted workflow data, never what it was.
+      if (op === 'decode')
+        await audit(undefined, 'codec.decode', null, meta, { namespace: namespace || deps.config.TEMPORAL_NAMESPACE, payloads: payloads.length });
+      ctx.state.log?.info({ op, payloads: payloads.length, actor: meta.actorId }, `codec ${op}`);
+      ctx.body = { payloads: out.map(payloadToJson) };
+    };
 
   const Reply = z.object({ payloads: z.array(PayloadJson) });
   for (const op of ['decode', 'encode'] as const) {
     describe('post', `/codec/${op}`, {
-      summary: op === 'decode'
-        ? 'Decrypt Temporal payloads for an operator (Temporal UI / CLI remote codec); admin only'
-        : 'Encrypt Temporal payloads (Temporal UI / CLI remote codec); admin only',
+      summary:
+        op === 'decode'
+          ? 'Decrypt Temporal payloads for an operator (Temporal UI / CLI remote codec); admin only'
+          : 'Encrypt Temporal payloads (Temporal UI / CLI remote codec); admin only',
       tags: ['operations'],
       auth: 'admin',
       body: CodecBody,

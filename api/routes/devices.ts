@@ -8,7 +8,9 @@ import { describe } from '../openapi';
 const DeviceSchema = z.object({
   id: z.string().uuid(),
   label: z.string().nullable().describe('"Firefox 128 on Linux", "curl", "Unknown device"'),
-  trusted: z.boolean().describe('false once the device has not been seen for the trust period (DEVICE_TRUST_TTL, 90 days by default): its next refresh needs a step-up'),
+  trusted: z
+    .boolean()
+    .describe('false once the device has not been seen for the trust period (DEVICE_TRUST_TTL, 90 days by default): its next refresh needs a step-up'),
   current: z.boolean().describe('the device of the session making this request'),
   first_seen_at: z.string(),
   last_seen_at: z.string(),

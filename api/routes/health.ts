@@ -12,7 +12,11 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string) =>
 export function healthRouter(deps: AppDeps): Router {
   const r = new Router();
 
-  describe('get', '/healthz', { summary: 'Liveness: the process is up', tags: ['operations'], responses: { 200: { description: 'up', schema: z.object({ status: z.literal('ok') }) } } });
+  describe('get', '/healthz', {
+    summary: 'Liveness: the process is up',
+    tags: ['operations'],
+    responses: { 200: { description: 'up', schema: z.object({ status: z.literal('ok') }) } },
+  });
   r.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
@@ -47,13 +51,21 @@ export function healthRouter(deps: AppDeps): Router {
     ctx.body = { status: 'ok', checks: Object.fromEntries(results) };
   });
 
-  describe('get', '/metrics', { summary: 'Prometheus metrics', tags: ['operations'], responses: { 200: { description: 'text format', schema: z.string(), mediaType: 'text/plain' } } });
+  describe('get', '/metrics', {
+    summary: 'Prometheus metrics',
+    tags: ['operations'],
+    responses: { 200: { description: 'text format', schema: z.string(), mediaType: 'text/plain' } },
+  });
   r.get('/metrics', async (ctx) => {
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
 
-  describe('get', '/openapi.json', { summary: 'This OpenAPI document', tags: ['operations'], responses: { 200: { description: 'OpenAPI 3.1', schema: z.object({}).passthrough() } } });
+  describe('get', '/openapi.json', {
+    summary: 'This OpenAPI document',
+    tags: ['operations'],
+    responses: { 200: { description: 'OpenAPI 3.1', schema: z.object({}).passthrough() } },
+  });
   r.get('/openapi.json', (ctx) => {
     ctx.body = buildDocument(deps.config.PUBLIC_BASE_URL);
   });

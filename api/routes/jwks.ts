@@ -9,7 +9,16 @@ export function jwksRouter(deps: AppDeps): Router {
   describe('get', '/.well-known/jwks.json', {
     summary: 'Public signing keys (JWKS)',
     tags: ['operations'],
-    responses: { 200: { description: 'JWK set', schema: z.object({ keys: z.array(z.object({ kty: z.string(), kid: z.string(), alg: z.string(), crv: z.string().optional(), x: z.string().optional(), use: z.string().optional() })) }) } },
+    responses: {
+      200: {
+        description: 'JWK set',
+        schema: z.object({
+          keys: z.array(
+            z.object({ kty: z.string(), kid: z.string(), alg: z.string(), crv: z.string().optional(), x: z.string().optional(), use: z.string().optional() }),
+          ),
+        }),
+      },
+    },
   });
   r.get('/.well-known/jwks.json', (ctx) => {
     // Short cache: a key published ahead of use (rotation phase 1) reaches verifiers well

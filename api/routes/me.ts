@@ -8,11 +8,13 @@ import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 import { MfaCode, Password, UserEnvelope } from '../schemas';
 
-const ChangePasswordBody = z.object({
-  current_password: Password,
-  new_password: Password,
-  code: MfaCode.optional().describe('a fresh TOTP (or recovery) code; required when MFA is on'),
-}).strict();
+const ChangePasswordBody = z
+  .object({
+    current_password: Password,
+    new_password: Password,
+    code: MfaCode.optional().describe('a fresh TOTP (or recovery) code; required when MFA is on'),
+  })
+  .strict();
 
 export function meRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/me' });
@@ -28,7 +30,10 @@ export function meRouter(deps: AppDeps): Router {
     tags: ['me'],
     auth: true,
     body: ChangePasswordBody,
-    responses: { 204: { description: 'changed' }, 401: { description: 'current password incorrect; mfa_required / invalid_mfa_code for MFA users without a fresh code' } },
+    responses: {
+      204: { description: 'changed' },
+      401: { description: 'current password incorrect; mfa_required / invalid_mfa_code for MFA users without a fresh code' },
+    },
   });
   r.put('/password', async (ctx) => {
     const body = parse(ChangePasswordBody, ctx.request.body);
@@ -36,7 +41,11 @@ export function meRouter(deps: AppDeps): Router {
     await deps.mfa.assertFreshSecondFactor(auth.sub, body.code, requestMeta(ctx), 'password_change');
     const user = await deps.accounts.changePassword(auth.sub, auth.sid, body.current_password, body.new_password, requestMeta(ctx));
     try {
-      await deps.flows.notify(`password-changed:${user.id}:${ctx.state.requestId as string}`, { userId: user.id, template: 'password_changed', params: { when: new Date().toISOString() } });
+      await deps.flows.notify(`password-changed:${user.id}:${ctx.state.requestId}`, {
+        userId: user.id,
+        template: 'password_changed',
+        params: { when: new Date().toISOString() },
+      });
     } catch (err) {
       ctx.state.log.warn({ err: (err as Error).message }, 'password-changed notice not started');
     }

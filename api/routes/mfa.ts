@@ -17,7 +17,9 @@ const EnrolmentSchema = z.object({
   qr_code: z.string().describe('the otpauth URI as a PNG data URL'),
 });
 const CodeBody = z.object({ code: MfaCode }).strict();
-const RecoveryCodesSchema = z.object({ recovery_codes: z.array(z.string()).describe('one-time codes, shown once; each signs in once in place of a TOTP code') });
+const RecoveryCodesSchema = z.object({
+  recovery_codes: z.array(z.string()).describe('one-time codes, shown once; each signs in once in place of a TOTP code'),
+});
 
 export function mfaRouter(deps: AppDeps): Router {
   const { mfa } = deps;
@@ -27,7 +29,7 @@ export function mfaRouter(deps: AppDeps): Router {
   /** A security notice by e-mail (best effort: the change stands if Temporal is down). */
   async function notify(ctx: Koa.Context, userId: string, subject: string, body: string) {
     try {
-      await deps.flows.notify(`mfa:${userId}:${ctx.state.requestId as string}`, { userId, template: 'generic', params: { subject, body } });
+      await deps.flows.notify(`mfa:${userId}:${ctx.state.requestId}`, { userId, template: 'generic', params: { subject, body } });
     } catch (err) {
       ctx.state.log.warn({ err: (err as Error).message }, 'mfa notice not started');
     }
@@ -58,7 +60,12 @@ export function mfaRouter(deps: AppDeps): Router {
     const { code } = parse(CodeBody, ctx.request.body);
     const userId = ctx.state.auth!.sub;
     ctx.body = await mfa.confirmEnrolment(userId, code, requestMeta(ctx));
-    await notify(ctx, userId, 'Two-factor authentication is on', 'Two-factor authentication was turned on for your account. Keep your recovery codes somewhere safe. If this was not you, contact support now.');
+    await notify(
+      ctx,
+      userId,
+      'Two-factor authentication is on',
+      'Two-factor authentication was turned on for your account. Keep your recovery codes somewhere safe. If this was not you, contact support now.',
+    );
   });
 
   describe('delete', '/v1/me/mfa/totp', {
@@ -77,7 +84,12 @@ export function mfaRouter(deps: AppDeps): Router {
     const { code } = parse(CodeBody, ctx.request.body);
     const userId = ctx.state.auth!.sub;
     await mfa.disable(userId, code, requestMeta(ctx));
-    await notify(ctx, userId, 'Two-factor authentication is off', 'Two-factor authentication was turned off for your account. If this was not you, change your password and contact support now.');
+    await notify(
+      ctx,
+      userId,
+      'Two-factor authentication is off',
+      'Two-factor authentication was turned off for your account. If this was not you, change your password and contact support now.',
+    );
     ctx.status = 204;
   });
 

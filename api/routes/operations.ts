@@ -19,15 +19,36 @@ import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 
 const EmptyBody = z.object({}).strict().optional();
-const RunId = z.object({ workflowId: z.string().regex(/^(key-rotation|backup|restore-drill):(on-demand|scheduled-[0-9A-Za-z:.+-]{1,60})$/, 'an operations workflow id') });
+const RunId = z.object({
+  workflowId: z.string().regex(/^(key-rotation|backup|restore-drill):(on-demand|scheduled-[0-9A-Za-z:.+-]{1,60})$/, 'an operations workflow id'),
+});
 
 const Started = z.object({ workflow_id: z.string(), run_id: z.string() });
 const OpsOverview = z.object({
   operations: z.array(z.object({ kind: z.string(), last_success_at: z.string().nullable(), last_result: z.enum(['succeeded', 'failed']).nullable() })),
-  signing_keys: z.array(z.object({ kid: z.string(), status: z.enum(['next', 'active', 'retiring']), created_at: z.string(), publish_until: z.string().nullable() })),
-  recent_runs: z.array(z.object({ workflow_id: z.string(), kind: z.string(), status: z.string(), phase: z.string(), started_at: z.string(), finished_at: z.string().nullable(), details: z.record(z.string(), z.unknown()) })),
+  signing_keys: z.array(
+    z.object({ kid: z.string(), status: z.enum(['next', 'active', 'retiring']), created_at: z.string(), publish_until: z.string().nullable() }),
+  ),
+  recent_runs: z.array(
+    z.object({
+      workflow_id: z.string(),
+      kind: z.string(),
+      status: z.string(),
+      phase: z.string(),
+      started_at: z.string(),
+      finished_at: z.string().nullable(),
+      details: z.record(z.string(), z.unknown()),
+    }),
+  ),
 });
-const RunOut = z.object({ workflow_id: z.string(), run_id: z.string(), status: z.string(), result: z.unknown().optional(), failure: z.string().optional(), state: z.unknown().optional() });
+const RunOut = z.object({
+  workflow_id: z.string(),
+  run_id: z.string(),
+  status: z.string(),
+  result: z.unknown().optional(),
+  failure: z.string().optional(),
+  state: z.unknown().optional(),
+});
 
 export function operationsRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/admin/ops' });
@@ -60,10 +81,22 @@ export function operationsRouter(deps: AppDeps): Router {
     ctx.body = {
       operations: (['key_rotation', 'backup', 'restore_drill'] as const).map((kind) => {
         const s = byKind.get(kind);
-        return { kind, last_success_at: s?.lastSuccessAt?.toISOString() ?? null, last_result: s?.lastFinishedOk == null ? null : s.lastFinishedOk ? 'succeeded' : 'failed' };
+        return {
+          kind,
+          last_success_at: s?.lastSuccessAt?.toISOString() ?? null,
+          last_result: s?.lastFinishedOk == null ? null : s.lastFinishedOk ? 'succeeded' : 'failed',
+        };
       }),
       signing_keys: keys,
-      recent_runs: runs.map((x) => ({ workflow_id: x.workflow_id, kind: x.kind, status: x.status, phase: x.phase, started_at: new Date(x.started_at).toISOString(), finished_at: x.finished_at ? new Date(x.finished_at).toISOString() : null, details: x.details })),
+      recent_runs: runs.map((x) => ({
+        workflow_id: x.workflow_id,
+        kind: x.kind,
+        status: x.status,
+        phase: x.phase,
+        started_at: new Date(x.started_at).toISOString(),
+        finished_at: x.finished_at ? new Date(x.finished_at).toISOString() : null,
+        details: x.details,
+      })),
     };
   });
 
@@ -71,7 +104,11 @@ export function operationsRouter(deps: AppDeps): Router {
     summary: 'Rotate the signing key now (publish, switch after the propagation delay, retire after the longest token lifetime)',
     tags: ['admin'],
     auth: 'admin',
-    responses: { 202: { description: 'started', schema: Started }, 409: { description: 'a rotation is already in progress' }, 503: { description: 'Vault or Temporal unavailable' } },
+    responses: {
+      202: { description: 'started', schema: Started },
+      409: { description: 'a rotation is already in progress' },
+      503: { description: 'Vault or Temporal unavailable' },
+    },
   });
   r.post('/key-rotation', async (ctx) => {
     // A key waiting to sign means a rotation is between phases 1 and 2 (scheduled or on demand).
@@ -84,7 +121,11 @@ export function operationsRouter(deps: AppDeps): Router {
     summary: 'Take an encrypted backup now (database dump and Vault snapshot)',
     tags: ['admin'],
     auth: 'admin',
-    responses: { 202: { description: 'started', schema: Started }, 409: { description: 'an on-demand backup is already running' }, 503: { description: 'Temporal unavailable' } },
+    responses: {
+      202: { description: 'started', schema: Started },
+      409: { description: 'an on-demand backup is already running' },
+      503: { description: 'Temporal unavailable' },
+    },
   });
   r.post('/backup', async (ctx) => {
     await start(ctx, 'backup', () => deps.flows.startBackup({ retention: deps.config.BACKUP_RETENTION, actorId: ctx.state.auth!.sub }));
@@ -94,14 +135,18 @@ export function operationsRouter(deps: AppDeps): Router {
     summary: 'Run a restore drill now (newest backup into the scratch database, counts checked)',
     tags: ['admin'],
     auth: 'admin',
-    responses: { 202: { description: 'started', schema: Started }, 409: { description: 'an on-demand drill is already running' }, 503: { description: 'Temporal unavailable' } },
+    responses: {
+      202: { description: 'started', schema: Started },
+      409: { description: 'an on-demand drill is already running' },
+      503: { description: 'Temporal unavailable' },
+    },
   });
   r.post('/restore-drill', async (ctx) => {
     await start(ctx, 'restore_drill', () => deps.flows.startRestoreDrill({ actorId: ctx.state.auth!.sub }));
   });
 
   describe('get', '/v1/admin/ops/runs/:workflowId', {
-    summary: 'One run of an operation: its Temporal status, result or failure, and a rotation\'s phase',
+    summary: "One run of an operation: its Temporal status, result or failure, and a rotation's phase",
     tags: ['admin'],
     auth: 'admin',
     responses: { 200: { description: 'the latest run with this id', schema: RunOut }, 404: { description: 'no such run' } },

@@ -65,11 +65,14 @@ export function passwordRouter(deps: AppDeps): Router {
     summary: 'Set a new password with the token from the reset e-mail; ends every session',
     tags: ['auth'],
     body: ResetBody,
-    responses: { 204: { description: 'password changed; every session ended' }, 400: { description: 'invalid_token (wrong, used, superseded or expired) or validation_failed (password policy)' } },
+    responses: {
+      204: { description: 'password changed; every session ended' },
+      400: { description: 'invalid_token (wrong, used, superseded or expired) or validation_failed (password policy)' },
+    },
   });
   r.post('/reset', async (ctx) => {
     const { token, new_password } = parse(ResetBody, ctx.request.body);
-    const requestId = ctx.state.requestId as string;
+    const requestId = ctx.state.requestId;
     await passwordResets.reset(token, new_password, requestMeta(ctx), (userId) => notifyChanged(userId, requestId));
     ctx.status = 204;
   });

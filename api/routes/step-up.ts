@@ -66,7 +66,11 @@ export function stepUpRouter(deps: AppDeps): Router {
     const next = ok ? { ...newRefreshToken(), id: randomUUID() } : undefined;
     let res: StepUpResult;
     try {
-      res = await flows.submitStepUp(ch.session_id, { challengeId: ch.id, ok, ...(next ? { next: { id: next.id, hash: next.hash.toString('hex') } } : {}) }, `submit:${ctx.state.requestId as string}`);
+      res = await flows.submitStepUp(
+        ch.session_id,
+        { challengeId: ch.id, ok, ...(next ? { next: { id: next.id, hash: next.hash.toString('hex') } } : {}) },
+        `submit:${ctx.state.requestId}`,
+      );
     } catch (err) {
       throw fromUpdateError(err);
     }
@@ -77,7 +81,11 @@ export function stepUpRouter(deps: AppDeps): Router {
         return;
       }
       case 'wrong_code':
-        await audit(undefined, 'step_up.code_rejected', ch.user_id, meta, { session_id: ch.session_id, challenge_id: ch.id, attempts_left: res.attemptsLeft }).catch(() => undefined);
+        await audit(undefined, 'step_up.code_rejected', ch.user_id, meta, {
+          session_id: ch.session_id,
+          challenge_id: ch.id,
+          attempts_left: res.attemptsLeft,
+        }).catch(() => undefined);
         throw new AppError('invalid_mfa_code', 'the code is wrong or expired', { attempts_left: res.attemptsLeft });
       case 'failed':
         throw new AppError('invalid_mfa_code', 'too many wrong codes: the session has been ended; sign in again', { attempts_left: 0 });

@@ -26,15 +26,24 @@ export async function connectStack(dataDir: string): Promise<StackInfo> {
   const checks: Array<[string, () => Promise<unknown>]> = [
     ['API', () => httpOk(`${info.urls.api}/healthz`)],
     ['maildev', () => httpOk(`${info.urls.mailUi}/healthz`)],
-    ['Vault', () => fetch(`${info.urls.vault}/v1/sys/health`, { signal: AbortSignal.timeout(3000) }).then((r) => { if (r.status !== 200) throw new Error(`answered ${r.status} (sealed or standby?)`); })],
-    ['PostgreSQL', async () => {
-      const c = await appDb(info);
-      try {
-        await c.query('SELECT 1 FROM users LIMIT 1');
-      } finally {
-        await c.end();
-      }
-    }],
+    [
+      'Vault',
+      () =>
+        fetch(`${info.urls.vault}/v1/sys/health`, { signal: AbortSignal.timeout(3000) }).then((r) => {
+          if (r.status !== 200) throw new Error(`answered ${r.status} (sealed or standby?)`);
+        }),
+    ],
+    [
+      'PostgreSQL',
+      async () => {
+        const c = await appDb(info);
+        try {
+          await c.query('SELECT 1 FROM users LIMIT 1');
+        } finally {
+          await c.end();
+        }
+      },
+    ],
   ];
   for (const [name, check] of checks) {
     try {
@@ -119,7 +128,10 @@ export function pinSelf(apiCpus: string, clientCpus: string): Pinning {
   const hasTaskset = spawnSync('taskset', ['--version'], { encoding: 'utf8' }).status === 0;
   if (!hasTaskset || cores < 2) {
     return {
-      pinned: false, apiCpus: '', clientCpus: '', apiCores: cores,
+      pinned: false,
+      apiCpus: '',
+      clientCpus: '',
+      apiCores: cores,
       description: `API not pinned (${hasTaskset ? 'only one core' : 'taskset missing'}): it shared ${cores} core(s) with everything else; refreshes per API CPU-second are the comparable figure`,
     };
   }
@@ -127,7 +139,10 @@ export function pinSelf(apiCpus: string, clientCpus: string): Pinning {
   if (r.status !== 0) throw new BenchError(`taskset could not pin the load generator to CPU ${clientCpus}: ${r.stderr.trim()}`);
   const apiCores = cpuCount(apiCpus);
   return {
-    pinned: true, apiCpus, clientCpus, apiCores,
+    pinned: true,
+    apiCpus,
+    clientCpus,
+    apiCores,
     description: `API: ${apiCores} core${apiCores > 1 ? 's' : ''} (a dedicated API process pinned with taskset to CPU ${apiCpus}); load generator and in-process benchmarks pinned to CPU ${clientCpus}; PostgreSQL, Temporal, Vault, maildev and the worker are the stack's own processes, not pinned (they share all ${cores} cores)`,
   };
 }
@@ -206,8 +221,10 @@ async function freePort(): Promise<number> {
  * but are raised so the load generator, one IP and a few accounts, never hits them.
  */
 const RAISED_LIMITS: Record<string, string> = Object.fromEntries(
-  ['LOGIN_IP', 'LOGIN_ACCOUNT', 'REGISTER_IP', 'REGISTER_ACCOUNT', 'FORGOT_IP', 'FORGOT_ACCOUNT', 'REFRESH_IP', 'REFRESH_ACCOUNT']
-    .map((k) => [`RATE_LIMIT_${k}`, '1000000000/60']),
+  ['LOGIN_IP', 'LOGIN_ACCOUNT', 'REGISTER_IP', 'REGISTER_ACCOUNT', 'FORGOT_IP', 'FORGOT_ACCOUNT', 'REFRESH_IP', 'REFRESH_ACCOUNT'].map((k) => [
+    `RATE_LIMIT_${k}`,
+    '1000000000/60',
+  ]),
 );
 
 export interface BenchApi {

@@ -62,21 +62,23 @@ export async function loadRound(spec: LoadSpec): Promise<Round> {
   let nextSlot = 0;
   const setupClient = (client: autocannon.Client) => {
     const slot = nextSlot++;
-    client.setRequests([{
-      method: 'POST',
-      path: spec.path,
-      headers: { 'content-type': 'application/json', ...DEVICE_HEADERS },
-      setupRequest: (req) => ({ ...req, body: spec.body(slot) }),
-      onResponse: (status, body) => {
-        if (status >= 200 && status < 300) ok++;
-        else {
-          failed++;
-          const k = failureKey(status, body);
-          failures[k] = (failures[k] ?? 0) + 1;
-        }
-        spec.onResponse?.(slot, status, body);
+    client.setRequests([
+      {
+        method: 'POST',
+        path: spec.path,
+        headers: { 'content-type': 'application/json', ...DEVICE_HEADERS },
+        setupRequest: (req) => ({ ...req, body: spec.body(slot) }),
+        onResponse: (status, body) => {
+          if (status >= 200 && status < 300) ok++;
+          else {
+            failed++;
+            const k = failureKey(status, body);
+            failures[k] = (failures[k] ?? 0) + 1;
+          }
+          spec.onResponse?.(slot, status, body);
+        },
       },
-    }]);
+    ]);
     client.on('response', (_status: number, _bytes: number, duration: number) => latencies.push(duration));
   };
   const cpu0 = cpuSeconds(spec.apiPid);

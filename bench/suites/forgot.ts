@@ -28,10 +28,23 @@ export async function forgotSuite(ctx: BenchContext): Promise<SuiteResult> {
   const probe = await post(pick(0));
   await probe.text();
   if (probe.status === 404 || probe.status === 405) {
-    return { rows: [{ benchmark, figure: `not available: POST /v1/auth/password/forgot answered ${probe.status} (the endpoint is not implemented in this commit)`, target, verdict: 'n/a' }], details: [] };
+    return {
+      rows: [
+        {
+          benchmark,
+          figure: `not available: POST /v1/auth/password/forgot answered ${probe.status} (the endpoint is not implemented in this commit)`,
+          target,
+          verdict: 'n/a',
+        },
+      ],
+      details: [],
+    };
   }
   if (probe.status !== 202) {
-    return { rows: [{ benchmark, figure: `not measured: POST /v1/auth/password/forgot answered ${probe.status}, expected 202`, target, verdict: 'FAIL' }], details: [] };
+    return {
+      rows: [{ benchmark, figure: `not measured: POST /v1/auth/password/forgot answered ${probe.status}, expected 202`, target, verdict: 'FAIL' }],
+      details: [],
+    };
   }
   // The probe doubles as the warm-up: wait for its e-mail too.
   const warmDeadline = Date.now() + TIMEOUT_MS;
@@ -39,7 +52,14 @@ export async function forgotSuite(ctx: BenchContext): Promise<SuiteResult> {
   while (Date.now() < warmDeadline && (probeMail = (await mailsTo(info.urls.mailUi, pick(0))).length) === 0) await sleep(50);
   if (!probeMail) {
     return {
-      rows: [{ benchmark, figure: `no e-mail arrived within ${TIMEOUT_MS / 1000} s of a 202 answer; see ${info.logs}/worker.log (a worker started before the password-reset workflow existed does not run it: restart the stack)`, target, verdict: 'FAIL' }],
+      rows: [
+        {
+          benchmark,
+          figure: `no e-mail arrived within ${TIMEOUT_MS / 1000} s of a 202 answer; see ${info.logs}/worker.log (a worker started before the password-reset workflow existed does not run it: restart the stack)`,
+          target,
+          verdict: 'FAIL',
+        },
+      ],
       details: [],
     };
   }
@@ -77,16 +97,20 @@ export async function forgotSuite(ctx: BenchContext): Promise<SuiteResult> {
 
   const p50 = percentile(samples, 50);
   const p99 = percentile(samples, 99);
-  const problems = [missing ? `${missing} e-mails did not arrive within ${TIMEOUT_MS / 1000} s` : '', rejected ? `${rejected} requests not answered 202` : ''].filter(Boolean).join('; ');
+  const problems = [missing ? `${missing} e-mails did not arrive within ${TIMEOUT_MS / 1000} s` : '', rejected ? `${rejected} requests not answered 202` : '']
+    .filter(Boolean)
+    .join('; ');
   return {
-    rows: [{
-      benchmark,
-      figure: samples.length
-        ? `p50 ${ms(p50)}, p99 ${ms(p99)}, max ${ms(Math.max(...samples))} over ${samples.length} samples (202 answered in ${ms(median(accepted))} p50)${problems ? `; ${problems}` : ''}`
-        : `no e-mail arrived (${problems})`,
-      target,
-      verdict: samples.length && !problems && p50 < 150 && p99 < 500 ? 'PASS' : 'FAIL',
-    }],
+    rows: [
+      {
+        benchmark,
+        figure: samples.length
+          ? `p50 ${ms(p50)}, p99 ${ms(p99)}, max ${ms(Math.max(...samples))} over ${samples.length} samples (202 answered in ${ms(median(accepted))} p50)${problems ? `; ${problems}` : ''}`
+          : `no e-mail arrived (${problems})`,
+        target,
+        verdict: samples.length && !problems && p50 < 150 && p99 < 500 ? 'PASS' : 'FAIL',
+      },
+    ],
     details: [
       `forgot: ${samples.length} samples, sequential, distinct users; maildev polled every ${POLL_MS} ms (adds up to ~${POLL_MS} ms + one local HTTP round trip)`,
       `forgot: latencies ms: ${samples.map((x) => x.toFixed(0)).join(', ')}`,

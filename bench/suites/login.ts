@@ -38,11 +38,21 @@ export async function loginSuite(ctx: BenchContext): Promise<SuiteResult> {
   const users = Math.max(1, Math.min(seeder.count, 5000));
   const body = () => `{"email":"${seeder.email(1 + (next++ % users))}","password":"${BENCH_PASSWORD}"}`;
   const run = async (durationSec: number) => {
-    const r = await loadRound({ url: api.url, path: '/v1/auth/login', connections: opts.loginConnections, durationSec, apiPid: api.pid, apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [], body });
+    const r = await loadRound({
+      url: api.url,
+      path: '/v1/auth/login',
+      connections: opts.loginConnections,
+      durationSec,
+      apiPid: api.pid,
+      apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [],
+      body,
+    });
     await sleep(300);
     return r;
   };
-  log(`login: one argon2id hash ${ms(oneHash)}; warm-up ${opts.warmupSec} s, then ${opts.rounds} × ${opts.roundSec} s with ${opts.loginConnections} connections`);
+  log(
+    `login: one argon2id hash ${ms(oneHash)}; warm-up ${opts.warmupSec} s, then ${opts.rounds} × ${opts.roundSec} s with ${opts.loginConnections} connections`,
+  );
   const warm = await run(opts.warmupSec);
   const rounds: Round[] = [];
   for (let i = 0; i < opts.rounds; i++) rounds.push(await run(opts.roundSec));
@@ -52,12 +62,14 @@ export async function loginSuite(ctx: BenchContext): Promise<SuiteResult> {
   const failures = failureSummary(rounds);
   const a = argon2;
   return {
-    rows: [{
-      benchmark: `password login at the configured argon2id cost (m=${a.memoryKiB} KiB, t=${a.timeCost}, p=${a.parallelism})`,
-      figure: `${ratio.toFixed(2)} × the hash-bound limit: ${describeSpread(rps, (x) => num(x, 1))} logins/s vs ${num(limit, 1)}/s = ${pin.apiCores} core${pin.apiCores > 1 ? 's' : ''} ÷ ${ms(oneHash)} per hash (median of ${hashMs.length}, measured on ${pin.pinned ? `CPU ${pin.apiCpus}` : 'any CPU'}); by CPU time: ${num(perCpuSec, 1)} logins per API CPU-second vs 1 ÷ ${ms(oneHashCpu)} CPU per hash = ${((perCpuSec * oneHashCpu) / 1000).toFixed(2)}×; p50 ${ms(median(rounds.map((r) => r.p50)))}${othersNote(rounds)}; ${failures}`,
-      target: '≥ 0.9 × hash-bound limit',
-      verdict: ratio >= 0.9 && !failures.includes('FAILED') ? 'PASS' : 'FAIL',
-    }],
+    rows: [
+      {
+        benchmark: `password login at the configured argon2id cost (m=${a.memoryKiB} KiB, t=${a.timeCost}, p=${a.parallelism})`,
+        figure: `${ratio.toFixed(2)} × the hash-bound limit: ${describeSpread(rps, (x) => num(x, 1))} logins/s vs ${num(limit, 1)}/s = ${pin.apiCores} core${pin.apiCores > 1 ? 's' : ''} ÷ ${ms(oneHash)} per hash (median of ${hashMs.length}, measured on ${pin.pinned ? `CPU ${pin.apiCpus}` : 'any CPU'}); by CPU time: ${num(perCpuSec, 1)} logins per API CPU-second vs 1 ÷ ${ms(oneHashCpu)} CPU per hash = ${((perCpuSec * oneHashCpu) / 1000).toFixed(2)}×; p50 ${ms(median(rounds.map((r) => r.p50)))}${othersNote(rounds)}; ${failures}`,
+        target: '≥ 0.9 × hash-bound limit',
+        verdict: ratio >= 0.9 && !failures.includes('FAILED') ? 'PASS' : 'FAIL',
+      },
+    ],
     details: [
       `login: argon2id hash wall ms: ${hashMs.map((x) => x.toFixed(1)).join(', ')}; CPU ms: ${probe.cpuMs.map((x) => x.toFixed(1)).join(', ')}`,
       roundLine('login warm-up', 0, warm),

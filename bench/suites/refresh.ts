@@ -11,7 +11,9 @@ import { loadRound, RefreshChains, Round } from '../lib/load';
 import { describeSpread, median, ms, num, sleep, spread } from '../lib/stats';
 
 export function roundLine(name: string, i: number, r: Round): string {
-  const fails = Object.entries(r.failures).map(([k, v]) => `${v}× ${k}`).join(', ');
+  const fails = Object.entries(r.failures)
+    .map(([k, v]) => `${v}× ${k}`)
+    .join(', ');
   return `${name} round ${i}: ${num(r.okPerSec)} ok/s over ${r.wallSec.toFixed(1)} s, p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, API CPU ${(r.apiUtil * 100).toFixed(0)}% (${num(r.ok / Math.max(r.apiCpuSec, 1e-9))} per API CPU-second)${Number.isFinite(r.othersOnApiCpus) ? `, other processes took ${(r.othersOnApiCpus * 100).toFixed(0)}% of the API's CPU${r.stealOnApiCpus > 0.005 ? ` (+${(r.stealOnApiCpus * 100).toFixed(0)}% steal)` : ''}` : ''}${r.failed ? `, ${r.failed} failed (${fails})` : ''}${r.errors ? `, ${r.errors} connection errors/timeouts` : ''}`;
 }
 
@@ -26,7 +28,11 @@ export function failureSummary(rounds: Round[]): string {
   if (!failed) return '0 failed';
   const all: Record<string, number> = {};
   for (const r of rounds) for (const [k, v] of Object.entries(r.failures)) all[k] = (all[k] ?? 0) + v;
-  return `${failed} FAILED (${Object.entries(all).map(([k, v]) => `${v}× ${k}`).join(', ') || 'connection errors'})`;
+  return `${failed} FAILED (${
+    Object.entries(all)
+      .map(([k, v]) => `${v}× ${k}`)
+      .join(', ') || 'connection errors'
+  })`;
 }
 
 export async function refreshSuite(ctx: BenchContext): Promise<SuiteResult> {
@@ -34,7 +40,16 @@ export async function refreshSuite(ctx: BenchContext): Promise<SuiteResult> {
   const chains = new RefreshChains(async (n) => seeder.sessions(await seeder.randomUsers(n)));
   const run = async (durationSec: number) => {
     await chains.reset(opts.refreshConnections);
-    const r = await loadRound({ url: api.url, path: '/v1/auth/refresh', connections: opts.refreshConnections, durationSec, apiPid: api.pid, apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [], body: chains.body, onResponse: chains.onResponse });
+    const r = await loadRound({
+      url: api.url,
+      path: '/v1/auth/refresh',
+      connections: opts.refreshConnections,
+      durationSec,
+      apiPid: api.pid,
+      apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [],
+      body: chains.body,
+      onResponse: chains.onResponse,
+    });
     await sleep(300);
     return r;
   };
@@ -49,16 +64,15 @@ export async function refreshSuite(ctx: BenchContext): Promise<SuiteResult> {
   const perCore = rps.median / pin.apiCores;
   const failures = failureSummary(rounds);
   const clean = !failures.includes('FAILED');
-  const rows: Row[] = [{
-    benchmark: 'refresh exchange (verify, fingerprint check, rotation, DB writes, new JWT)',
-    figure: `${num(perCore)} refreshes/s per API core: ${describeSpread(rps)} refreshes/s on ${pin.apiCores} core${pin.apiCores > 1 ? 's' : ''}; p50 ${ms(median(rounds.map((r) => r.p50)))}, p99 ${ms(median(rounds.map((r) => r.p99)))}; API process ${(util * 100).toFixed(0)}% busy${othersNote(rounds)}, ${num(perCpuSec)} per API CPU-second; ${failures}`,
-    target: '≥ 1,200 refreshes/s per API core',
-    verdict: perCore >= 1200 && clean ? 'PASS' : 'FAIL',
-  }];
-  const details = [
-    roundLine('refresh warm-up', 0, warm),
-    ...rounds.map((r, i) => roundLine('refresh', i + 1, r)),
+  const rows: Row[] = [
+    {
+      benchmark: 'refresh exchange (verify, fingerprint check, rotation, DB writes, new JWT)',
+      figure: `${num(perCore)} refreshes/s per API core: ${describeSpread(rps)} refreshes/s on ${pin.apiCores} core${pin.apiCores > 1 ? 's' : ''}; p50 ${ms(median(rounds.map((r) => r.p50)))}, p99 ${ms(median(rounds.map((r) => r.p99)))}; API process ${(util * 100).toFixed(0)}% busy${othersNote(rounds)}, ${num(perCpuSec)} per API CPU-second; ${failures}`,
+      target: '≥ 1,200 refreshes/s per API core',
+      verdict: perCore >= 1200 && clean ? 'PASS' : 'FAIL',
+    },
   ];
+  const details = [roundLine('refresh warm-up', 0, warm), ...rounds.map((r, i) => roundLine('refresh', i + 1, r))];
   if (chains.exhausted) details.push(`refresh: ${chains.exhausted} broken chains found no spare session (those clients kept failing)`);
 
   // Memory right after the refresh benchmark.
@@ -76,7 +90,7 @@ export async function refreshSuite(ctx: BenchContext): Promise<SuiteResult> {
   });
   rows.push({
     benchmark: 'RSS of the worker after the refresh benchmark',
-    figure: workerOk ? `${num(workerRss)} MB (the stack's worker, pid ${worker})` : 'not measured (the stack\'s worker pid from stack.json is gone)',
+    figure: workerOk ? `${num(workerRss)} MB (the stack's worker, pid ${worker})` : "not measured (the stack's worker pid from stack.json is gone)",
     target: '< 300 MB',
     verdict: Number.isFinite(workerRss) ? (workerRss < 300 ? 'PASS' : 'FAIL') : 'n/a',
   });

@@ -16,13 +16,25 @@ export async function scaleSuite(ctx: BenchContext): Promise<SuiteResult> {
   const chains = new RefreshChains(async (n) => seeder.sessions(await seeder.randomUsers(n)));
   const run = async (durationSec: number) => {
     await chains.reset(opts.scaleConnections);
-    const r = await loadRound({ url: api.url, path: '/v1/auth/refresh', connections: opts.scaleConnections, durationSec, overallRate: opts.scaleRate, apiPid: api.pid, apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [], body: chains.body, onResponse: chains.onResponse });
+    const r = await loadRound({
+      url: api.url,
+      path: '/v1/auth/refresh',
+      connections: opts.scaleConnections,
+      durationSec,
+      overallRate: opts.scaleRate,
+      apiPid: api.pid,
+      apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [],
+      body: chains.body,
+      onResponse: chains.onResponse,
+    });
     await sleep(300);
     return r;
   };
   const measure = async (label: string) => {
     const counts = await tableCounts(db);
-    log(`scale: ${label}: ${num(counts.users)} users, ${num(counts.devices)} device rows; warm-up ${opts.warmupSec} s, ${opts.rounds} × ${opts.roundSec} s at ${opts.scaleRate} refreshes/s`);
+    log(
+      `scale: ${label}: ${num(counts.users)} users, ${num(counts.devices)} device rows; warm-up ${opts.warmupSec} s, ${opts.rounds} × ${opts.roundSec} s at ${opts.scaleRate} refreshes/s`,
+    );
     const warm = await run(opts.warmupSec);
     const rounds: Round[] = [];
     for (let i = 0; i < opts.rounds; i++) rounds.push(await run(opts.roundSec));
@@ -39,12 +51,14 @@ export async function scaleSuite(ctx: BenchContext): Promise<SuiteResult> {
   const failures = failureSummary([...small.rounds, ...large.rounds]);
   const size = (c: typeof small.counts) => `${num(c.users)} users / ${num(c.devices)} device rows`;
   return {
-    rows: [{
-      benchmark: `refresh latency as users grow (${size(small.counts)} → ${size(large.counts)})`,
-      figure: `p50 grows ${ratio.toFixed(2)}×: ${ms(small.p50)} → ${ms(large.p50)} (p99 ${ms(small.p99)} → ${ms(large.p99)}) at ${opts.scaleRate} refreshes/s, median of ${opts.rounds} rounds each${othersNote([...small.rounds, ...large.rounds])}; ${failures}`,
-      target: 'p50 grows ≤ 1.2×',
-      verdict: ratio <= 1.2 && !failures.includes('FAILED') ? 'PASS' : 'FAIL',
-    }],
+    rows: [
+      {
+        benchmark: `refresh latency as users grow (${size(small.counts)} → ${size(large.counts)})`,
+        figure: `p50 grows ${ratio.toFixed(2)}×: ${ms(small.p50)} → ${ms(large.p50)} (p99 ${ms(small.p99)} → ${ms(large.p99)}) at ${opts.scaleRate} refreshes/s, median of ${opts.rounds} rounds each${othersNote([...small.rounds, ...large.rounds])}; ${failures}`,
+        target: 'p50 grows ≤ 1.2×',
+        verdict: ratio <= 1.2 && !failures.includes('FAILED') ? 'PASS' : 'FAIL',
+      },
+    ],
     details: [
       `scale: base ${size(small.counts)}, ${num(small.counts.sessions)} sessions, ${num(small.counts.refreshTokens)} refresh tokens`,
       ...small.rounds.map((r, i) => roundLine('scale base', i + 1, r)),

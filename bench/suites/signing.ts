@@ -59,7 +59,14 @@ export async function signingSuite(ctx: BenchContext): Promise<SuiteResult> {
   const l = await measure(opts.signRounds, opts.signIterations, local);
 
   const vault = vaultFromConfig(
-    { ...config, VAULT_ADDR: info.urls.vault, VAULT_ROLE_ID: info.roleIds.api, VAULT_ROLE_ID_FILE: undefined, VAULT_SECRET_ID: undefined, VAULT_SECRET_ID_FILE: info.secretIdFiles.api },
+    {
+      ...config,
+      VAULT_ADDR: info.urls.vault,
+      VAULT_ROLE_ID: info.roleIds.api,
+      VAULT_ROLE_ID_FILE: undefined,
+      VAULT_SECRET_ID: undefined,
+      VAULT_SECRET_ID_FILE: info.secretIdFiles.api,
+    },
     createLogger('silent', 'bench'),
   );
   const details = [
@@ -71,7 +78,9 @@ export async function signingSuite(ctx: BenchContext): Promise<SuiteResult> {
     await vault.start();
     // The transit signature must verify with the transit key's public half, or the comparison is moot.
     const sample = await transitJwt(vault, config.JWT_ISSUER, config.JWT_AUDIENCE, config.ACCESS_TOKEN_TTL);
-    const keyInfo = (await vault.read(`${config.VAULT_TRANSIT_MOUNT}/keys/${TRANSIT_KEY}`)) as { data: { latest_version: number; keys: Record<string, { public_key: string }> } };
+    const keyInfo = (await vault.read(`${config.VAULT_TRANSIT_MOUNT}/keys/${TRANSIT_KEY}`)) as {
+      data: { latest_version: number; keys: Record<string, { public_key: string }> };
+    };
     const pub = keyInfo.data.keys[String(keyInfo.data.latest_version)].public_key;
     const jwk = { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub, 'base64').toString('base64url') };
     await jwtVerify(sample, await importJWK(jwk, 'EdDSA'), { algorithms: ['EdDSA'], issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
@@ -88,19 +97,28 @@ export async function signingSuite(ctx: BenchContext): Promise<SuiteResult> {
   details.push(`signing: local sequential ops/s ${describeSpread(spread(l.seq))}; at 16 in flight ${describeSpread(spread(l.conc))}`);
   if (!t) {
     return {
-      rows: [{ benchmark: 'signing-key choice on the refresh path (local key vs Vault transit)', figure: `${localFig}; Vault transit: not measured (${transitError})`, target: 'record (no target)', verdict: 'n/a' }],
+      rows: [
+        {
+          benchmark: 'signing-key choice on the refresh path (local key vs Vault transit)',
+          figure: `${localFig}; Vault transit: not measured (${transitError})`,
+          target: 'record (no target)',
+          verdict: 'n/a',
+        },
+      ],
       details,
     };
   }
   details.push(`signing: transit sequential ops/s ${describeSpread(spread(t.seq))}; at 16 in flight ${describeSpread(spread(t.conc))}`);
   const extra = t.p50Seq - l.p50Seq;
   return {
-    rows: [{
-      benchmark: 'signing-key choice on the refresh path (local key vs Vault transit)',
-      figure: `${localFig}; Vault transit: ${num(median(t.seq))} signs/s sequential, ${num(median(t.conc))}/s at 16 in flight, p50 ${ms(t.p50Seq)} per token. Transit would add ≈ ${ms(extra)} to every refresh, and this Vault signed at most ≈ ${num(median(t.conc))}/s, ${(median(l.conc) / median(t.conc)).toFixed(0)}× less than one core signing locally`,
-      target: 'record (no target)',
-      verdict: 'info',
-    }],
+    rows: [
+      {
+        benchmark: 'signing-key choice on the refresh path (local key vs Vault transit)',
+        figure: `${localFig}; Vault transit: ${num(median(t.seq))} signs/s sequential, ${num(median(t.conc))}/s at 16 in flight, p50 ${ms(t.p50Seq)} per token. Transit would add ≈ ${ms(extra)} to every refresh, and this Vault signed at most ≈ ${num(median(t.conc))}/s, ${(median(l.conc) / median(t.conc)).toFixed(0)}× less than one core signing locally`,
+        target: 'record (no target)',
+        verdict: 'info',
+      },
+    ],
     details,
   };
 }

@@ -34,7 +34,15 @@ async function round(iterations: number, a: () => Promise<unknown>, b: () => Pro
   let flip = false;
   for (let done = 0; done < iterations; done += BLOCK) {
     const n = Math.min(BLOCK, iterations - done);
-    for (const [fn, isA] of flip ? [[b, false], [a, true]] as const : [[a, true], [b, false]] as const) {
+    for (const [fn, isA] of flip
+      ? ([
+          [b, false],
+          [a, true],
+        ] as const)
+      : ([
+          [a, true],
+          [b, false],
+        ] as const)) {
       const t0 = performance.now();
       for (let i = 0; i < n; i++) await fn();
       const dt = performance.now() - t0;
@@ -77,12 +85,14 @@ export async function verifySuite(ctx: BenchContext): Promise<SuiteResult> {
   const ratio = median(ratios);
   const ratioSpread = spread(ratios);
   return {
-    rows: [{
-      benchmark: 'access-token verification (auth middleware vs raw jose.jwtVerify)',
-      figure: `${ratio.toFixed(3)} × raw (median of ${ratios.length} rounds, range ${ratioSpread.min.toFixed(3)}–${ratioSpread.max.toFixed(3)}); middleware ${num(median(mw))}/s, raw ${num(median(rw))}/s on one core`,
-      target: '≥ 0.9 × raw',
-      verdict: ratio >= 0.9 ? 'PASS' : 'FAIL',
-    }],
+    rows: [
+      {
+        benchmark: 'access-token verification (auth middleware vs raw jose.jwtVerify)',
+        figure: `${ratio.toFixed(3)} × raw (median of ${ratios.length} rounds, range ${ratioSpread.min.toFixed(3)}–${ratioSpread.max.toFixed(3)}); middleware ${num(median(mw))}/s, raw ${num(median(rw))}/s on one core`,
+        target: '≥ 0.9 × raw',
+        verdict: ratio >= 0.9 ? 'PASS' : 'FAIL',
+      },
+    ],
     details: [
       `verify: ${opts.verifyRounds} rounds × ${num(opts.verifyIterations)} sequential verifications each side, in alternating blocks of ${BLOCK}; same EdDSA key and token; raw = jwtVerify(token, publicKey, { algorithms: ['EdDSA'] }), the middleware also checks issuer, audience, typ and required claims`,
       `verify: middleware ops/s ${describeSpread(spread(mw))}; raw jwtVerify ops/s ${describeSpread(spread(rw))}`,

@@ -33,7 +33,12 @@ export const TRANSITIONS: Record<AccountEvent, Rule> = {
   unlock: { from: ['locked'], to: 'restore', audit: 'account.unlocked', endSessions: false },
   suspend: { from: ['active', 'locked', 'pending_verification'], to: 'suspended', audit: 'account.suspended', endSessions: true },
   reactivate: { from: ['suspended'], to: 'active', audit: 'account.reactivated', endSessions: false },
-  request_deletion: { from: ['pending_verification', 'active', 'locked', 'suspended'], to: 'pending_deletion', audit: 'account.deletion_requested', endSessions: true },
+  request_deletion: {
+    from: ['pending_verification', 'active', 'locked', 'suspended'],
+    to: 'pending_deletion',
+    audit: 'account.deletion_requested',
+    endSessions: true,
+  },
   cancel_deletion: { from: ['pending_deletion'], to: 'restore', audit: 'account.deletion_cancelled', endSessions: false },
   erase: { from: ['pending_deletion'], to: 'deleted', audit: 'account.erased', endSessions: true },
 };

@@ -35,9 +35,7 @@ export interface AuthenticateOptions {
   onUnverified?: (user: User) => void;
 }
 
-export type LoginResult =
-  | { kind: 'tokens'; user: User; tokens: IssuedTokens }
-  | { kind: 'mfa_required'; user: User };
+export type LoginResult = { kind: 'tokens'; user: User; tokens: IssuedTokens } | { kind: 'mfa_required'; user: User };
 
 export class AccountService {
   constructor(
@@ -91,7 +89,10 @@ export class AccountService {
       const user = await User.findOne({ where: { email }, transaction: t, lock: t.LOCK.UPDATE });
       if (!user || user.status !== 'pending_verification') return user;
       const alreadyContested = !!user.registration_contested_at;
-      await user.update({ registration_contested_at: user.registration_contested_at ?? new Date(), password_hash: null, name: null, updated_at: new Date() }, { transaction: t });
+      await user.update(
+        { registration_contested_at: user.registration_contested_at ?? new Date(), password_hash: null, name: null, updated_at: new Date() },
+        { transaction: t },
+      );
       await audit(t, 'user.registration_contested', user.id, meta, { already_contested: alreadyContested });
       return user;
     });
@@ -106,7 +107,9 @@ export class AccountService {
 
   /** The id of the account of this address when it waits for verification, else null. */
   async pendingAccountId(emailInput: string): Promise<string | null> {
-    const user = await User.findOne({ where: { email: normaliseEmail(emailInput) }, attributes: ['id', 'status'] }).catch((err) => Promise.reject(mapDbError(err)));
+    const user = await User.findOne({ where: { email: normaliseEmail(emailInput) }, attributes: ['id', 'status'] }).catch((err) =>
+      Promise.reject(mapDbError(err)),
+    );
     return user?.status === 'pending_verification' ? user.id : null;
   }
 
@@ -117,7 +120,13 @@ export class AccountService {
    * the password ends any session of the account.
    */
   async verifyEmail(token: string, meta: RequestMeta, password?: string): Promise<User> {
-    const tokenWhere = () => ({ token_hash: hashOpaque(token), purpose: 'email_verification' as const, used_at: null, superseded_at: null, expires_at: { [Op.gt]: new Date() } });
+    const tokenWhere = () => ({
+      token_hash: hashOpaque(token),
+      purpose: 'email_verification' as const,
+      used_at: null,
+      superseded_at: null,
+      expires_at: { [Op.gt]: new Date() },
+    });
     const invalid = () => new AppError('invalid_token', 'the verification token is invalid, expired or already used');
     try {
       // Hash outside the row locks (argon2 is slow); the policy needs the account's address and name.
@@ -137,10 +146,14 @@ export class AccountService {
         const pending = user.status === 'pending_verification';
         const contested = !!user.registration_contested_at;
         if (pending && !password_hash && (contested || !user.password_hash)) {
-          throw new AppError('password_required', 'choose a password to finish the verification: send it with the token as `password`', { errors: [{ field: 'password', message: 'required for this account' }] });
+          throw new AppError('password_required', 'choose a password to finish the verification: send it with the token as `password`', {
+            errors: [{ field: 'password', message: 'required for this account' }],
+          });
         }
         if (!pending && password_hash) {
-          throw new AppError('validation_failed', 'the address is already verified: change the password from the account or by a reset', { errors: [{ field: 'password', message: 'not accepted for a verified account' }] });
+          throw new AppError('validation_failed', 'the address is already verified: change the password from the account or by a reset', {
+            errors: [{ field: 'password', message: 'not accepted for a verified account' }],
+          });
         }
         const now = new Date();
         await ott.update({ used_at: now }, { transaction: t });
@@ -178,13 +191,15 @@ export class AccountService {
   async authenticatePassword(emailInput: string, password: string, meta: RequestMeta, opts: AuthenticateOptions = {}): Promise<User> {
     const email = normaliseEmail(emailInput);
     const accept = opts.accept ?? 'active';
-    let user = await User.findOne({ where: { email } }).catch((err) => Promise.reject(mapDbError(err)));
+    const user = await User.findOne({ where: { email } }).catch((err) => Promise.reject(mapDbError(err)));
     if (user && lockExpired(user)) {
       // The lock ran out: the next attempt finds the account active again (audited transition).
-      await this.sequelize.transaction(async (t) => {
-        const u = await User.findByPk(user!.id, { transaction: t, lock: t.LOCK.UPDATE });
-        if (u && lockExpired(u)) await transition(t, u, 'unlock', { meta, restoreTo: 'active', data: { reason: 'lock_expired' } });
-      }).catch((err) => Promise.reject(mapDbError(err)));
+      await this.sequelize
+        .transaction(async (t) => {
+          const u = await User.findByPk(user.id, { transaction: t, lock: t.LOCK.UPDATE });
+          if (u && lockExpired(u)) await transition(t, u, 'unlock', { meta, restoreTo: 'active', data: { reason: 'lock_expired' } });
+        })
+        .catch((err) => Promise.reject(mapDbError(err)));
       await user.reload();
     }
     const [slot, ok] = await Promise.all([
@@ -237,11 +252,13 @@ export class AccountService {
   async login(email: string, password: string, meta: RequestMeta, opts: Pick<AuthenticateOptions, 'onUnverified'> = {}): Promise<LoginResult> {
     const user = await this.authenticatePassword(email, password, meta, opts);
     if (user.mfa_enabled) return { kind: 'mfa_required', user };
-    const finish = await this.sequelize.transaction(async (t) => {
-      const f = await this.sessions.createSession(t, user, ['pwd'], meta);
-      await audit(t, 'login.succeeded', user.id, meta, { amr: ['pwd'] });
-      return f;
-    }).catch((err) => Promise.reject(mapDbError(err)));
+    const finish = await this.sequelize
+      .transaction(async (t) => {
+        const f = await this.sessions.createSession(t, user, ['pwd'], meta);
+        await audit(t, 'login.succeeded', user.id, meta, { amr: ['pwd'] });
+        return f;
+      })
+      .catch((err) => Promise.reject(mapDbError(err)));
     return { kind: 'tokens', user, tokens: await finish() };
   }
 

@@ -28,13 +28,17 @@ export function decodeCursor<T extends unknown[]>(cursor: string, check: (v: unk
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const isUserKey = (v: unknown[]): v is [string, string] => v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string' && UUID_RE.test(v[1]);
+const isUserKey = (v: unknown[]): v is [string, string] =>
+  v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string' && UUID_RE.test(v[1]);
 const isEventKey = (v: unknown[]): v is [string] => v.length === 1 && typeof v[0] === 'string' && /^[0-9]{1,19}$/.test(v[0]);
 
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** Users, newest first; `query` matches e-mail or name (substring) or the exact id. */
-export async function searchUsers(sequelize: Sequelize, opts: { query?: string; status?: UserStatus; limit: number; cursor?: string }): Promise<{ users: User[]; nextCursor: string | null }> {
+export async function searchUsers(
+  sequelize: Sequelize,
+  opts: { query?: string; status?: UserStatus; limit: number; cursor?: string },
+): Promise<{ users: User[]; nextCursor: string | null }> {
   const where: string[] = [];
   const rep: Record<string, unknown> = { limit: opts.limit + 1 };
   if (opts.status) {
@@ -84,7 +88,10 @@ export interface AuditEventView {
 }
 
 /** Audit events, newest first, by user and/or type (`type` ending in `.*` matches a prefix). */
-export async function listAuditEvents(sequelize: Sequelize, opts: { userId?: string; type?: string; limit: number; cursor?: string }): Promise<{ events: AuditEventView[]; nextCursor: string | null }> {
+export async function listAuditEvents(
+  sequelize: Sequelize,
+  opts: { userId?: string; type?: string; limit: number; cursor?: string },
+): Promise<{ events: AuditEventView[]; nextCursor: string | null }> {
   const where: string[] = [];
   const rep: Record<string, unknown> = { limit: opts.limit + 1 };
   if (opts.userId) {
@@ -133,12 +140,23 @@ export async function resetAccount(sequelize: Sequelize, t: Transaction, userId:
   }
   const { recoveryCodesDeleted, devicesForgotten } = await wipeCredentials(sequelize, t, user.id);
   const hadMfa = user.mfa_enabled;
-  await user.update({
-    ...MFA_CLEARED,
-    password_hash: null, failed_logins: 0, failed_window_start: null, updated_at: new Date(),
-  }, { transaction: t });
+  await user.update(
+    {
+      ...MFA_CLEARED,
+      password_hash: null,
+      failed_logins: 0,
+      failed_window_start: null,
+      updated_at: new Date(),
+    },
+    { transaction: t },
+  );
   const sessionsEnded = await endUserSessions(sequelize, t, user.id, 'account_reset');
-  await audit(t, 'account.reset', user.id, meta, { sessions_ended: sessionsEnded, devices_forgotten: devicesForgotten, recovery_codes_deleted: recoveryCodesDeleted, mfa_removed: hadMfa });
+  await audit(t, 'account.reset', user.id, meta, {
+    sessions_ended: sessionsEnded,
+    devices_forgotten: devicesForgotten,
+    recovery_codes_deleted: recoveryCodesDeleted,
+    mfa_removed: hadMfa,
+  });
   return { user, sessionsEnded, devicesForgotten, recoveryCodesDeleted };
 }
 
@@ -182,18 +200,26 @@ export class AdminService {
   }
 
   async lock(id: string, opts: { until: Date | null; note?: string }, meta: AuditMeta): Promise<User> {
-    const { user } = await withTx(this.sequelize, (t) => transition(t, id, 'lock', {
-      meta, lockedUntil: opts.until, endSessions: true,
-      data: { reason: 'admin', ...(opts.note ? { note: opts.note } : {}), until: opts.until?.toISOString() ?? null },
-    }));
+    const { user } = await withTx(this.sequelize, (t) =>
+      transition(t, id, 'lock', {
+        meta,
+        lockedUntil: opts.until,
+        endSessions: true,
+        data: { reason: 'admin', ...(opts.note ? { note: opts.note } : {}), until: opts.until?.toISOString() ?? null },
+      }),
+    );
     return user;
   }
 
   async unlock(id: string, note: string | undefined, meta: AuditMeta): Promise<User> {
-    const { user } = await withTx(this.sequelize, (t) => transition(t, id, 'unlock', {
-      meta, restoreTo: 'active', patch: { lock_level: 0, last_lock_ended_at: null },
-      data: { reason: 'admin', ...(note ? { note } : {}) },
-    }));
+    const { user } = await withTx(this.sequelize, (t) =>
+      transition(t, id, 'unlock', {
+        meta,
+        restoreTo: 'active',
+        patch: { lock_level: 0, last_lock_ended_at: null },
+        data: { reason: 'admin', ...(note ? { note } : {}) },
+      }),
+    );
     return user;
   }
 

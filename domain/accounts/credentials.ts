@@ -16,10 +16,14 @@ export interface WipedCredentials {
 
 /** Deletes the user's MFA recovery codes, known devices and MFA challenges in `t`. */
 export async function wipeCredentials(sequelize: Sequelize, t: Transaction, userId: string): Promise<WipedCredentials> {
-  const del = async (sql: string) => (await sequelize.query<{ id: string }>(`${sql} RETURNING id`, { replacements: { id: userId }, type: QueryTypes.SELECT, transaction: t })).length;
+  const del = async (sql: string) =>
+    (await sequelize.query<{ id: string }>(`${sql} RETURNING id`, { replacements: { id: userId }, type: QueryTypes.SELECT, transaction: t })).length;
   const recoveryCodesDeleted = await del('DELETE FROM mfa_recovery_codes WHERE user_id = :id');
   const devicesForgotten = await del('DELETE FROM device_fingerprints WHERE user_id = :id');
-  const [{ t: challenges }] = await sequelize.query<{ t: string | null }>(`SELECT to_regclass('mfa_challenges')::text AS t`, { type: QueryTypes.SELECT, transaction: t });
+  const [{ t: challenges }] = await sequelize.query<{ t: string | null }>(`SELECT to_regclass('mfa_challenges')::text AS t`, {
+    type: QueryTypes.SELECT,
+    transaction: t,
+  });
   const challengesDeleted = challenges ? await del('DELETE FROM mfa_challenges WHERE user_id = :id') : 0;
   return { recoveryCodesDeleted, devicesForgotten, challengesDeleted };
 }

@@ -68,7 +68,11 @@ export class DeletionService {
   async cancel(userId: string, meta: RequestMeta, restoreTo?: 'active'): Promise<User> {
     let handled: boolean;
     try {
-      handled = await this.flows.cancelDeletion(userId, { actorId: meta.actorId ?? null, requestId: meta.requestId ?? null, restoreTo }, `cancel:${meta.requestId ?? Date.now()}`);
+      handled = await this.flows.cancelDeletion(
+        userId,
+        { actorId: meta.actorId ?? null, requestId: meta.requestId ?? null, restoreTo },
+        `cancel:${meta.requestId ?? Date.now()}`,
+      );
     } catch (err) {
       if ((err as Error)?.name === 'DeletionNotCancellable') {
         throw new AppError('invalid_transition', 'the deletion can no longer be cancelled', { status_now: 'pending_deletion', event: 'cancel_deletion' });

@@ -28,7 +28,10 @@ const noSuchUser = () => new AppError('not_found', 'no such user');
 
 /** Restores a pending-deletion account (self-service or admin reactivation). 404 `not_found` or
  * 409 `invalid_transition` when there is nothing to restore. */
-export async function cancelPendingDeletion(sequelize: Sequelize, input: { userId: string; actorId: string | null; requestId: string | null; restoreTo?: 'active' }): Promise<{ status: string }> {
+export async function cancelPendingDeletion(
+  sequelize: Sequelize,
+  input: { userId: string; actorId: string | null; requestId: string | null; restoreTo?: 'active' },
+): Promise<{ status: string }> {
   return sequelize.transaction(async (t) => {
     const user = await lockUser(input.userId, t);
     const r = await transition(t, user, 'cancel_deletion', {
@@ -79,17 +82,32 @@ export class AccountErasure {
       await deleteUserTokens(t, u.id);
       // Login throttles are keyed by a hash of the address: they go with it.
       if (u.email) {
-        await sequelize.query('DELETE FROM login_throttles WHERE account_key = :key', { replacements: { key: throttleAccountKey(u.email) }, type: QueryTypes.DELETE, transaction: t });
+        await sequelize.query('DELETE FROM login_throttles WHERE account_key = :key', {
+          replacements: { key: throttleAccountKey(u.email) },
+          type: QueryTypes.DELETE,
+          transaction: t,
+        });
       }
       // Sessions hold IPs and user agents; their refresh tokens go with them (cascade).
-      const sessions = await sequelize.query<{ id: string }>('DELETE FROM sessions WHERE user_id = :id RETURNING id', { replacements: { id: u.id }, type: QueryTypes.SELECT, transaction: t });
+      const sessions = await sequelize.query<{ id: string }>('DELETE FROM sessions WHERE user_id = :id RETURNING id', {
+        replacements: { id: u.id },
+        type: QueryTypes.SELECT,
+        transaction: t,
+      });
       await transition(t, u, 'erase', {
         data: { sessions_deleted: sessions.length },
         patch: {
-          email: null, name: null, password_hash: null, email_verified_at: null,
+          email: null,
+          name: null,
+          password_hash: null,
+          email_verified_at: null,
           ...MFA_CLEARED,
-          failed_logins: 0, failed_window_start: null, lock_level: 0, last_lock_ended_at: null,
-          password_changed_at: null, updated_at: erasedAt,
+          failed_logins: 0,
+          failed_window_start: null,
+          lock_level: 0,
+          last_lock_ended_at: null,
+          password_changed_at: null,
+          updated_at: erasedAt,
         },
       });
       return { erased: true, alreadyErased: false, erasedAt: erasedAt.toISOString() };

@@ -62,7 +62,11 @@ export function throttleAccountKey(normalisedEmail: string): Buffer {
 
 /** The throttle row's device key: the header fingerprint and the client IP, hashed together. */
 export function throttleDeviceKey(meta: RequestMeta): Buffer {
-  return createHash('sha256').update('login-throttle:device:').update(deriveFingerprint(meta).hash).update(`|${meta.ip ?? ''}`).digest();
+  return createHash('sha256')
+    .update('login-throttle:device:')
+    .update(deriveFingerprint(meta).hash)
+    .update(`|${meta.ip ?? ''}`)
+    .digest();
 }
 
 export interface AttemptReservation {
@@ -88,7 +92,6 @@ export class GuessingLimits {
   get threshold(): number {
     return this.s.threshold;
   }
-
 
   /**
    * Counts one password attempt before it is evaluated, in one statement that costs the same for
@@ -118,7 +121,10 @@ export class GuessingLimits {
            RETURNING failed_logins
          )
          SELECT (SELECT throttled FROM dev) AS throttled, (SELECT failed_logins FROM acct) AS failures`,
-        { bind: [throttleAccountKey(normalisedEmail), throttleDeviceKey(meta), s.throttleFree, s.throttleDelays, s.throttleResetSeconds, userId], type: QueryTypes.SELECT },
+        {
+          bind: [throttleAccountKey(normalisedEmail), throttleDeviceKey(meta), s.throttleFree, s.throttleDelays, s.throttleResetSeconds, userId],
+          type: QueryTypes.SELECT,
+        },
       );
       // Forgotten throttles go now and then (about one attempt in fifty), without a scheduler.
       if (Math.random() < 0.02) {
@@ -154,7 +160,6 @@ export class GuessingLimits {
     }
   }
 
-
   /** Starts the lock notice; at most one per lock (the id carries the lock's end). */
   private async notifyLocked(userId: string, until: Date, level: number): Promise<void> {
     try {
@@ -164,7 +169,6 @@ export class GuessingLimits {
       this.logger.warn({ userId, err: (err as Error).message }, 'account-locked notice not started');
     }
   }
-
 
   /**
    * Locks an active account whose consecutive failures reached the cap (the next of `durations`,

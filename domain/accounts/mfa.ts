@@ -30,8 +30,16 @@ import type { GuessingLimits } from './lockout';
 import type { IssuedTokens, RequestMeta, SessionService } from '../sessions/sessions';
 import { hashOpaque } from '../../crypto/opaque-tokens';
 import {
-  generateRecoveryCodes, generateTotpSecret, hashRecoveryCode, normaliseRecoveryCode, otpauthUrl,
-  RECOVERY_ALPHABET, RECOVERY_GROUP_LENGTH, RECOVERY_GROUPS, TOTP_DIGITS, verifyTotp,
+  generateRecoveryCodes,
+  generateTotpSecret,
+  hashRecoveryCode,
+  normaliseRecoveryCode,
+  otpauthUrl,
+  RECOVERY_ALPHABET,
+  RECOVERY_GROUP_LENGTH,
+  RECOVERY_GROUPS,
+  TOTP_DIGITS,
+  verifyTotp,
 } from '../../crypto/totp';
 import type { VaultClient } from '../../platform/vault';
 
@@ -59,9 +67,7 @@ export interface Enrolment {
 
 type FailureReason = 'malformed' | 'invalid' | 'replayed';
 type Verdict =
-  | { ok: true; method: 'totp'; step: number; secretEnc: string }
-  | { ok: true; method: 'recovery'; codeHash: Buffer }
-  | { ok: false; reason: FailureReason };
+  { ok: true; method: 'totp'; step: number; secretEnc: string } | { ok: true; method: 'recovery'; codeHash: Buffer } | { ok: false; reason: FailureReason };
 
 const TOTP_SHAPE = new RegExp(`^[0-9]{${TOTP_DIGITS}}$`);
 const RECOVERY_SHAPE = new RegExp(`^[${RECOVERY_ALPHABET}]{${RECOVERY_GROUPS * RECOVERY_GROUP_LENGTH}}$`);
@@ -168,7 +174,11 @@ export class MfaService {
     await audit(undefined, 'mfa.code_rejected', userId, meta, { reason, purpose }).catch(() => undefined);
     const lock = await this.limits.registerFailedAttempt(userId, 'mfa', meta);
     if (lock.locked) {
-      throw new AppError('account_locked', 'too many failed attempts; the account is locked', lock.lockedUntil ? { retry_at: new Date(lock.lockedUntil).toISOString() } : {});
+      throw new AppError(
+        'account_locked',
+        'too many failed attempts; the account is locked',
+        lock.lockedUntil ? { retry_at: new Date(lock.lockedUntil).toISOString() } : {},
+      );
     }
     throw new AppError('invalid_mfa_code', 'the code is wrong, expired or was already used', extra);
   }
@@ -191,10 +201,11 @@ export class MfaService {
     const secret = generateTotpSecret();
     const enc = await this.encrypt(secret);
     await withTx(this.sequelize, async (t) => {
-      const rows = await this.sequelize.query(
-        `UPDATE users SET totp_pending_enc = $2, updated_at = now() WHERE id = $1 AND NOT mfa_enabled RETURNING id`,
-        { bind: [user.id, enc], transaction: t, type: QueryTypes.SELECT },
-      );
+      const rows = await this.sequelize.query(`UPDATE users SET totp_pending_enc = $2, updated_at = now() WHERE id = $1 AND NOT mfa_enabled RETURNING id`, {
+        bind: [user.id, enc],
+        transaction: t,
+        type: QueryTypes.SELECT,
+      });
       if (rows.length !== 1) throw new AppError('conflict', 'two-factor authentication is already on');
       await audit(t, 'mfa.enrolment_started', user.id, meta);
     });
@@ -224,9 +235,15 @@ export class MfaService {
       if (locked.mfa_enabled || locked.totp_pending_enc !== pending) {
         throw new AppError('conflict', 'the enrolment changed meanwhile; start again');
       }
-      await locked.update({ mfa_enabled: true, totp_secret_enc: pending, totp_pending_enc: null, totp_last_step: String(result.step), updated_at: new Date() }, { transaction: t });
+      await locked.update(
+        { mfa_enabled: true, totp_secret_enc: pending, totp_pending_enc: null, totp_last_step: String(result.step), updated_at: new Date() },
+        { transaction: t },
+      );
       await MfaRecoveryCode.destroy({ where: { user_id: user.id }, transaction: t });
-      await MfaRecoveryCode.bulkCreate(codes.map((c) => ({ id: randomUUID(), user_id: user.id, code_hash: hashRecoveryCode(c) })), { transaction: t });
+      await MfaRecoveryCode.bulkCreate(
+        codes.map((c) => ({ id: randomUUID(), user_id: user.id, code_hash: hashRecoveryCode(c) })),
+        { transaction: t },
+      );
       await audit(t, 'mfa.enabled', user.id, meta, { method: 'totp', recovery_codes: codes.length });
     });
     return { recovery_codes: codes };
@@ -304,7 +321,10 @@ export class MfaService {
     const token = MFA_TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const fp = deriveFingerprint(meta).hash;
     await withTx(this.sequelize, async (t) => {
-      await this.sequelize.query(`DELETE FROM mfa_challenges WHERE user_id = $1 AND (used_at IS NOT NULL OR expires_at < now())`, { bind: [user.id], transaction: t });
+      await this.sequelize.query(`DELETE FROM mfa_challenges WHERE user_id = $1 AND (used_at IS NOT NULL OR expires_at < now())`, {
+        bind: [user.id],
+        transaction: t,
+      });
       await this.sequelize.query(
         `INSERT INTO mfa_challenges (id, user_id, token_hash, fingerprint, expires_at, ip) VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)`,
         { bind: [randomUUID(), user.id, hashOpaque(token), fp, this.s.challengeTtl, meta.ip ?? null], transaction: t },
@@ -325,12 +345,14 @@ export class MfaService {
     const invalidToken = () => new AppError('invalid_grant', 'the MFA token is invalid, expired or used up; sign in again');
     if (!looksLikeMfaToken(mfaToken)) throw invalidToken();
     const hash = hashOpaque(mfaToken);
-    const rows = await this.sequelize.query<ChallengeRow>(
-      `SELECT id, user_id, fingerprint, created_at,
+    const rows = await this.sequelize
+      .query<ChallengeRow>(
+        `SELECT id, user_id, fingerprint, created_at,
               (used_at IS NULL AND expires_at > now() AND attempts < $2) AS live
          FROM mfa_challenges WHERE token_hash = $1`,
-      { bind: [hash, this.s.maxAttempts], type: QueryTypes.SELECT },
-    ).catch((err) => Promise.reject(mapDbError(err)));
+        { bind: [hash, this.s.maxAttempts], type: QueryTypes.SELECT },
+      )
+      .catch((err) => Promise.reject(mapDbError(err)));
     const ch = rows[0];
     if (!ch || !ch.live || !deriveFingerprint(meta).hash.equals(ch.fingerprint)) throw invalidToken();
 
@@ -346,12 +368,14 @@ export class MfaService {
     const v = await this.check(user, code);
 
     // One attempt used, committed whatever happens next.
-    const used = await this.sequelize.query<{ attempts: number }>(
-      `UPDATE mfa_challenges SET attempts = attempts + 1
+    const used = await this.sequelize
+      .query<{ attempts: number }>(
+        `UPDATE mfa_challenges SET attempts = attempts + 1
         WHERE id = $1 AND used_at IS NULL AND expires_at > now() AND attempts < $2
         RETURNING attempts`,
-      { bind: [ch.id, this.s.maxAttempts], type: QueryTypes.SELECT },
-    ).catch((err) => Promise.reject(mapDbError(err)));
+        { bind: [ch.id, this.s.maxAttempts], type: QueryTypes.SELECT },
+      )
+      .catch((err) => Promise.reject(mapDbError(err)));
     if (!used[0]) throw invalidToken();
     const attemptsLeft = this.s.maxAttempts - used[0].attempts;
 

@@ -32,12 +32,7 @@
  */
 import { dictionary } from '@zxcvbn-ts/language-common';
 
-export type PasswordPolicyCode =
-  | 'too_short'
-  | 'too_long'
-  | 'common'
-  | 'contains_email'
-  | 'repetitive';
+export type PasswordPolicyCode = 'too_short' | 'too_long' | 'common' | 'contains_email' | 'repetitive';
 
 export type PasswordCheck = { ok: true } | { ok: false; reason: string; code: PasswordPolicyCode };
 
@@ -106,7 +101,7 @@ export function isRepetitive(password: string): boolean {
   for (const dir of [1, -1] as const) {
     let run = true;
     for (let i = 1; i < n; i++) {
-      if (!stepsBy(cps[i - 1]!, cps[i]!, dir)) {
+      if (!stepsBy(cps[i - 1], cps[i], dir)) {
         run = false;
         break;
       }
@@ -123,11 +118,14 @@ function personalWords(opts: Pick<PasswordPolicyOptions, 'email' | 'name'>): str
     const at = opts.email.lastIndexOf('@');
     const local = (at >= 0 ? opts.email.slice(0, at) : opts.email).normalize('NFKC').toLowerCase();
     if ([...local].length >= 3) words.push(local);
-    const beforeTag = local.split('+')[0]!;
+    const beforeTag = local.split('+')[0];
     if (beforeTag !== local && [...beforeTag].length >= 3) words.push(beforeTag);
   }
   if (opts.name) {
-    for (const w of opts.name.normalize('NFKC').toLowerCase().split(/[\s\p{P}]+/u)) {
+    for (const w of opts.name
+      .normalize('NFKC')
+      .toLowerCase()
+      .split(/[\s\p{P}]+/u)) {
       if ([...w].length >= 4) words.push(w);
     }
   }

@@ -58,7 +58,12 @@ export class PasswordResetService {
    * usable. `notify(userId)` runs inside the transaction (tell the workflow); if it throws, nothing
    * is changed.
    */
-  async reset(token: string, newPassword: string, meta: RequestMeta, notify: (userId: string) => Promise<void>): Promise<{ userId: string; sessionsEnded: number }> {
+  async reset(
+    token: string,
+    newPassword: string,
+    meta: RequestMeta,
+    notify: (userId: string) => Promise<void>,
+  ): Promise<{ userId: string; sessionsEnded: number }> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) throw invalidToken();
     const hash = hashOpaque(token);
     const found = await findLiveToken(hash, 'password_reset').catch((err) => Promise.reject(mapDbError(err)));
@@ -127,9 +132,12 @@ export class ResetTokenMailer {
     if (claim.status === 'sent') return { sent: true, expiresAt: await this.liveExpiry(input.userId) };
     if (created && !input.force) {
       const stats = await issueCounts(this.sequelize, input.userId, 'password_reset');
-      const reason = stats.last && Date.now() - new Date(stats.last).getTime() < this.s.interval * 1000
-        ? 'interval'
-        : stats.today >= this.s.perDay ? 'daily_cap' : undefined;
+      const reason =
+        stats.last && Date.now() - new Date(stats.last).getTime() < this.s.interval * 1000
+          ? 'interval'
+          : stats.today >= this.s.perDay
+            ? 'daily_cap'
+            : undefined;
       if (reason) {
         await this.outbox.release(claim);
         this.logger.info({ userId: input.userId, reason }, 'password reset e-mail not sent (anti-spam)');
@@ -140,11 +148,15 @@ export class ResetTokenMailer {
     const expiresAt = new Date(Date.now() + this.s.ttl * 1000);
     await storeToken(this.sequelize, { userId: input.userId, purpose: 'password_reset', tokenHash: hashOpaque(token), flowId: input.flowId, expiresAt });
     // The same key, so the outbox row claimed above is the one this send completes.
-    await this.outbox.sendToUser(key, { userId: input.userId, template: 'password_reset', params: {
-      code: token,
-      link: `${this.s.publicBaseUrl}/reset-password?token=${encodeURIComponent(token)}`,
-      expiresAt: expiresAt.toISOString(),
-    } });
+    await this.outbox.sendToUser(key, {
+      userId: input.userId,
+      template: 'password_reset',
+      params: {
+        code: token,
+        link: `${this.s.publicBaseUrl}/reset-password?token=${encodeURIComponent(token)}`,
+        expiresAt: expiresAt.toISOString(),
+      },
+    });
     return { sent: true, expiresAt: expiresAt.toISOString() };
   }
 }

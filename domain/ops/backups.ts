@@ -162,14 +162,27 @@ export async function encryptToFile(
   const p = plain.result();
   const e = enc.result();
   return {
-    part, file: PARTS[part], bytes: e.bytes, sha256: e.sha256, plaintext_bytes: p.bytes, plaintext_sha256: p.sha256,
-    cipher: 'aes-256-gcm', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), aad,
-    transit_key: BACKUP_TRANSIT_KEY, wrapped_key: wrapped,
+    part,
+    file: PARTS[part],
+    bytes: e.bytes,
+    sha256: e.sha256,
+    plaintext_bytes: p.bytes,
+    plaintext_sha256: p.sha256,
+    cipher: 'aes-256-gcm',
+    iv: iv.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+    aad,
+    transit_key: BACKUP_TRANSIT_KEY,
+    wrapped_key: wrapped,
   };
 }
 
 /** A decrypting stream of a part; it errors at the end if the GCM tag does not verify. */
-export async function decryptStream(vault: VaultClient, dir: string, p: BackupPart): Promise<{ stream: Readable; plain: () => { bytes: number; sha256: string } }> {
+export async function decryptStream(
+  vault: VaultClient,
+  dir: string,
+  p: BackupPart,
+): Promise<{ stream: Readable; plain: () => { bytes: number; sha256: string } }> {
   const key = await unwrapDataKey(vault, p.wrapped_key, p.transit_key);
   const decipher = aesGcmDecryptStream(key, Buffer.from(p.iv, 'base64'), Buffer.from(p.tag, 'base64'), Buffer.from(p.aad, 'utf8'));
   key.fill(0);
@@ -271,7 +284,10 @@ export async function sealBackup(root: string, m: BackupManifest): Promise<strin
  * their part-specific fields) and the checksums, verifies and makes the backup visible. A backup
  * sealed already (a retry after the rename) is reported as it is, `sealedNow: false`.
  */
-export async function sealParts(root: string, input: { backupId: string; createdAt: string; database: DatabasePartInfo; vault: VaultPartInfo }): Promise<{ backupId: string; bytes: number; tables: Record<string, number>; sealedNow: boolean }> {
+export async function sealParts(
+  root: string,
+  input: { backupId: string; createdAt: string; database: DatabasePartInfo; vault: VaultPartInfo },
+): Promise<{ backupId: string; bytes: number; tables: Record<string, number>; sealedNow: boolean }> {
   const done = backupDir(root, input.backupId);
   const { database: db, vault: v } = input;
   try {
@@ -281,7 +297,15 @@ export async function sealParts(root: string, input: { backupId: string; created
     /* not sealed yet */
   }
   const strip = <T extends { part: string }>(p: T) => {
-    const { server_version: _a, pg_dump_version: _b, database: _c, tables: _d, migrations: _e, vault_version: _f, ...rest } = p as unknown as Record<string, unknown>;
+    const {
+      server_version: _a,
+      pg_dump_version: _b,
+      database: _c,
+      tables: _d,
+      migrations: _e,
+      vault_version: _f,
+      ...rest
+    } = p as unknown as Record<string, unknown>;
     return rest as unknown as BackupManifest['parts'][number];
   };
   const manifest: BackupManifest = {
@@ -308,7 +332,15 @@ export async function freshPartialDir(root: string, id: string): Promise<string>
 // --- Postgres ----------------------------------------------------------------------------------
 
 async function pgConnect(t: PgTarget, database = t.database): Promise<PgClient> {
-  const c = new PgClient({ host: t.host, port: t.port, database, user: t.username, password: t.password, connectionTimeoutMillis: 10000, application_name: 'authflow-backup' });
+  const c = new PgClient({
+    host: t.host,
+    port: t.port,
+    database,
+    user: t.username,
+    password: t.password,
+    connectionTimeoutMillis: 10000,
+    application_name: 'authflow-backup',
+  });
   // A dropped connection (Postgres restarting) must fail the operation, not crash the process.
   c.on('error', () => undefined);
   await c.connect();
@@ -351,7 +383,13 @@ function runTool(bin: string, args: string[], password: string, signal?: AbortSi
  * the dump exactly even under concurrent writes.
  */
 export async function dumpDatabase(opts: {
-  vault: VaultClient; target: PgTarget; pgDumpBin: string; root: string; id: string; signal?: AbortSignal; onBytes?: (n: number) => void;
+  vault: VaultClient;
+  target: PgTarget;
+  pgDumpBin: string;
+  root: string;
+  id: string;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
 }): Promise<DatabasePartInfo> {
   const { target } = opts;
   const pgDumpVersion = toolVersion(opts.pgDumpBin);
@@ -368,10 +406,26 @@ export async function dumpDatabase(opts: {
     const migrations = tables.includes('schema_migrations')
       ? (await c.query('SELECT name FROM schema_migrations ORDER BY name')).rows.map((r) => r.name as string)
       : [];
-    const tool = runTool(opts.pgDumpBin, [
-      '--host', target.host, '--port', String(target.port), '--username', target.username, '--dbname', target.database,
-      '--format', 'custom', '--snapshot', snapshot, '--no-password',
-    ], target.password, opts.signal);
+    const tool = runTool(
+      opts.pgDumpBin,
+      [
+        '--host',
+        target.host,
+        '--port',
+        String(target.port),
+        '--username',
+        target.username,
+        '--dbname',
+        target.database,
+        '--format',
+        'custom',
+        '--snapshot',
+        snapshot,
+        '--no-password',
+      ],
+      target.password,
+      opts.signal,
+    );
     tool.child.stdin.end();
     let part: BackupPart;
     try {
@@ -389,7 +443,13 @@ export async function dumpDatabase(opts: {
 }
 
 /** Vault raft snapshot (binary, streamed), encrypted into the partial directory. */
-export async function snapshotVault(opts: { vault: VaultClient; root: string; id: string; signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<VaultPartInfo> {
+export async function snapshotVault(opts: {
+  vault: VaultClient;
+  root: string;
+  id: string;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
+}): Promise<VaultPartInfo> {
   const dir = await freshPartialDir(opts.root, opts.id);
   const file = join(dir, PARTS.vault);
   await rm(file, { force: true });
@@ -397,7 +457,7 @@ export async function snapshotVault(opts: { vault: VaultClient; root: string; id
   const res = await opts.vault.download('sys/storage/raft/snapshot', 'raft_snapshot', opts.signal);
   if (!res.body) throw new BackupError('vault returned an empty snapshot');
   try {
-    const part = await encryptToFile(opts.vault, Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), file, opts.id, 'vault', opts.onBytes);
+    const part = await encryptToFile(opts.vault, Readable.fromWeb(res.body), file, opts.id, 'vault', opts.onBytes);
     if (part.plaintext_bytes === 0) throw new BackupError('vault returned an empty snapshot');
     return { ...part, part: 'vault', vault_version: version };
   } catch (err) {
@@ -438,18 +498,41 @@ export async function resetScratchDatabase(target: PgTarget): Promise<void> {
  * database that still has them).
  */
 export async function restoreDatabase(opts: {
-  vault: VaultClient; target: PgTarget; pgRestoreBin: string; dir: string; manifest: BackupManifest; clean: boolean; signal?: AbortSignal; onBytes?: (n: number) => void;
+  vault: VaultClient;
+  target: PgTarget;
+  pgRestoreBin: string;
+  dir: string;
+  manifest: BackupManifest;
+  clean: boolean;
+  signal?: AbortSignal;
+  onBytes?: (n: number) => void;
 }): Promise<void> {
   const p = opts.manifest.parts.find((x) => x.part === 'database');
   if (!p) throw new BackupError('the backup has no database part');
   const problems = await verifyChecksums(opts.dir, { ...opts.manifest, parts: [p] });
   if (problems.length) throw new BackupError(problems.join('; '));
   const { target } = opts;
-  const tool = runTool(opts.pgRestoreBin, [
-    '--host', target.host, '--port', String(target.port), '--username', target.username, '--dbname', target.database,
-    '--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', '--no-password',
-    ...(opts.clean ? ['--clean', '--if-exists'] : []),
-  ], target.password, opts.signal);
+  const tool = runTool(
+    opts.pgRestoreBin,
+    [
+      '--host',
+      target.host,
+      '--port',
+      String(target.port),
+      '--username',
+      target.username,
+      '--dbname',
+      target.database,
+      '--no-owner',
+      '--no-privileges',
+      '--exit-on-error',
+      '--single-transaction',
+      '--no-password',
+      ...(opts.clean ? ['--clean', '--if-exists'] : []),
+    ],
+    target.password,
+    opts.signal,
+  );
   tool.child.stdout.resume();
   const { stream, plain } = await decryptStream(opts.vault, opts.dir, p);
   let fed = 0;

@@ -34,13 +34,27 @@ export async function recordOpsRun(sequelize: Sequelize, r: OpsRunRecord): Promi
        WHERE (ops_runs.status, ops_runs.phase) IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.phase)
        RETURNING id`,
       {
-        replacements: { id: r.runId, kind: r.kind, workflowId: r.workflowId, status: r.status, phase: r.phase, actorId: r.actorId ?? null, details: JSON.stringify(r.details ?? {}) },
+        replacements: {
+          id: r.runId,
+          kind: r.kind,
+          workflowId: r.workflowId,
+          status: r.status,
+          phase: r.phase,
+          actorId: r.actorId ?? null,
+          details: JSON.stringify(r.details ?? {}),
+        },
         type: QueryTypes.SELECT,
         transaction,
       },
     );
     if (!rows.length) return false;
-    await audit(transaction, `ops.${r.kind}.${r.phase}`, null, { actorId: r.actorId ?? null }, { run_id: r.runId, workflow_id: r.workflowId, status: r.status, ...(r.details ?? {}) });
+    await audit(
+      transaction,
+      `ops.${r.kind}.${r.phase}`,
+      null,
+      { actorId: r.actorId ?? null },
+      { run_id: r.runId, workflow_id: r.workflowId, status: r.status, ...(r.details ?? {}) },
+    );
     return true;
   });
 }
@@ -54,7 +68,11 @@ export async function opsStatus(sequelize: Sequelize): Promise<OpsStatus[]> {
        FROM ops_runs GROUP BY kind`,
     { type: QueryTypes.SELECT },
   );
-  return rows.map((r) => ({ kind: r.kind, lastSuccessAt: r.last_success ? new Date(r.last_success) : null, lastFinishedOk: r.last_status ? r.last_status === 'succeeded' : null }));
+  return rows.map((r) => ({
+    kind: r.kind,
+    lastSuccessAt: r.last_success ? new Date(r.last_success) : null,
+    lastFinishedOk: r.last_status ? r.last_status === 'succeeded' : null,
+  }));
 }
 
 export interface OpsRunRow {
@@ -70,8 +88,11 @@ export interface OpsRunRow {
 }
 
 export async function recentOpsRuns(sequelize: Sequelize, limit = 20): Promise<OpsRunRow[]> {
-  return sequelize.query<OpsRunRow>('SELECT id, kind, workflow_id, status, phase, actor_id, details, started_at, finished_at FROM ops_runs ORDER BY started_at DESC LIMIT :limit', {
-    replacements: { limit },
-    type: QueryTypes.SELECT,
-  });
+  return sequelize.query<OpsRunRow>(
+    'SELECT id, kind, workflow_id, status, phase, actor_id, details, started_at, finished_at FROM ops_runs ORDER BY started_at DESC LIMIT :limit',
+    {
+      replacements: { limit },
+      type: QueryTypes.SELECT,
+    },
+  );
 }

@@ -8,8 +8,17 @@
 import type { Logger } from '../../platform/logger';
 import type { VaultClient } from '../../platform/vault';
 import {
-  BackupError, BackupManifest, compareCounts, listBackups, PgTarget, readManifest, resetScratchDatabase, restoreDatabase,
-  tryAdvisoryLock, verifyChecksums, verifyDecrypts,
+  BackupError,
+  BackupManifest,
+  compareCounts,
+  listBackups,
+  PgTarget,
+  readManifest,
+  resetScratchDatabase,
+  restoreDatabase,
+  tryAdvisoryLock,
+  verifyChecksums,
+  verifyDecrypts,
 } from './backups';
 
 export interface DrillResult {
@@ -67,7 +76,16 @@ export async function runRestoreDrill(o: {
     hb.progress({ backupId: newest.id, step: 'restore' });
     await resetScratchDatabase(scratch);
     try {
-      await restoreDatabase({ vault, target: scratch, pgRestoreBin: o.pgRestoreBin, dir: newest.dir, manifest, clean: false, signal: hb.signal, onBytes: (bytes) => hb.progress({ backupId: newest.id, step: 'restore', bytes }) });
+      await restoreDatabase({
+        vault,
+        target: scratch,
+        pgRestoreBin: o.pgRestoreBin,
+        dir: newest.dir,
+        manifest,
+        clean: false,
+        signal: hb.signal,
+        onBytes: (bytes) => hb.progress({ backupId: newest.id, step: 'restore', bytes }),
+      });
     } catch (err) {
       if (err instanceof BackupError) return { ok: false, backupId: newest.id, problems: [err.message], tables: 0, rows: 0 };
       throw err;

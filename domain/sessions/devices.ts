@@ -43,7 +43,19 @@ import { mapDbError } from '../../platform/db';
 import { AppError, DependencyError } from '../../platform/errors';
 import { deriveFingerprint, Fingerprint } from './fingerprint';
 import { trustedNowSql, type DeviceDecision, type DevicePolicy, type KnownDeviceShortcut, type RefreshContext, type RequestMeta } from './sessions';
-import { endChallenges, looksLikeVerificationId, newVerificationId, sameBytes, stepUpCodeHash, stepUpFlowId, stepUpRequired, type ChallengeRow, type StepUpFailure, type StepUpFlows, type StepUpMethod } from './step-up';
+import {
+  endChallenges,
+  looksLikeVerificationId,
+  newVerificationId,
+  sameBytes,
+  stepUpCodeHash,
+  stepUpFlowId,
+  stepUpRequired,
+  type ChallengeRow,
+  type StepUpFailure,
+  type StepUpFlows,
+  type StepUpMethod,
+} from './step-up';
 
 export interface DeviceSettings {
   /** Seconds a step-up challenge (and its e-mailed code) lives. */
@@ -81,7 +93,7 @@ export async function recordDevice(sequelize: Sequelize, t: Transaction, userId:
      RETURNING id`,
     { bind: [randomUUID(), userId, fp.hash, fp.label, ip ?? null], transaction: t, type: QueryTypes.SELECT },
   );
-  return rows[0]!.id;
+  return rows[0].id;
 }
 
 export class DeviceService implements DevicePolicy {
@@ -136,29 +148,42 @@ export class DeviceService implements DevicePolicy {
         WHERE session_id = $1 AND created_at > now() - make_interval(secs => $2) AND fingerprint <> $3`,
       [sessionId, this.s.unknownWindow, fp.hash],
     );
-    const unknownDevices = others[0]!.n + 1;
+    const unknownDevices = others[0].n + 1;
     if (unknownDevices > this.s.maxUnknownDevices) {
-      await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'too_many_devices' WHERE id = $1 AND revoked_at IS NULL`, { bind: [sessionId], transaction: t });
+      await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'too_many_devices' WHERE id = $1 AND revoked_at IS NULL`, {
+        bind: [sessionId],
+        transaction: t,
+      });
       await endChallenges(this.sequelize, t, sessionId, 'failed');
       await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, device: fp.label, reason, unknown_devices: unknownDevices });
-      await audit(t, 'session.revoked', userId, meta, { session_id: sessionId, reason: 'too_many_devices', unknown_devices: unknownDevices, window_seconds: this.s.unknownWindow });
+      await audit(t, 'session.revoked', userId, meta, {
+        session_id: sessionId,
+        reason: 'too_many_devices',
+        unknown_devices: unknownDevices,
+        window_seconds: this.s.unknownWindow,
+      });
       await wrapTemporal(() => launcher.notifySessionRevoked({ userId, sessionId, reason: 'sign-in attempts from too many new devices' }));
       await launcher.cancel(sessionId, 'too_many_devices').catch(() => undefined);
       return { kind: 'deny', error: new AppError('invalid_grant', 'this session was used from too many new devices and has been ended; sign in again') };
     }
 
-    const pending = (await q<ChallengeRow>(
-      `SELECT id, public_id, fingerprint, refresh_token_id, method, expires_at, (expires_at > now()) AS live
+    const pending = (
+      await q<ChallengeRow>(
+        `SELECT id, public_id, fingerprint, refresh_token_id, method, expires_at, (expires_at > now()) AS live
          FROM step_up_challenges WHERE session_id = $1 AND status = 'pending' FOR UPDATE`,
-      [sessionId],
-    ))[0];
+        [sessionId],
+      )
+    )[0];
     // The same device retrying with the same token: the same challenge, no second e-mail.
     if (pending && pending.live && sameBytes(pending.fingerprint, fp.hash) && pending.refresh_token_id === ctx.refreshTokenId) {
       await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, challenge_id: pending.id, device: fp.label, reason, repeated: true });
       return { kind: 'deny', error: stepUpRequired(pending.public_id, pending.method, pending.expires_at) };
     }
     if (pending) {
-      await this.sequelize.query(`UPDATE step_up_challenges SET status = 'superseded', finished_at = now() WHERE id = $1`, { bind: [pending.id], transaction: t });
+      await this.sequelize.query(`UPDATE step_up_challenges SET status = 'superseded', finished_at = now() WHERE id = $1`, {
+        bind: [pending.id],
+        transaction: t,
+      });
     }
 
     const user = (await q<{ mfa_enabled: boolean }>(`SELECT mfa_enabled FROM users WHERE id = $1`, [userId]))[0];
@@ -174,28 +199,32 @@ export class DeviceService implements DevicePolicy {
     await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, challenge_id: challengeId, device: fp.label, reason, method });
     // Temporal down → DependencyError → the refresh transaction rolls back: nothing written, token unspent.
     await wrapTemporal(() => launcher.challenge({ sessionId, userId, challengeId, method }));
-    return { kind: 'deny', error: stepUpRequired(publicId, method, rows[0]!.expires_at) };
+    return { kind: 'deny', error: stepUpRequired(publicId, method, rows[0].expires_at) };
   }
 
   /** A challenge by its public verification_id, or undefined. */
   async findChallenge(publicId: string): Promise<ChallengeRow | undefined> {
     if (!looksLikeVerificationId(publicId)) return undefined;
-    const rows = await this.sequelize.query<ChallengeRow>(
-      `SELECT id, public_id, session_id, user_id, refresh_token_id, fingerprint, label, method, status, expires_at,
+    const rows = await this.sequelize
+      .query<ChallengeRow>(
+        `SELECT id, public_id, session_id, user_id, refresh_token_id, fingerprint, label, method, status, expires_at,
               (status = 'pending' AND expires_at > now()) AS live
          FROM step_up_challenges WHERE public_id = $1`,
-      { bind: [publicId], type: QueryTypes.SELECT },
-    ).catch((err) => Promise.reject(mapDbError(err)));
+        { bind: [publicId], type: QueryTypes.SELECT },
+      )
+      .catch((err) => Promise.reject(mapDbError(err)));
     return rows[0];
   }
 
   /** Compares an e-mailed code with the stored hash of the challenge's live code (constant time). */
   async emailCodeMatches(ch: ChallengeRow, code: string): Promise<boolean> {
-    const rows = await this.sequelize.query<{ token_hash: Buffer }>(
-      `SELECT token_hash FROM one_time_tokens
+    const rows = await this.sequelize
+      .query<{ token_hash: Buffer }>(
+        `SELECT token_hash FROM one_time_tokens
         WHERE purpose = 'step_up' AND flow_id = $1 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > now()`,
-      { bind: [stepUpFlowId(ch.session_id, ch.id)], type: QueryTypes.SELECT },
-    ).catch((err) => Promise.reject(mapDbError(err)));
+        { bind: [stepUpFlowId(ch.session_id, ch.id)], type: QueryTypes.SELECT },
+      )
+      .catch((err) => Promise.reject(mapDbError(err)));
     const typed = stepUpCodeHash(ch.id, code);
     let ok = false;
     for (const r of rows) ok = sameBytes(r.token_hash, typed) || ok;
@@ -204,10 +233,12 @@ export class DeviceService implements DevicePolicy {
 
   /** What an access token of a session carries (after a step-up issued a new refresh token). */
   async sessionClaims(sessionId: string): Promise<{ userId: string; amr: string[]; roles: string[] }> {
-    const rows = await this.sequelize.query<{ user_id: string; amr: string[]; roles: string[] }>(
-      `SELECT s.user_id, s.amr, u.roles FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`,
-      { bind: [sessionId], type: QueryTypes.SELECT },
-    ).catch((err) => Promise.reject(mapDbError(err)));
+    const rows = await this.sequelize
+      .query<{ user_id: string; amr: string[]; roles: string[] }>(
+        `SELECT s.user_id, s.amr, u.roles FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`,
+        { bind: [sessionId], type: QueryTypes.SELECT },
+      )
+      .catch((err) => Promise.reject(mapDbError(err)));
     if (!rows[0]) throw new AppError('invalid_grant', 'the session no longer exists');
     return { userId: rows[0].user_id, amr: rows[0].amr, roles: rows[0].roles };
   }
@@ -215,15 +246,22 @@ export class DeviceService implements DevicePolicy {
   /** The user's known devices; `current` marks the device of the caller's session; `trusted` is
    * false for a device unseen for longer than the trust period (its next refresh needs a step-up). */
   async list(userId: string, sessionId: string): Promise<DeviceView[]> {
-    const rows = await this.sequelize.query<{ id: string; label: string | null; trusted: boolean; first_seen_at: Date; last_seen_at: Date; last_ip: string | null; current: boolean }>(
-      `SELECT d.id, d.label, ${trustedNowSql('d', '$3')} AS trusted, d.first_seen_at, d.last_seen_at, d.last_ip,
+    const rows = await this.sequelize
+      .query<{ id: string; label: string | null; trusted: boolean; first_seen_at: Date; last_seen_at: Date; last_ip: string | null; current: boolean }>(
+        `SELECT d.id, d.label, ${trustedNowSql('d', '$3')} AS trusted, d.first_seen_at, d.last_seen_at, d.last_ip,
               EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2 AND s.device_id = d.id) AS current
          FROM device_fingerprints d WHERE d.user_id = $1 ORDER BY d.last_seen_at DESC, d.id`,
-      { bind: [userId, sessionId, this.s.trustTtl], type: QueryTypes.SELECT },
-    ).catch((err) => Promise.reject(mapDbError(err)));
+        { bind: [userId, sessionId, this.s.trustTtl], type: QueryTypes.SELECT },
+      )
+      .catch((err) => Promise.reject(mapDbError(err)));
     return rows.map((r) => ({
-      id: r.id, label: r.label, trusted: r.trusted, current: r.current,
-      first_seen_at: new Date(r.first_seen_at).toISOString(), last_seen_at: new Date(r.last_seen_at).toISOString(), last_ip: r.last_ip,
+      id: r.id,
+      label: r.label,
+      trusted: r.trusted,
+      current: r.current,
+      first_seen_at: new Date(r.first_seen_at).toISOString(),
+      last_seen_at: new Date(r.last_seen_at).toISOString(),
+      last_ip: r.last_ip,
     }));
   }
 
@@ -278,19 +316,27 @@ export async function completeStepUp(
 ): Promise<CompleteResult> {
   return sequelize.transaction(async (t) => {
     const q = <T extends object>(sql: string, bind: unknown[]) => sequelize.query<T>(sql, { bind, transaction: t, type: QueryTypes.SELECT });
-    const found = (await q<{ refresh_token_id: string; session_id: string }>(`SELECT refresh_token_id, session_id FROM step_up_challenges WHERE id = $1`, [input.challengeId]))[0];
+    const found = (
+      await q<{ refresh_token_id: string; session_id: string }>(`SELECT refresh_token_id, session_id FROM step_up_challenges WHERE id = $1`, [
+        input.challengeId,
+      ])
+    )[0];
     if (!found) return { ok: false, reason: 'not_pending' };
     // Lock order as in a refresh (token, session, challenge), so the two never deadlock.
-    const rt = (await q<{ id: string; spent_at: Date | null; expires_at: Date; revoked_at: Date | null; session_expires_at: Date; status: string }>(
-      `SELECT rt.id, rt.spent_at, rt.expires_at, s.revoked_at, s.expires_at AS session_expires_at, u.status
+    const rt = (
+      await q<{ id: string; spent_at: Date | null; expires_at: Date; revoked_at: Date | null; session_expires_at: Date; status: string }>(
+        `SELECT rt.id, rt.spent_at, rt.expires_at, s.revoked_at, s.expires_at AS session_expires_at, u.status
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id
         WHERE rt.id = $1 FOR UPDATE OF rt`,
-      [found.refresh_token_id],
-    ))[0];
+        [found.refresh_token_id],
+      )
+    )[0];
     await q(`SELECT id FROM sessions WHERE id = $1 FOR UPDATE`, [found.session_id]);
-    const ch = (await q<ChallengeRow & { ip: string | null }>(`SELECT * FROM step_up_challenges WHERE id = $1 FOR UPDATE`, [input.challengeId]))[0]!;
+    const ch = (await q<ChallengeRow & { ip: string | null }>(`SELECT * FROM step_up_challenges WHERE id = $1 FOR UPDATE`, [input.challengeId]))[0];
     if (ch.status === 'verified') {
-      const again = await q<{ device_id: string }>(`SELECT s.device_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.id = $1`, [input.newTokenId]);
+      const again = await q<{ device_id: string }>(`SELECT s.device_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.id = $1`, [
+        input.newTokenId,
+      ]);
       return again[0] ? { ok: true, deviceId: again[0].device_id } : { ok: false, reason: 'not_pending' };
     }
     if (ch.status !== 'pending') return { ok: false, reason: 'not_pending' };
@@ -302,7 +348,10 @@ export async function completeStepUp(
     };
     if (rt?.spent_at) {
       // The token was used meanwhile (by the known device, or a copy): reuse ends the session.
-      await sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'token_reused' WHERE id = $1 AND revoked_at IS NULL`, { bind: [ch.session_id], transaction: t });
+      await sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'token_reused' WHERE id = $1 AND revoked_at IS NULL`, {
+        bind: [ch.session_id],
+        transaction: t,
+      });
       await audit(t, 'token_reused', ch.user_id, meta, { session_id: ch.session_id, via: 'step_up' });
       return fail('token_reused');
     }
@@ -319,7 +368,10 @@ export async function completeStepUp(
       { bind: [rt.id, input.newTokenId, ch.session_id, Buffer.from(input.newTokenHash, 'hex'), expires, deviceId], transaction: t },
     );
     await sequelize.query(`UPDATE step_up_challenges SET status = 'verified', finished_at = now() WHERE id = $1`, { bind: [ch.id], transaction: t });
-    await sequelize.query(`UPDATE one_time_tokens SET used_at = now() WHERE purpose = 'step_up' AND flow_id = $1 AND used_at IS NULL`, { bind: [stepUpFlowId(ch.session_id, ch.id)], transaction: t });
+    await sequelize.query(`UPDATE one_time_tokens SET used_at = now() WHERE purpose = 'step_up' AND flow_id = $1 AND used_at IS NULL`, {
+      bind: [stepUpFlowId(ch.session_id, ch.id)],
+      transaction: t,
+    });
     await audit(t, 'step_up.verified', ch.user_id, meta, { session_id: ch.session_id, challenge_id: ch.id, device_id: deviceId, method: ch.method });
     return { ok: true, deviceId };
   });
@@ -339,12 +391,21 @@ export async function failStepUp(sequelize: Sequelize, input: { challengeId: str
     if (!found) return { revoked: false };
     // Session before challenge, as in a refresh.
     const session = (await q<{ revoke_reason: string | null }>(`SELECT revoke_reason FROM sessions WHERE id = $1 FOR UPDATE`, [found.session_id]))[0];
-    const ch = (await q<ChallengeRow & { ip: string | null }>(`SELECT * FROM step_up_challenges WHERE id = $1 FOR UPDATE`, [input.challengeId]))[0]!;
+    const ch = (await q<ChallengeRow & { ip: string | null }>(`SELECT * FROM step_up_challenges WHERE id = $1 FOR UPDATE`, [input.challengeId]))[0];
     const revokeReasonNow = session?.revoke_reason ?? null;
     if (ch.status !== 'pending') return { revoked: ch.status === status && revokeReasonNow === revokeReason };
-    const ended = await q<{ id: string }>(`UPDATE sessions SET revoked_at = now(), revoke_reason = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`, [ch.session_id, revokeReason]);
+    const ended = await q<{ id: string }>(`UPDATE sessions SET revoked_at = now(), revoke_reason = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id`, [
+      ch.session_id,
+      revokeReason,
+    ]);
     await endChallenges(sequelize, t, ch.session_id, status);
-    await audit(t, `step_up.${status}`, ch.user_id, { ip: ch.ip }, { session_id: ch.session_id, challenge_id: ch.id, reason: input.reason, session_ended: ended.length > 0 });
+    await audit(
+      t,
+      `step_up.${status}`,
+      ch.user_id,
+      { ip: ch.ip },
+      { session_id: ch.session_id, challenge_id: ch.id, reason: input.reason, session_ended: ended.length > 0 },
+    );
     return { revoked: ended.length > 0 };
   });
 }

@@ -112,12 +112,12 @@ export function parseUserAgent(userAgent: string | undefined): ParsedUserAgent {
   }
   // Unknown client: keep its first product token ("MyApp/3.2.1 (…)" → "myapp" 3) for the hash only.
   const m = /^([A-Za-z0-9._-]{1,40})(?:\/v?(\d+))?/.exec(ua);
-  return { family: m ? m[1]!.toLowerCase() : '', major: m?.[2] ?? '', os, browser: false, known: false };
+  return { family: m ? m[1].toLowerCase() : '', major: m?.[2] ?? '', os, browser: false, known: false };
 }
 
 /** First language tag of Accept-Language, lowercased ("en-US,en;q=0.9" → "en-us"); "" if none. */
 export function primaryLanguage(acceptLanguage: string | undefined): string {
-  const first = (acceptLanguage ?? '').slice(0, 256).split(',')[0]!.split(';')[0]!.trim().toLowerCase();
+  const first = (acceptLanguage ?? '').slice(0, 256).split(',')[0].split(';')[0].trim().toLowerCase();
   return /^[a-z]{1,8}(?:-[a-z0-9]{1,8})*$/.test(first) ? first : '';
 }
 

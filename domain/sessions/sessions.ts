@@ -23,8 +23,7 @@ export interface RequestMeta extends AuditMeta {
  * period. `ttl` is the placeholder bound to DEVICE_TRUST_TTL seconds. The refresh fast path, the
  * locked device check and the device list all use this one expression, so they cannot disagree.
  */
-export const trustedNowSql = (d: string, ttl: string) =>
-  `(${d}.trusted AND ${d}.last_seen_at > now() - make_interval(secs => ${ttl}::double precision))`;
+export const trustedNowSql = (d: string, ttl: string) => `(${d}.trusted AND ${d}.last_seen_at > now() - make_interval(secs => ${ttl}::double precision))`;
 
 export interface IssuedTokens {
   access_token: string;
@@ -115,7 +114,13 @@ export class SessionService {
   }
 
   /** Creates a session with its first refresh token inside `t`; sign after commit with `finish`. */
-  async createSession(t: Transaction, user: { id: string; roles: string[] }, amr: string[], meta: RequestMeta, deviceId?: string | null): Promise<() => Promise<IssuedTokens>> {
+  async createSession(
+    t: Transaction,
+    user: { id: string; roles: string[] },
+    amr: string[],
+    meta: RequestMeta,
+    deviceId?: string | null,
+  ): Promise<() => Promise<IssuedTokens>> {
     const sessionId = randomUUID();
     const { token, hash } = newRefreshToken();
     if (deviceId === undefined) deviceId = await this.deviceRecorder(t, user.id, meta);
@@ -123,7 +128,11 @@ export class SessionService {
     await this.sequelize.query(
       `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7))
        INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($8, $1, $9, $5)`,
-      { bind: [sessionId, user.id, amr, deviceId ?? null, expires, meta.ip ?? null, (meta.userAgent ?? '').slice(0, 512) || null, randomUUID(), hash], transaction: t, type: QueryTypes.INSERT },
+      {
+        bind: [sessionId, user.id, amr, deviceId ?? null, expires, meta.ip ?? null, (meta.userAgent ?? '').slice(0, 512) || null, randomUUID(), hash],
+        transaction: t,
+        type: QueryTypes.INSERT,
+      },
     );
     return () => this.issue(user.id, sessionId, amr, user.roles, token);
   }
@@ -153,7 +162,10 @@ export class SessionService {
         if (row.spent_at) {
           // A spent token again: someone holds a copy. End the whole session.
           if (!row.revoked_at) {
-            await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'token_reused' WHERE id = $1`, { bind: [row.session_id], transaction: t });
+            await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'token_reused' WHERE id = $1`, {
+              bind: [row.session_id],
+              transaction: t,
+            });
           }
           await audit(t, 'token_reused', row.user_id, meta, { session_id: row.session_id });
           return { ok: false, error: new AppError('token_reused', 'this refresh token was already used; the session has been ended') };
@@ -245,7 +257,10 @@ export class SessionService {
   }
 
   async revokeSession(t: Transaction, sessionId: string, reason: string): Promise<boolean> {
-    const [, n] = await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, { bind: [sessionId, reason], transaction: t });
+    const [, n] = await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = $2 WHERE id = $1 AND revoked_at IS NULL`, {
+      bind: [sessionId, reason],
+      transaction: t,
+    });
     return Number(n ?? 0) > 0;
   }
 
@@ -256,11 +271,13 @@ export class SessionService {
 
   /** Logout-all: ends every session of the user, audited, in one transaction. */
   async logoutAll(userId: string, meta: RequestMeta): Promise<number> {
-    return this.sequelize.transaction(async (t) => {
-      const n = await this.revokeAllForUser(t, userId, 'logout_all');
-      await audit(t, 'logout_all', userId, meta, { sessions_ended: n });
-      return n;
-    }).catch((err) => Promise.reject(mapDbError(err)));
+    return this.sequelize
+      .transaction(async (t) => {
+        const n = await this.revokeAllForUser(t, userId, 'logout_all');
+        await audit(t, 'logout_all', userId, meta, { sessions_ended: n });
+        return n;
+      })
+      .catch((err) => Promise.reject(mapDbError(err)));
   }
 
   /** The user owning a refresh token (one indexed lookup), or undefined. */
@@ -275,11 +292,13 @@ export class SessionService {
 
   /** An admin request's session: live with an active account holding the admin role (not just the JWT's word). */
   async liveAdmin(sessionId: string, userId: string): Promise<'ok' | 'ended' | 'not_admin'> {
-    const rows = await this.sequelize.query<{ status: string; roles: string[]; live: boolean }>(
-      `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
+    const rows = await this.sequelize
+      .query<{ status: string; roles: string[]; live: boolean }>(
+        `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND u.id = $2`,
-      { bind: [sessionId, userId], type: QueryTypes.SELECT },
-    ).catch((err) => Promise.reject(mapDbError(err)));
+        { bind: [sessionId, userId], type: QueryTypes.SELECT },
+      )
+      .catch((err) => Promise.reject(mapDbError(err)));
     const row = rows[0];
     if (!row?.live || row.status !== 'active') return 'ended';
     return row.roles.includes('admin') ? 'ok' : 'not_admin';
@@ -287,7 +306,10 @@ export class SessionService {
 
   /** Whether a session is still live (used where an endpoint must not trust a stateless token alone). */
   async isLive(sessionId: string): Promise<boolean> {
-    const rows = await this.sequelize.query<{ ok: boolean }>(`SELECT (revoked_at IS NULL AND expires_at > now()) AS ok FROM sessions WHERE id = $1`, { bind: [sessionId], type: QueryTypes.SELECT });
+    const rows = await this.sequelize.query<{ ok: boolean }>(`SELECT (revoked_at IS NULL AND expires_at > now()) AS ok FROM sessions WHERE id = $1`, {
+      bind: [sessionId],
+      type: QueryTypes.SELECT,
+    });
     return !!rows[0]?.ok;
   }
 }

@@ -53,7 +53,10 @@ export async function newStoredKey(status: StoredKey['status']): Promise<StoredK
 
 /** Another rotation owns the `next` key: this one must not add a second. */
 export class RotationConflictError extends Error {
-  constructor(readonly otherRotationId: string | undefined, readonly kid: string) {
+  constructor(
+    readonly otherRotationId: string | undefined,
+    readonly kid: string,
+  ) {
     super(`another rotation (${otherRotationId ?? 'unknown'}) is publishing key ${kid}`);
     this.name = 'RotationConflictError';
   }
@@ -93,7 +96,8 @@ export function withActiveKey(set: StoredKeySet, kid: string, publishUntil: Date
     ...set,
     keys: set.keys.map((k) => {
       if (k.kid === kid) return { ...k, status: 'active' as const };
-      if (k.status === 'active') return { ...k, status: 'retiring' as const, publish_until: publishUntil.toISOString(), ...(rotationId ? { retired_by: rotationId } : {}) };
+      if (k.status === 'active')
+        return { ...k, status: 'retiring' as const, publish_until: publishUntil.toISOString(), ...(rotationId ? { retired_by: rotationId } : {}) };
       return k;
     }),
   };

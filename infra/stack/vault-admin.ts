@@ -127,7 +127,12 @@ export class VaultAdmin {
    * knows it), and the static roles, which Vault rotates at once and every rotation_period.
    * Idempotent for a launcher that runs again: callers check databaseEngineConfigured() first.
    */
-  async configureDatabaseEngine(o: { host: string; port: number; database: string; vaultUserPassword: string }): Promise<{ kvPointer: Record<string, string> }> {
+  async configureDatabaseEngine(o: {
+    host: string;
+    port: number;
+    database: string;
+    vaultUserPassword: string;
+  }): Promise<{ kvPointer: Record<string, string> }> {
     const spec = JSON.parse(readFileSync(join(INFRA, 'bootstrap.json'), 'utf8'));
     const db = spec.database;
     const mounts = await this.req('GET', 'sys/mounts');

@@ -123,7 +123,12 @@ function followCredentials(sequelize: Sequelize, initial: DbCredentials, refresh
 
 /** `follow.refresh` (re-reading the credentials from Vault) makes the pool follow password
  * rotations; `logger` (optional) traces SQL. */
-export function createSequelize(c: DbConfig, creds: DbCredentials, logger?: Logger, follow?: { refresh: () => Promise<DbCredentials>; logger?: Logger }): Sequelize {
+export function createSequelize(
+  c: DbConfig,
+  creds: DbCredentials,
+  logger?: Logger,
+  follow?: { refresh: () => Promise<DbCredentials>; logger?: Logger },
+): Sequelize {
   const sequelize = new Sequelize(c.DB_NAME, creds.username, creds.password, {
     host: c.DB_HOST,
     port: c.DB_PORT,

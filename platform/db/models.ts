@@ -1,7 +1,5 @@
 /** Sequelize models over the schema in migrations/. The schema is the source of truth. */
-import {
-  CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize,
-} from 'sequelize';
+import { CreationOptional, DataTypes, InferAttributes, InferCreationAttributes, Model, Sequelize } from 'sequelize';
 
 export const USER_STATUSES = ['pending_verification', 'active', 'locked', 'suspended', 'pending_deletion', 'deleted'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
@@ -112,96 +110,120 @@ const ts = (allowNull = true) => ({ type: DataTypes.DATE, allowNull });
 
 export function initModels(sequelize: Sequelize) {
   const opts = (tableName: string) => ({ sequelize, tableName, timestamps: false, underscored: true });
-  User.init({
-    id: uuid,
-    email: DataTypes.TEXT,
-    name: DataTypes.TEXT,
-    password_hash: DataTypes.TEXT,
-    status: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'pending_verification' },
-    roles: { type: DataTypes.ARRAY(DataTypes.TEXT), allowNull: false, defaultValue: ['user'] },
-    email_verified_at: ts(),
-    mfa_enabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
-    totp_secret_enc: DataTypes.TEXT,
-    totp_pending_enc: DataTypes.TEXT,
-    totp_last_step: DataTypes.BIGINT,
-    failed_logins: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
-    lock_level: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
-    locked_until: ts(),
-    failed_window_start: ts(),
-    last_lock_ended_at: ts(),
-    status_before: DataTypes.TEXT,
-    deletion_due_at: ts(),
-    created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    updated_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    password_changed_at: ts(),
-    registration_contested_at: ts(),
-  }, opts('users'));
-  Session.init({
-    id: uuid,
-    user_id: { type: DataTypes.UUID, allowNull: false },
-    amr: { type: DataTypes.ARRAY(DataTypes.TEXT), allowNull: false },
-    device_id: DataTypes.UUID,
-    created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    last_used_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    expires_at: ts(false),
-    revoked_at: ts(),
-    revoke_reason: DataTypes.TEXT,
-    ip: DataTypes.TEXT,
-    user_agent: DataTypes.TEXT,
-  }, opts('sessions'));
-  RefreshToken.init({
-    id: uuid,
-    session_id: { type: DataTypes.UUID, allowNull: false },
-    token_hash: { type: DataTypes.BLOB, allowNull: false },
-    created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    expires_at: ts(false),
-    spent_at: ts(),
-    replaced_by: DataTypes.UUID,
-  }, opts('refresh_tokens'));
-  OneTimeToken.init({
-    id: uuid,
-    user_id: { type: DataTypes.UUID, allowNull: false },
-    purpose: { type: DataTypes.TEXT, allowNull: false },
-    token_hash: { type: DataTypes.BLOB, allowNull: false },
-    flow_id: DataTypes.TEXT,
-    created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    expires_at: ts(false),
-    used_at: ts(),
-    superseded_at: ts(),
-  }, opts('one_time_tokens'));
-  AuditEvent.init({
-    id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true },
-    user_id: DataTypes.UUID,
-    actor_id: DataTypes.UUID,
-    type: { type: DataTypes.TEXT, allowNull: false },
-    ip: DataTypes.TEXT,
-    request_id: DataTypes.TEXT,
-    data: { type: DataTypes.JSONB, allowNull: false, defaultValue: {} },
-    created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-  }, opts('audit_events'));
-  EmailOutbox.init({
-    idempotency_key: { type: DataTypes.TEXT, primaryKey: true },
-    user_id: DataTypes.UUID,
-    template: { type: DataTypes.TEXT, allowNull: false },
-    status: { type: DataTypes.TEXT, allowNull: false },
-    message_id: DataTypes.TEXT,
-    created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    sent_at: ts(),
-  }, opts('email_outbox'));
-  DeviceFingerprint.init({
-    id: uuid,
-    user_id: { type: DataTypes.UUID, allowNull: false },
-    fingerprint: { type: DataTypes.BLOB, allowNull: false },
-    label: DataTypes.TEXT,
-    trusted: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
-    first_seen_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    last_seen_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
-    last_ip: DataTypes.TEXT,
-  }, opts('device_fingerprints'));
-  MfaRecoveryCode.init({
-    id: uuid,
-    user_id: { type: DataTypes.UUID, allowNull: false },
-    code_hash: { type: DataTypes.BLOB, allowNull: false },
-    used_at: ts(),
-  }, opts('mfa_recovery_codes'));
+  User.init(
+    {
+      id: uuid,
+      email: DataTypes.TEXT,
+      name: DataTypes.TEXT,
+      password_hash: DataTypes.TEXT,
+      status: { type: DataTypes.TEXT, allowNull: false, defaultValue: 'pending_verification' },
+      roles: { type: DataTypes.ARRAY(DataTypes.TEXT), allowNull: false, defaultValue: ['user'] },
+      email_verified_at: ts(),
+      mfa_enabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      totp_secret_enc: DataTypes.TEXT,
+      totp_pending_enc: DataTypes.TEXT,
+      totp_last_step: DataTypes.BIGINT,
+      failed_logins: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      lock_level: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+      locked_until: ts(),
+      failed_window_start: ts(),
+      last_lock_ended_at: ts(),
+      status_before: DataTypes.TEXT,
+      deletion_due_at: ts(),
+      created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      updated_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      password_changed_at: ts(),
+      registration_contested_at: ts(),
+    },
+    opts('users'),
+  );
+  Session.init(
+    {
+      id: uuid,
+      user_id: { type: DataTypes.UUID, allowNull: false },
+      amr: { type: DataTypes.ARRAY(DataTypes.TEXT), allowNull: false },
+      device_id: DataTypes.UUID,
+      created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      last_used_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      expires_at: ts(false),
+      revoked_at: ts(),
+      revoke_reason: DataTypes.TEXT,
+      ip: DataTypes.TEXT,
+      user_agent: DataTypes.TEXT,
+    },
+    opts('sessions'),
+  );
+  RefreshToken.init(
+    {
+      id: uuid,
+      session_id: { type: DataTypes.UUID, allowNull: false },
+      token_hash: { type: DataTypes.BLOB, allowNull: false },
+      created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      expires_at: ts(false),
+      spent_at: ts(),
+      replaced_by: DataTypes.UUID,
+    },
+    opts('refresh_tokens'),
+  );
+  OneTimeToken.init(
+    {
+      id: uuid,
+      user_id: { type: DataTypes.UUID, allowNull: false },
+      purpose: { type: DataTypes.TEXT, allowNull: false },
+      token_hash: { type: DataTypes.BLOB, allowNull: false },
+      flow_id: DataTypes.TEXT,
+      created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      expires_at: ts(false),
+      used_at: ts(),
+      superseded_at: ts(),
+    },
+    opts('one_time_tokens'),
+  );
+  AuditEvent.init(
+    {
+      id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true },
+      user_id: DataTypes.UUID,
+      actor_id: DataTypes.UUID,
+      type: { type: DataTypes.TEXT, allowNull: false },
+      ip: DataTypes.TEXT,
+      request_id: DataTypes.TEXT,
+      data: { type: DataTypes.JSONB, allowNull: false, defaultValue: {} },
+      created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+    },
+    opts('audit_events'),
+  );
+  EmailOutbox.init(
+    {
+      idempotency_key: { type: DataTypes.TEXT, primaryKey: true },
+      user_id: DataTypes.UUID,
+      template: { type: DataTypes.TEXT, allowNull: false },
+      status: { type: DataTypes.TEXT, allowNull: false },
+      message_id: DataTypes.TEXT,
+      created_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      sent_at: ts(),
+    },
+    opts('email_outbox'),
+  );
+  DeviceFingerprint.init(
+    {
+      id: uuid,
+      user_id: { type: DataTypes.UUID, allowNull: false },
+      fingerprint: { type: DataTypes.BLOB, allowNull: false },
+      label: DataTypes.TEXT,
+      trusted: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
+      first_seen_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      last_seen_at: { type: DataTypes.DATE, allowNull: false, defaultValue: DataTypes.NOW },
+      last_ip: DataTypes.TEXT,
+    },
+    opts('device_fingerprints'),
+  );
+  MfaRecoveryCode.init(
+    {
+      id: uuid,
+      user_id: { type: DataTypes.UUID, allowNull: false },
+      code_hash: { type: DataTypes.BLOB, allowNull: false },
+      used_at: ts(),
+    },
+    opts('mfa_recovery_codes'),
+  );
 }

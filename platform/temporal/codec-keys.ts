@@ -91,7 +91,11 @@ export class CodecKeyRing implements CodecKeySource {
     if (!set && createIfMissing) {
       const first = newCodecKey();
       try {
-        await this.vault.kvPut(CODEC_KEYSET_NAME, { active_kid: first.kid, keys: { [first.kid]: first.key }, created_at: { [first.kid]: new Date().toISOString() } }, 0);
+        await this.vault.kvPut(
+          CODEC_KEYSET_NAME,
+          { active_kid: first.kid, keys: { [first.kid]: first.key }, created_at: { [first.kid]: new Date().toISOString() } },
+          0,
+        );
         this.logger.info({ kid: first.kid }, 'created the first payload codec key');
       } catch (err) {
         // Another worker won the create-only write: use its key set.
@@ -107,7 +111,8 @@ export class CodecKeyRing implements CodecKeySource {
   private apply(set: CodecKeySet) {
     const keys = decodeKeySet(set);
     for (const kid of keys.keys()) {
-      if (kid.startsWith(FIXTURE_KID_PREFIX)) throw new Error(`codec key set holds the replay-fixture key ${kid}; refusing to use a key that is public in the repository`);
+      if (kid.startsWith(FIXTURE_KID_PREFIX))
+        throw new Error(`codec key set holds the replay-fixture key ${kid}; refusing to use a key that is public in the repository`);
     }
     if (this.activeKid && set.active_kid !== this.activeKid) this.logger.info({ kid: set.active_kid, keys: keys.size }, 'payload codec key switched');
     this.keys = keys;

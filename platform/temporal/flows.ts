@@ -30,7 +30,13 @@ import { cancelSignal, challengeSignal, submitUpdate } from '../../workflows/ste
 import { FlowAttr, UserIdAttr, workflowIds } from './ids';
 
 /** The flow settings the configuration sets. */
-export function flowSettings(c: { TEMPORAL_TASK_QUEUE: string; EMAIL_VERIFICATION_TTL: number; EMAIL_VERIFICATION_MAX_RESENDS: number; STEP_UP_TTL: number; STEP_UP_MAX_ATTEMPTS: number }): FlowSettings {
+export function flowSettings(c: {
+  TEMPORAL_TASK_QUEUE: string;
+  EMAIL_VERIFICATION_TTL: number;
+  EMAIL_VERIFICATION_MAX_RESENDS: number;
+  STEP_UP_TTL: number;
+  STEP_UP_MAX_ATTEMPTS: number;
+}): FlowSettings {
   return {
     taskQueue: c.TEMPORAL_TASK_QUEUE,
     emailVerificationTtl: c.EMAIL_VERIFICATION_TTL,
@@ -134,7 +140,11 @@ export class TemporalFlows {
 
   /** LockNotices: the account was locked until `until` (one notice per lock). */
   async accountLocked(userId: string, until: Date, level: number): Promise<void> {
-    await this.notify(`account-locked:${userId}:${until.getTime()}`, { userId, template: 'account_locked', params: { until: until.toISOString(), level: String(level) } });
+    await this.notify(`account-locked:${userId}:${until.getTime()}`, {
+      userId,
+      template: 'account_locked',
+      params: { until: until.toISOString(), level: String(level) },
+    });
   }
 
   // ---- password reset ---------------------------------------------------------------------------
@@ -207,7 +217,11 @@ export class TemporalFlows {
   }
 
   /** Hands a checked code's verdict (and the new token's id and hash) to the step-up flow, which decides. */
-  async submitStepUp(sessionId: string, input: { challengeId: string; ok: boolean; next?: { id: string; hash: string } }, updateId: string): Promise<StepUpResult> {
+  async submitStepUp(
+    sessionId: string,
+    input: { challengeId: string; ok: boolean; next?: { id: string; hash: string } },
+    updateId: string,
+  ): Promise<StepUpResult> {
     return this.client.workflow.getHandle(workflowIds.stepUp(sessionId)).executeUpdate(submitUpdate, { args: [input], updateId });
   }
 
@@ -262,11 +276,18 @@ export class TemporalFlows {
     return this.startOperation<typeof backupWorkflow>('backupWorkflow', workflowIds.backup('on-demand'), 'backup', input);
   }
 
-  async startRestoreDrill(input: NonNullable<Parameters<typeof restoreDrillWorkflow>[0]> & { actorId: string }): Promise<{ workflowId: string; runId: string }> {
+  async startRestoreDrill(
+    input: NonNullable<Parameters<typeof restoreDrillWorkflow>[0]> & { actorId: string },
+  ): Promise<{ workflowId: string; runId: string }> {
     return this.startOperation<typeof restoreDrillWorkflow>('restoreDrillWorkflow', workflowIds.restoreDrill('on-demand'), 'restore-drill', input);
   }
 
-  private async startOperation<W extends (input: never) => Promise<unknown>>(type: string, workflowId: string, flow: string, input: { actorId: string } & Parameters<W>[0]) {
+  private async startOperation<W extends (input: never) => Promise<unknown>>(
+    type: string,
+    workflowId: string,
+    flow: string,
+    input: { actorId: string } & Parameters<W>[0],
+  ) {
     const actorId = (input as { actorId: string }).actorId;
     try {
       const h = await this.client.workflow.start(type, {

@@ -53,10 +53,22 @@ function uidGid(pid: number): { uid: number; gid: number } {
   return { uid: Number(/^Uid:\s+(\d+)/m.exec(status)![1]), gid: Number(/^Gid:\s+(\d+)/m.exec(status)![1]) };
 }
 
-function spawnLogged(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number; cwd?: string } = {}): ChildProcess {
+function spawnLogged(
+  name: string,
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number; cwd?: string } = {},
+): ChildProcess {
   const info = stackInfo();
   const fd = openSync(join(info.logs, `${name}.log`), 'a');
-  const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', fd, fd], uid: opts.uid, gid: opts.gid, detached: false });
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', fd, fd],
+    uid: opts.uid,
+    gid: opts.gid,
+    detached: false,
+  });
   closeSync(fd);
   child.unref();
   return child;
@@ -116,13 +128,16 @@ export async function waitRun(token: (fresh?: boolean) => Promise<string>, workf
 export function logLines(name: string): Array<Record<string, any>> {
   const file = join(stackInfo().logs, `${name}.log`);
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => {
-    try {
-      return JSON.parse(l);
-    } catch {
-      return {};
-    }
-  });
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return {};
+      }
+    });
 }
 
 /** Waits until a log line of `name` after `fromLine` matches. */
@@ -140,12 +155,22 @@ export async function waitLog(name: string, pred: (l: Record<string, any>) => bo
 let serial = 0;
 
 /** Starts an API or worker like the launcher does, with extra env; records it for teardown. */
-export async function startService(kind: 'api' | 'worker', extraEnv: Record<string, string> = {}, label?: string): Promise<{ pid: number; name: string; url?: string; child: ChildProcess }> {
+export async function startService(
+  kind: 'api' | 'worker',
+  extraEnv: Record<string, string> = {},
+  label?: string,
+): Promise<{ pid: number; name: string; url?: string; child: ChildProcess }> {
   const info = stackInfo();
   const name = label ?? `${kind}-ops-${++serial}`;
   const logPath = join(info.logs, `${name}.log`);
   const before = existsSync(logPath) ? readFileSync(logPath, 'utf8').length : 0;
-  const env: Record<string, string | undefined> = { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds[kind], VAULT_SECRET_ID_FILE: info.secretIdFiles[kind], ...extraEnv };
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    ...info.serviceEnv,
+    VAULT_ROLE_ID: info.roleIds[kind],
+    VAULT_SECRET_ID_FILE: info.secretIdFiles[kind],
+    ...extraEnv,
+  };
   const child = spawnLogged(name, process.execPath, ['--import', 'tsx', '--enable-source-maps', join(ROOT, kind, 'main.ts')], { env });
   recordPid(name, child.pid!);
   const deadline = Date.now() + 120000;
@@ -175,7 +200,9 @@ export async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM') {
 /** The worker that currently runs (the launcher's or the newest replacement). */
 export function currentWorkerPid(): number {
   const pids = stackInfo().pids;
-  const names = Object.keys(pids).filter((n) => n === 'worker' || n.startsWith('worker-')).filter((n) => alive(pids[n]));
+  const names = Object.keys(pids)
+    .filter((n) => n === 'worker' || n.startsWith('worker-'))
+    .filter((n) => alive(pids[n]));
   if (!names.length) throw new Error('no worker is running');
   return pids[names[names.length - 1]];
 }

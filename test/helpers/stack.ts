@@ -21,7 +21,11 @@ export interface ApiResponse<T = any> {
 }
 
 /** JSON request to the API; returns status, headers and the parsed body. */
-export async function api<T = any>(method: string, path: string, opts: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {}): Promise<ApiResponse<T>> {
+export async function api<T = any>(
+  method: string,
+  path: string,
+  opts: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {},
+): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.body !== undefined || opts.raw !== undefined) headers['Content-Type'] ??= 'application/json';
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
@@ -92,6 +96,7 @@ export async function mailsTo(address: string, subject?: RegExp): Promise<Mail[]
 }
 
 let counter = 0;
-export const uniqueEmail = (tag = 'user') => `${tag}.${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 6)}@example.test`;
+export const uniqueEmail = (tag = 'user') =>
+  `${tag}.${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 6)}@example.test`;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -9,7 +9,14 @@ describe('registration and e-mail verification', () => {
     const email = uniqueEmail('Mixed.Case').replace('mixed.case', 'Mixed.Case');
     const r = await api('POST', '/v1/auth/register', { body: { email: `  ${email.toUpperCase()} `, password: GOOD_PASSWORD, name: 'Ada' } });
     expect(r.status).toBe(201);
-    expect(r.body.user).toMatchObject({ email: email.toLowerCase(), name: 'Ada', status: 'pending_verification', email_verified: false, mfa_enabled: false, roles: ['user'] });
+    expect(r.body.user).toMatchObject({
+      email: email.toLowerCase(),
+      name: 'Ada',
+      status: 'pending_verification',
+      email_verified: false,
+      mfa_enabled: false,
+      roles: ['user'],
+    });
     const c = await pg();
     try {
       const row = (await c.query('SELECT email, password_hash FROM users WHERE id = $1', [r.body.user.id])).rows[0];
@@ -194,7 +201,11 @@ describe('login', () => {
     const tokens = await login(email, password);
     expect(tokens).toMatchObject({ token_type: 'Bearer', expires_in: 900, refresh_expires_in: 2592000 });
     const jwks = createRemoteJWKSet(new URL(`${stackInfo().urls.api}/.well-known/jwks.json`));
-    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, { algorithms: ['EdDSA'], audience: 'authflow', issuer: stackInfo().urls.api });
+    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
+      algorithms: ['EdDSA'],
+      audience: 'authflow',
+      issuer: stackInfo().urls.api,
+    });
     expect(protectedHeader.alg).toBe('EdDSA');
     expect(protectedHeader.kid).toBeTruthy();
     expect(payload).toMatchObject({ sub: user.id, amr: ['pwd'], roles: ['user'] });
@@ -369,7 +380,10 @@ describe('logout, logout-all, me, password change', () => {
     const { email, password } = await registerAndVerify();
     const mine = await login(email, password);
     const other = await login(email, password);
-    const wrong = await api('PUT', '/v1/me/password', { token: mine.access_token, body: { current_password: 'not-the-password-1', new_password: 'brand-new-passphrase-77' } });
+    const wrong = await api('PUT', '/v1/me/password', {
+      token: mine.access_token,
+      body: { current_password: 'not-the-password-1', new_password: 'brand-new-passphrase-77' },
+    });
     expect(wrong.status).toBe(401);
     expect(wrong.body.code).toBe('invalid_credentials');
     const weak = await api('PUT', '/v1/me/password', { token: mine.access_token, body: { current_password: password, new_password: 'password' } });
@@ -394,10 +408,14 @@ describe('bearer token checks', () => {
   test('malformed, tampered, alg none, wrong alg, unknown kid and expired tokens are 401', async () => {
     const [header, payload, sig] = good.split('.');
     const claims = decodeJwt(good);
-    const hs = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256', kid: JSON.parse(Buffer.from(header, 'base64url').toString()).kid }).sign(new TextEncoder().encode('x'.repeat(32)));
+    const hs = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'HS256', kid: JSON.parse(Buffer.from(header, 'base64url').toString()).kid })
+      .sign(new TextEncoder().encode('x'.repeat(32)));
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
     const foreign = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: 'attacker-key', typ: 'at+jwt' }).sign(privateKey);
-    const sameKidForeign = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: JSON.parse(Buffer.from(header, 'base64url').toString()).kid, typ: 'at+jwt' }).sign(privateKey);
+    const sameKidForeign = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'EdDSA', kid: JSON.parse(Buffer.from(header, 'base64url').toString()).kid, typ: 'at+jwt' })
+      .sign(privateKey);
     const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'at+jwt' }))}.${payload}.`;
     const tamperedPayload = base64url.encode(JSON.stringify({ ...claims, roles: ['admin'] }));
     const expiredClaims = base64url.encode(JSON.stringify({ ...claims, exp: Math.floor(Date.now() / 1000) - 10 }));

@@ -156,7 +156,7 @@ describe('the codec endpoint', () => {
     expect(other.status).toBe(400);
   });
 
-  test('answers the Temporal UI\'s CORS preflight for its origin, and only for it', async () => {
+  test("answers the Temporal UI's CORS preflight for its origin, and only for it", async () => {
     const info = stackInfo();
     const uiOrigin = `http://localhost:${info.ports.temporalUi}`;
     const pre = await fetch(`${apiUrl()}/codec/decode`, {
@@ -168,7 +168,10 @@ describe('the codec endpoint', () => {
     expect(pre.headers.get('access-control-allow-methods')).toBe('POST, GET, OPTIONS');
     expect(pre.headers.get('access-control-allow-headers')).toBe('X-Namespace, Content-Type, Authorization');
     expect(pre.headers.get('access-control-allow-credentials')).toBe('true');
-    const evil = await fetch(`${apiUrl()}/codec/decode`, { method: 'OPTIONS', headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' } });
+    const evil = await fetch(`${apiUrl()}/codec/decode`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' },
+    });
     expect(evil.status).toBe(403);
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
     // The real request from the UI origin carries the CORS header, error answers included.
@@ -191,7 +194,11 @@ describe('the codec endpoint', () => {
     await waitForMail(email, /Verify/);
     const info = stackInfo();
     const { temporal } = await provisionTools();
-    const show = (extra: string[]) => spawnSync(temporal, ['workflow', 'show', '--address', info.urls.temporal, '-w', `email-verification:${userId}`, '--output', 'json', ...extra], { encoding: 'utf8', timeout: 30000 });
+    const show = (extra: string[]) =>
+      spawnSync(temporal, ['workflow', 'show', '--address', info.urls.temporal, '-w', `email-verification:${userId}`, '--output', 'json', ...extra], {
+        encoding: 'utf8',
+        timeout: 30000,
+      });
     const encrypted = show([]);
     expect(encrypted.status).toBe(0);
     expect(encrypted.stdout).toContain(Buffer.from(ENCRYPTED_ENCODING).toString('base64'));
@@ -209,7 +216,10 @@ describe('codec keys in Vault', () => {
     expect(Object.keys(keys.keys)).toContain(keys.active_kid);
     const asRole = async (svc: 'api' | 'worker') => {
       const secret = readFileSync(info.secretIdFiles[svc], 'utf8').trim();
-      const r = await fetch(`${info.urls.vault}/v1/auth/approle/login`, { method: 'POST', body: JSON.stringify({ role_id: info.roleIds[svc], secret_id: secret }) });
+      const r = await fetch(`${info.urls.vault}/v1/auth/approle/login`, {
+        method: 'POST',
+        body: JSON.stringify({ role_id: info.roleIds[svc], secret_id: secret }),
+      });
       return ((await r.json()) as { auth: { client_token: string } }).auth.client_token;
     };
     const path = `${info.urls.vault}/v1/secret/data/authflow/${CODEC_KEYSET_NAME}`;
@@ -228,10 +238,13 @@ describe('codec keys in Vault', () => {
 
     // An operator rotates with the CLI under the worker's Vault identity (its policy allows
     // update on the key set); under the API's identity the same command is refused.
-    const cli = (svc: 'api' | 'worker', cmd: string) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'codec-keys.ts'), cmd], {
-      cwd: ROOT, encoding: 'utf8', timeout: 60000,
-      env: { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds[svc], VAULT_SECRET_ID_FILE: info.secretIdFiles[svc] },
-    });
+    const cli = (svc: 'api' | 'worker', cmd: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'codec-keys.ts'), cmd], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 60000,
+        env: { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds[svc], VAULT_SECRET_ID_FILE: info.secretIdFiles[svc] },
+      });
     const refused = cli('api', 'rotate');
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toMatch(/403/);
@@ -250,7 +263,11 @@ describe('codec keys in Vault', () => {
     const after = await register('codec.rotate.after');
     await waitForMail(after.email, /Verify/);
     const kidsOf = async (userId: string) =>
-      new Set(collectPayloads(historyToObject(await clients.raw.workflow.getHandle(`email-verification:${userId}`).fetchHistory())).filter(isEncrypted).map((p) => metaString(p, META_KEY_ID)));
+      new Set(
+        collectPayloads(historyToObject(await clients.raw.workflow.getHandle(`email-verification:${userId}`).fetchHistory()))
+          .filter(isEncrypted)
+          .map((p) => metaString(p, META_KEY_ID)),
+      );
     expect([...(await kidsOf(after.userId))]).toEqual([newKid]);
     expect(await kidsOf(before.userId)).toContain(oldKid);
 
@@ -262,7 +279,9 @@ describe('codec keys in Vault', () => {
     } finally {
       await fresh.close();
     }
-    const oldInput = collectPayloads(historyToObject(await clients.raw.workflow.getHandle(`email-verification:${before.userId}`).fetchHistory())).find((p) => metaString(p, META_KEY_ID) === oldKid)!;
+    const oldInput = collectPayloads(historyToObject(await clients.raw.workflow.getHandle(`email-verification:${before.userId}`).fetchHistory())).find(
+      (p) => metaString(p, META_KEY_ID) === oldKid,
+    )!;
     const dec = await codecCall('decode', { payloads: [payloadToJson(oldInput)] }, { token: adminToken });
     expect(dec.status).toBe(200);
     expect(isEncrypted(payloadFromJson(dec.body.payloads[0]))).toBe(false);
@@ -274,13 +293,18 @@ describe('search attributes', () => {
   test('every flow of a user is listed by UserId (the query in docs/workflows.md)', async () => {
     const { email, password, user } = await registerAndVerify({ name: 'Listed User' });
     const tokens = await login(email, password);
-    expect((await api('PUT', '/v1/me/password', { token: tokens.access_token, body: { current_password: password, new_password: `${GOOD_PASSWORD}-2` } })).status).toBe(204);
+    expect(
+      (await api('PUT', '/v1/me/password', { token: tokens.access_token, body: { current_password: password, new_password: `${GOOD_PASSWORD}-2` } })).status,
+    ).toBe(204);
     await waitForMail(email, /password was changed/);
     const info = stackInfo();
     const { temporal } = await provisionTools();
     let flows: Array<{ type: string; id: string }> = [];
     for (let i = 0; i < 30; i++) {
-      const out = spawnSync(temporal, ['workflow', 'list', '--address', info.urls.temporal, '--query', `UserId="${user.id}"`, '--output', 'json'], { encoding: 'utf8', timeout: 30000 });
+      const out = spawnSync(temporal, ['workflow', 'list', '--address', info.urls.temporal, '--query', `UserId="${user.id}"`, '--output', 'json'], {
+        encoding: 'utf8',
+        timeout: 30000,
+      });
       expect(out.status).toBe(0);
       const rows = out.stdout.trim() ? (JSON.parse(out.stdout) as Array<{ type: { name: string }; execution: { workflowId: string } }>) : [];
       flows = rows.map((r) => ({ type: r.type.name, id: r.execution.workflowId }));

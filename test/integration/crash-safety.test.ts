@@ -83,7 +83,9 @@ const wfId = (userId: string) => `email-verification:${userId}`;
 async function attemptsOf(workflowId: string, activityType: string): Promise<number[]> {
   const h = historyToObject(await clients.raw.workflow.getHandle(workflowId).fetchHistory()) as { events: Array<Record<string, any>> };
   const scheduled = new Set(h.events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType).map((e) => String(e.eventId)));
-  return h.events.filter((e) => e.activityTaskStartedEventAttributes && scheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId))).map((e) => e.activityTaskStartedEventAttributes.attempt as number);
+  return h.events
+    .filter((e) => e.activityTaskStartedEventAttributes && scheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId)))
+    .map((e) => e.activityTaskStartedEventAttributes.attempt as number);
 }
 
 /** Holds the outbox's "sent" update of users whose address starts with the tag for 4 s (a slow
@@ -226,45 +228,49 @@ describe('the worker is killed in the middle of flows', () => {
 const hasBackups = typeof (require('../../workflows') as Record<string, unknown>).backupWorkflow === 'function';
 
 describe('the worker is killed in the middle of a backup', () => {
-  (hasBackups ? test : test.skip)('the dump is retried on the new worker after the heartbeat timeout: one complete backup, no partial left', async () => {
-    const admin = await registerAndVerify({ name: 'Crash Operator' });
-    const c = await pg();
-    await c.query("UPDATE users SET roles = ARRAY['user','admin'] WHERE id = $1", [admin.user.id]);
-    const token = (await login(admin.email, admin.password)).access_token;
-    const root = join(stackInfo().dataDir, 'backups');
-    const complete = () => (existsSync(root) ? readdirSync(root).filter((n) => !n.startsWith('.') && existsSync(join(root, n, 'manifest.json'))) : []);
-    const before = complete();
-    const wf = 'backup:on-demand';
-    // Hold pg_dump (and the manifest's reads) with a lock on a table nothing else writes at run
-    // time, so the kill lands while the dump activity runs and heartbeats.
-    await c.query('BEGIN');
-    await c.query('LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE');
-    let locked = true;
-    try {
-      expect((await api('POST', '/v1/admin/ops/backup', { token, body: {} })).status).toBe(202);
-      let running = false;
-      for (let i = 0; i < 200 && !running; i++) {
-        const pending = (await clients.client.workflow.getHandle(wf).describe()).raw.pendingActivities ?? [];
-        running = pending.some((a) => a.activityType?.name === 'dumpDatabaseForBackup' && !!a.lastStartedTime);
-        if (!running) await sleep(100);
+  (hasBackups ? test : test.skip)(
+    'the dump is retried on the new worker after the heartbeat timeout: one complete backup, no partial left',
+    async () => {
+      const admin = await registerAndVerify({ name: 'Crash Operator' });
+      const c = await pg();
+      await c.query("UPDATE users SET roles = ARRAY['user','admin'] WHERE id = $1", [admin.user.id]);
+      const token = (await login(admin.email, admin.password)).access_token;
+      const root = join(stackInfo().dataDir, 'backups');
+      const complete = () => (existsSync(root) ? readdirSync(root).filter((n) => !n.startsWith('.') && existsSync(join(root, n, 'manifest.json'))) : []);
+      const before = complete();
+      const wf = 'backup:on-demand';
+      // Hold pg_dump (and the manifest's reads) with a lock on a table nothing else writes at run
+      // time, so the kill lands while the dump activity runs and heartbeats.
+      await c.query('BEGIN');
+      await c.query('LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE');
+      let locked = true;
+      try {
+        expect((await api('POST', '/v1/admin/ops/backup', { token, body: {} })).status).toBe(202);
+        let running = false;
+        for (let i = 0; i < 200 && !running; i++) {
+          const pending = (await clients.client.workflow.getHandle(wf).describe()).raw.pendingActivities ?? [];
+          running = pending.some((a) => a.activityType?.name === 'dumpDatabaseForBackup' && !!a.lastStartedTime);
+          if (!running) await sleep(100);
+        }
+        expect(running).toBe(true);
+        await sleep(1000);
+        await killWorker();
+        await c.query('ROLLBACK');
+        locked = false;
+        await startReplacementWorker();
+        const result = (await Promise.race([
+          clients.client.workflow.getHandle(wf).result(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('backup did not finish within 150 s')), 150000).unref()),
+        ])) as { backupId: string };
+        expect(await attemptsOf(wf, 'dumpDatabaseForBackup')).toEqual([2]);
+        const after = complete();
+        expect(after.filter((n) => !before.includes(n))).toEqual([result.backupId]);
+        expect(readdirSync(root).filter((n) => n.startsWith('.partial-'))).toEqual([]);
+      } finally {
+        if (locked) await c.query('ROLLBACK');
+        await c.end();
       }
-      expect(running).toBe(true);
-      await sleep(1000);
-      await killWorker();
-      await c.query('ROLLBACK');
-      locked = false;
-      await startReplacementWorker();
-      const result = (await Promise.race([
-        clients.client.workflow.getHandle(wf).result(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('backup did not finish within 150 s')), 150000).unref()),
-      ])) as { backupId: string };
-      expect(await attemptsOf(wf, 'dumpDatabaseForBackup')).toEqual([2]);
-      const after = complete();
-      expect(after.filter((n) => !before.includes(n))).toEqual([result.backupId]);
-      expect(readdirSync(root).filter((n) => n.startsWith('.partial-'))).toEqual([]);
-    } finally {
-      if (locked) await c.query('ROLLBACK');
-      await c.end();
-    }
-  }, 240000);
+    },
+    240000,
+  );
 });

@@ -55,16 +55,18 @@ async function lastUnknownDeviceReason(userId: string): Promise<string | undefin
   return rows[0]?.data.reason;
 }
 
-const unspent = async (sessionId: string) => (await query('SELECT spent_at FROM refresh_tokens WHERE session_id = $1', [sessionId])).every((r) => r.spent_at === null);
+const unspent = async (sessionId: string) =>
+  (await query('SELECT spent_at FROM refresh_tokens WHERE session_id = $1', [sessionId])).every((r) => r.spent_at === null);
 const sessionDevice = async (sessionId: string) => (await query('SELECT device_id FROM sessions WHERE id = $1', [sessionId]))[0].device_id as string | null;
-const deviceOf = async (userId: string, ua: string) => (await query('SELECT id FROM device_fingerprints WHERE user_id = $1 AND label = $2', [userId, ua]))[0]?.id as string | undefined;
+const deviceOf = async (userId: string, ua: string) =>
+  (await query('SELECT id FROM device_fingerprints WHERE user_id = $1 AND label = $2', [userId, ua]))[0]?.id as string | undefined;
 
 /** Moves a device's last sighting `days` back (what a device left in a drawer looks like). */
 const lastSeenDaysAgo = (deviceId: string, days: number) =>
   query(`UPDATE device_fingerprints SET last_seen_at = now() - make_interval(days => $2) WHERE id = $1`, [deviceId, days]);
 
-describe('a refresh token works only on its own session\'s device', () => {
-  test('a stolen laptop refresh token presented with the headers of the victim\'s phone needs a step-up, not a rotation', async () => {
+describe("a refresh token works only on its own session's device", () => {
+  test("a stolen laptop refresh token presented with the headers of the victim's phone needs a step-up, not a rotation", async () => {
     const v = await victimWithLaptopAndPhone();
     const laptopSession = sid(v.onLaptop.access_token);
 
@@ -141,7 +143,7 @@ describe('devices unseen for the trust period', () => {
 });
 
 describe('the normal case', () => {
-  test('a refresh from the session\'s own device rotates token after token and marks the device seen', async () => {
+  test("a refresh from the session's own device rotates token after token and marks the device seen", async () => {
     const v = await victimWithLaptopAndPhone();
     const laptopId = (await deviceOf(v.user.id, 'Firefox 128 on Linux'))!;
     await lastSeenDaysAgo(laptopId, 30);
@@ -152,7 +154,7 @@ describe('the normal case', () => {
       expect(sid(r.body.access_token)).toBe(sid(v.onLaptop.access_token));
       token = r.body.refresh_token;
     }
-    const seen = (await query('SELECT now() - last_seen_at < interval \'1 minute\' AS recent FROM device_fingerprints WHERE id = $1', [laptopId]))[0];
+    const seen = (await query("SELECT now() - last_seen_at < interval '1 minute' AS recent FROM device_fingerprints WHERE id = $1", [laptopId]))[0];
     expect(seen.recent).toBe(true);
     expect(await sessionDevice(sid(v.onLaptop.access_token))).toBe(laptopId);
   });
@@ -207,7 +209,12 @@ describe('the locked refresh transaction on its own', () => {
 
   beforeAll(async () => {
     const info = stackInfo();
-    const config = parseConfig({ ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.api, VAULT_SECRET_ID: await vaultRoot().secretId('authflow-api'), LOG_LEVEL: 'silent' });
+    const config = parseConfig({
+      ...info.serviceEnv,
+      VAULT_ROLE_ID: info.roleIds.api,
+      VAULT_SECRET_ID: await vaultRoot().secretId('authflow-api'),
+      LOG_LEVEL: 'silent',
+    });
     const logger = createLogger('silent', 'devices-test');
     const vault = vaultFromConfig(config, logger);
     await vault.start();
@@ -228,8 +235,17 @@ describe('the locked refresh transaction on its own', () => {
     await close?.();
   });
 
-  const meta = (h: Record<string, string>) => ({ ip: '127.0.0.1', userAgent: h['User-Agent'], acceptLanguage: h['Accept-Language'], deviceId: h['X-Device-Id'] });
-  const outcome = (p: Promise<{ refresh_token: string }>) => p.then((t) => ({ ok: true as const, token: t.refresh_token, code: undefined }), (err: { code?: string }) => ({ ok: false as const, token: undefined, code: err.code }));
+  const meta = (h: Record<string, string>) => ({
+    ip: '127.0.0.1',
+    userAgent: h['User-Agent'],
+    acceptLanguage: h['Accept-Language'],
+    deviceId: h['X-Device-Id'],
+  });
+  const outcome = (p: Promise<{ refresh_token: string }>) =>
+    p.then(
+      (t) => ({ ok: true as const, token: t.refresh_token, code: undefined }),
+      (err: { code?: string }) => ({ ok: false as const, token: undefined, code: err.code }),
+    );
 
   test('decides like the one-statement refresh: own device rotates; another device of the user and a device unseen too long need a step-up', async () => {
     const v = await victimWithLaptopAndPhone();

@@ -22,7 +22,10 @@ describe('the local stack', () => {
   test('the service logs in with AppRole, reads its secrets, and is denied paths outside its policy', async () => {
     const info = stackInfo();
     const secretId = readFileSync(info.secretIdFiles.api, 'utf8').trim();
-    const login = await fetch(`${info.urls.vault}/v1/auth/approle/login`, { method: 'POST', body: JSON.stringify({ role_id: info.roleIds.api, secret_id: secretId }) });
+    const login = await fetch(`${info.urls.vault}/v1/auth/approle/login`, {
+      method: 'POST',
+      body: JSON.stringify({ role_id: info.roleIds.api, secret_id: secretId }),
+    });
     expect(login.status).toBe(200);
     const auth = ((await login.json()) as { auth: { client_token: string; policies: string[]; lease_duration: number } }).auth;
     expect(auth.policies).toContain('authflow-api');
@@ -48,7 +51,10 @@ describe('the local stack', () => {
     expect(file?.type).toBe('file');
     const path = file.options.file_path as string;
     expect(existsSync(path)).toBe(true);
-    const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const logins = lines.filter((l) => l.request?.path === 'auth/approle/login' && l.type === 'response');
     expect(logins.length).toBeGreaterThan(0);
     // Secrets are HMACed in the audit log, never stored plain.

@@ -34,10 +34,15 @@ describe('methods a path does not have', () => {
       const others = ['GET', 'PUT', 'PATCH', 'POST', 'DELETE'].filter((m) => !documented.includes(m));
       for (const method of ['TRACE', 'PROPFIND', ...others]) {
         const r = await raw(method, path);
-        const allow = String(r.headers.allow ?? '').split(/,\s*/).filter(Boolean);
+        const allow = String(r.headers.allow ?? '')
+          .split(/,\s*/)
+          .filter(Boolean);
         const body = r.body ? JSON.parse(r.body) : {};
-        const ok = r.status === 405 && /application\/problem\+json/.test(String(r.headers['content-type'])) && body.code === 'method_not_allowed'
-          && documented.every((m) => allow.includes(m));
+        const ok =
+          r.status === 405 &&
+          /application\/problem\+json/.test(String(r.headers['content-type'])) &&
+          body.code === 'method_not_allowed' &&
+          documented.every((m) => allow.includes(m));
         if (!ok) failures.push(`${method} ${path} -> ${r.status} allow=[${allow.join(',')}] ${r.body.slice(0, 80)}`);
       }
     }

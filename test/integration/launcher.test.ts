@@ -6,7 +6,20 @@
  * midway leaves nothing of the stack running.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -108,11 +121,15 @@ interface Launch {
 
 /** Starts a stack with the launcher of the checkout at `root`, in a process of its own (test/helpers/launcher-driver.ts). */
 function launch(root: string, opts: { dataDir: string; services: boolean }, env: Record<string, string> = {}): Launch {
-  const driver: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(root, 'test', 'helpers', 'launcher-driver.ts'), JSON.stringify({ ...opts, offset: OFFSET })], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const driver: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'test', 'helpers', 'launcher-driver.ts'), JSON.stringify({ ...opts, offset: OFFSET })],
+    {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const exited = new Promise<number | null>((res) => driver.once('exit', (code) => res(code)));
   const pids: Record<string, number> = {};
   // Whatever happens to the test, nothing it started outlives the file.
@@ -180,10 +197,12 @@ describe('the stack launcher', () => {
   });
 
   test("a port already in use stops the start before anything runs, naming the port, its server and the holder's pid", async () => {
-    const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${ports.vault}, '127.0.0.1', () => console.log('listening'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${ports.vault}, '127.0.0.1', () => console.log('listening'))`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     cleanups.push(() => holder.kill('SIGKILL'));
     await new Promise<void>((res, rej) => {
-      holder.stdout!.on('data', (b: Buffer) => b.toString().includes('listening') && res());
+      holder.stdout.on('data', (b: Buffer) => b.toString().includes('listening') && res());
       holder.once('exit', (code) => rej(new Error(`the port holder exited (${code})`)));
     });
     const dataDir = privateDir();
@@ -207,7 +226,9 @@ describe('the stack launcher', () => {
     // A stand-in for Vault that answers `vault version`, then, as `vault server`, waits until
     // Postgres, Temporal and maildev are listening and exits without serving.
     const fake = join(dir, 'vault');
-    writeFileSync(fake, `#!${process.execPath}
+    writeFileSync(
+      fake,
+      `#!${process.execPath}
 const net = require('net');
 if (process.argv[2] === 'version') { console.log('Vault v0.0.0 (a stand-in that never serves)'); process.exit(0); }
 const ports = ${JSON.stringify([ports.postgres, ports.temporal, ports.temporalUi, ports.smtp, ports.mailWeb])};
@@ -218,7 +239,8 @@ const open = (port) => new Promise((res) => { const s = net.connect(port, '127.0
   console.error('stand-in vault: exiting without serving');
   process.exit(3);
 })();
-`);
+`,
+    );
     chmodSync(fake, 0o755);
     const dataDir = join(dir, 'data');
     const run = launch(ROOT, { dataDir, services: true }, { VAULT_BIN: fake });

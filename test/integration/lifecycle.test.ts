@@ -26,7 +26,12 @@ function createAdmin(email: string, env: Record<string, string> = {}, args: stri
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/create-admin.ts'), email, ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', AUTHFLOW_STACK_FILE: process.env.AUTHFLOW_STACK_FILE ?? join(ROOT, '.data', 'test', 'stack.json'), ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        AUTHFLOW_STACK_FILE: process.env.AUTHFLOW_STACK_FILE ?? join(ROOT, '.data', 'test', 'stack.json'),
+        ...env,
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -40,7 +45,8 @@ function createAdmin(email: string, env: Record<string, string> = {}, args: stri
 
 const admin = (method: string, path: string, body?: unknown) => api(method, `/v1/admin${path}`, { token: adminToken, body });
 const userRow = async (id: string) => (await query('SELECT * FROM users WHERE id = $1', [id]))[0];
-const auditTypes = async (id: string) => (await query<{ type: string }>('SELECT type FROM audit_events WHERE user_id = $1 ORDER BY id', [id])).map((r) => r.type);
+const auditTypes = async (id: string) =>
+  (await query<{ type: string }>('SELECT type FROM audit_events WHERE user_id = $1 ORDER BY id', [id])).map((r) => r.type);
 const wfStatus = async (id: string) => (await temporal.workflow.getHandle(id).describe()).status.name;
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30000): Promise<T> {
@@ -121,7 +127,7 @@ describe('first admin (npm run create-admin)', () => {
     expectProblem(await api('GET', '/v1/admin/users', { token: before.access_token }), 403, 'forbidden');
   });
 
-  test('refuses an unverified account someone registered with the admin\'s address unless told --promote-existing; nothing changes', async () => {
+  test("refuses an unverified account someone registered with the admin's address unless told --promote-existing; nothing changes", async () => {
     const email = uniqueEmail('squat.admin');
     const reg = await api('POST', '/v1/auth/register', { body: { email, password: 'squatter-passphrase-for-admin-11' } });
     expect(reg.status).toBe(201);
@@ -135,7 +141,7 @@ describe('first admin (npm run create-admin)', () => {
     expect(await auditTypes(id)).not.toContain('admin.promoted');
   });
 
-  test('with --promote-existing an account someone registered with the admin\'s address keeps nothing of theirs: their password no longer works, the given one does', async () => {
+  test("with --promote-existing an account someone registered with the admin's address keeps nothing of theirs: their password no longer works, the given one does", async () => {
     const email = uniqueEmail('squat.promote');
     const squatter = 'squatter-passphrase-for-admin-12';
     expect((await api('POST', '/v1/auth/register', { body: { email, password: squatter } })).status).toBe(201);
@@ -226,7 +232,10 @@ describe('admin lock, suspension and reactivation', () => {
     await waitForMail(email, /active again/);
     await login(email, password);
     expectProblem(await admin('POST', `/users/${user.id}/reactivate`), 409, 'invalid_transition');
-    const events = await query<{ type: string; actor_id: string; data: any }>("SELECT type, actor_id, data FROM audit_events WHERE user_id = $1 AND type LIKE 'account.%' ORDER BY id", [user.id]);
+    const events = await query<{ type: string; actor_id: string; data: any }>(
+      "SELECT type, actor_id, data FROM audit_events WHERE user_id = $1 AND type LIKE 'account.%' ORDER BY id",
+      [user.id],
+    );
     expect(events.map((e) => [e.type, e.actor_id, e.data.from, e.data.to])).toEqual([
       ['account.suspended', adminId, 'active', 'suspended'],
       ['account.reactivated', adminId, 'suspended', 'active'],
@@ -235,7 +244,12 @@ describe('admin lock, suspension and reactivation', () => {
   });
 
   test('an admin cannot suspend, lock, reset or delete themselves without confirm_self', async () => {
-    for (const [method, path] of [['POST', 'suspend'], ['POST', 'lock'], ['POST', 'reset'], ['DELETE', '']] as const) {
+    for (const [method, path] of [
+      ['POST', 'suspend'],
+      ['POST', 'lock'],
+      ['POST', 'reset'],
+      ['DELETE', ''],
+    ] as const) {
       const r = await admin(method, `/users/${adminId}${path ? `/${path}` : ''}`);
       expectProblem(r, 409, 'self_action_not_confirmed');
     }
@@ -258,7 +272,9 @@ describe('admin reset', () => {
     const c = await pg();
     try {
       await c.query("UPDATE users SET mfa_enabled = true, totp_secret_enc = 'vault:v1:c2VjcmV0', totp_last_step = 1 WHERE id = $1", [user.id]);
-      await c.query("INSERT INTO mfa_recovery_codes (id, user_id, code_hash) VALUES (gen_random_uuid(), $1, '\\x01'), (gen_random_uuid(), $1, '\\x02')", [user.id]);
+      await c.query("INSERT INTO mfa_recovery_codes (id, user_id, code_hash) VALUES (gen_random_uuid(), $1, '\\x01'), (gen_random_uuid(), $1, '\\x02')", [
+        user.id,
+      ]);
       await c.query("INSERT INTO device_fingerprints (id, user_id, fingerprint, label) VALUES (gen_random_uuid(), $1, '\\x0102', 'laptop')", [user.id]);
     } finally {
       await c.end();
@@ -301,7 +317,10 @@ describe('deletion with a grace period', () => {
     const detail = await admin('GET', `/users/${user.id}`);
     expect(detail.body.deletion).toEqual({ due_at: new Date(due).toISOString(), workflow_status: 'scheduled' });
     expect(await wfStatus(`account-deletion:${user.id}`)).toBe('RUNNING');
-    expect(await temporal.workflow.getHandle(`account-deletion:${user.id}`).query(deletionStateQuery)).toMatchObject({ status: 'scheduled', due_at: new Date(due).toISOString() });
+    expect(await temporal.workflow.getHandle(`account-deletion:${user.id}`).query(deletionStateQuery)).toMatchObject({
+      status: 'scheduled',
+      due_at: new Date(due).toISOString(),
+    });
 
     expectProblem(await api('POST', '/v1/me/reactivate', { body: { email, password: 'not-the-password-at-all' } }), 401, 'invalid_credentials');
     const re = await api('POST', '/v1/me/reactivate', { body: { email, password } });
@@ -340,7 +359,15 @@ describe('deletion with a grace period', () => {
     expect(del.status).toBe(202);
     await until('erasure', async () => (await userRow(user.id)).status === 'deleted', 40000);
     const row = await userRow(user.id);
-    expect(row).toMatchObject({ email: null, name: null, password_hash: null, totp_secret_enc: null, mfa_enabled: false, email_verified_at: null, deletion_due_at: null });
+    expect(row).toMatchObject({
+      email: null,
+      name: null,
+      password_hash: null,
+      totp_secret_enc: null,
+      mfa_enabled: false,
+      email_verified_at: null,
+      deletion_due_at: null,
+    });
     expect(await query('SELECT id FROM device_fingerprints WHERE user_id = $1', [user.id])).toHaveLength(0);
     expect(await query('SELECT id FROM sessions WHERE user_id = $1', [user.id])).toHaveLength(0);
     expect(await auditTypes(user.id)).toEqual(expect.arrayContaining(['user.registered', 'account.deletion_requested', 'account.erased']));
@@ -353,7 +380,10 @@ describe('deletion with a grace period', () => {
       workflowId: `account-deletion-rerun:${user.id}`,
       taskQueue: stackInfo().serviceEnv.TEMPORAL_TASK_QUEUE ?? 'authflow',
       args: [{ userId: user.id, dueAt: new Date().toISOString(), requestedBy: 'admin' }],
-      typedSearchAttributes: [{ key: UserIdAttr, value: user.id }, { key: FlowAttr, value: 'account-deletion' }],
+      typedSearchAttributes: [
+        { key: UserIdAttr, value: user.id },
+        { key: FlowAttr, value: 'account-deletion' },
+      ],
     });
     expect(await rerun.result()).toMatchObject({ status: 'erased', erased_at: null });
     expect(await userRow(user.id)).toEqual(before);
@@ -400,8 +430,13 @@ describe('the schema refuses illegal states', () => {
   test('a deleted account stays deleted', async () => {
     const { user } = await registerAndVerify();
     await query("UPDATE users SET status = 'pending_deletion', deletion_due_at = now() WHERE id = $1", [user.id]);
-    await query("UPDATE users SET status = 'deleted', deletion_due_at = NULL, email = NULL, name = NULL, password_hash = NULL, email_verified_at = NULL WHERE id = $1", [user.id]);
-    await expect(query("UPDATE users SET status = 'active', email = 'back@example.test', email_verified_at = now() WHERE id = $1", [user.id])).rejects.toThrow(/cannot change status/);
+    await query(
+      "UPDATE users SET status = 'deleted', deletion_due_at = NULL, email = NULL, name = NULL, password_hash = NULL, email_verified_at = NULL WHERE id = $1",
+      [user.id],
+    );
+    await expect(query("UPDATE users SET status = 'active', email = 'back@example.test', email_verified_at = now() WHERE id = $1", [user.id])).rejects.toThrow(
+      /cannot change status/,
+    );
   });
 });
 

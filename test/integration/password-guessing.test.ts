@@ -26,7 +26,9 @@ type Device = ReturnType<typeof newDevice>;
 const attempt = (email: string, password: string, device: Device) => api('POST', '/v1/auth/login', { body: { email, password }, headers: device });
 const userRow = async (id: string) => (await query('SELECT * FROM users WHERE id = $1', [id]))[0];
 const failureReasons = async (id: string) =>
-  (await query<{ reason: string }>("SELECT data->>'reason' AS reason FROM audit_events WHERE user_id = $1 AND type = 'login.failed' ORDER BY id", [id])).map((r) => r.reason);
+  (await query<{ reason: string }>("SELECT data->>'reason' AS reason FROM audit_events WHERE user_id = $1 AND type = 'login.failed' ORDER BY id", [id])).map(
+    (r) => r.reason,
+  );
 
 /** What a guesser sees for an address nobody registered: the answer every refusal must equal. */
 async function baseline(device = newDevice()) {
@@ -72,7 +74,10 @@ describe('throttling per account and device', () => {
     expect((await userRow(user.id)).failed_logins).toBe(0);
 
     // Throttled attempts keep counting: the device waits longer, then its attempts are evaluated again.
-    const [row] = await query<{ failures: number; blocked_until: Date }>('SELECT failures, blocked_until FROM login_throttles WHERE account_key = $1 AND failures = 5', [throttleAccountKey(email)]);
+    const [row] = await query<{ failures: number; blocked_until: Date }>(
+      'SELECT failures, blocked_until FROM login_throttles WHERE account_key = $1 AND failures = 5',
+      [throttleAccountKey(email)],
+    );
     expect(row.failures).toBe(5);
     const wait = new Date(row.blocked_until).getTime() - Date.now();
     expect(wait).toBeGreaterThan(3000); // the 5th failure's delay (6 s), not the 4th's (3 s)
@@ -97,7 +102,10 @@ describe('throttling per account and device', () => {
       'SELECT failures, throttled FROM login_throttles WHERE account_key = ANY($1) ORDER BY account_key',
       [[throttleAccountKey(email), throttleAccountKey(nobody)]],
     );
-    expect(rows.map((r) => [r.failures, r.throttled])).toEqual([[6, true], [6, true]]);
+    expect(rows.map((r) => [r.failures, r.throttled])).toEqual([
+      [6, true],
+      [6, true],
+    ]);
   });
 });
 
@@ -135,7 +143,10 @@ describe('account-wide cap of consecutive failures', () => {
     expect(second.status).toBe('locked');
     expect(new Date(second.locked_until).getTime() - Date.now()).toBeGreaterThan(5000);
     const levels = await query<{ data: any }>("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'account.locked' ORDER BY id", [user.id]);
-    expect(levels.map((e) => [e.data.level, e.data.seconds, e.data.reason])).toEqual([[1, 4, 'failed_attempts'], [2, 8, 'failed_attempts']]);
+    expect(levels.map((e) => [e.data.level, e.data.seconds, e.data.reason])).toEqual([
+      [1, 4, 'failed_attempts'],
+      [2, 8, 'failed_attempts'],
+    ]);
     await until('two lock notices', async () => (await mailsTo(email, /locked/)).length === 2);
   });
 

@@ -137,11 +137,18 @@ describe('password reset', () => {
     await login(email, NEW_PASSWORD);
 
     await waitForMail(email, /password was changed/);
-    expect(await eventually(() => workflowStatus(`password-reset:${user.id}`), (s) => s === 'COMPLETED')).toBe('COMPLETED');
+    expect(
+      await eventually(
+        () => workflowStatus(`password-reset:${user.id}`),
+        (s) => s === 'COMPLETED',
+      ),
+    ).toBe('COMPLETED');
     const ev = await query("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'password.reset'", [user.id]);
     expect(ev).toHaveLength(1);
     expect(ev[0].data.sessions_ended).toBe(2);
-    const sessions = await query('SELECT revoke_reason FROM sessions WHERE id = ANY($1::uuid[])', [[a, b].map((t) => JSON.parse(Buffer.from(t.access_token.split('.')[1], 'base64url').toString()).sid)]);
+    const sessions = await query('SELECT revoke_reason FROM sessions WHERE id = ANY($1::uuid[])', [
+      [a, b].map((t) => JSON.parse(Buffer.from(t.access_token.split('.')[1], 'base64url').toString()).sid),
+    ]);
     expect(sessions.map((s) => s.revoke_reason)).toEqual(['password_reset', 'password_reset']);
   });
 
@@ -175,8 +182,14 @@ describe('password reset', () => {
     const old = await reset(first);
     expect(old.status).toBe(400);
     expect(old.body.code).toBe('invalid_token');
-    const tokens = await query('SELECT superseded_at IS NOT NULL AS superseded, used_at IS NOT NULL AS used FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 ORDER BY created_at', [user.id, 'password_reset']);
-    expect(tokens).toEqual([{ superseded: true, used: false }, { superseded: false, used: false }]);
+    const tokens = await query(
+      'SELECT superseded_at IS NOT NULL AS superseded, used_at IS NOT NULL AS used FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 ORDER BY created_at',
+      [user.id, 'password_reset'],
+    );
+    expect(tokens).toEqual([
+      { superseded: true, used: false },
+      { superseded: false, used: false },
+    ]);
     expect((await reset(second)).status).toBe(204);
     await waitForMail(email, /password was changed/);
     // One flow handled every request of this user.
@@ -196,7 +209,12 @@ describe('password reset', () => {
     const r = await reset(token);
     expect(r.status).toBe(400);
     expect(r.body.code).toBe('invalid_token');
-    expect(await eventually(() => workflowStatus(`password-reset:${user.id}`), (s) => s === 'COMPLETED')).toBe('COMPLETED');
+    expect(
+      await eventually(
+        () => workflowStatus(`password-reset:${user.id}`),
+        (s) => s === 'COMPLETED',
+      ),
+    ).toBe('COMPLETED');
     // Nothing changed.
     await login(email, password);
     expect(await mailsTo(email, /password was changed/)).toHaveLength(0);
@@ -206,11 +224,17 @@ describe('password reset', () => {
     const { email, user } = await registerAndVerify();
     expect((await forgot(email)).status).toBe(202);
     await waitForMail(email, /Reset your password/);
-    const found = await eventually(async () => {
-      const ids: Array<{ id: string; type: string }> = [];
-      for await (const wf of temporal.workflow.list({ query: `WorkflowId STARTS_WITH 'password-reset:' AND UserId = '${user.id}' AND Flow = 'password-reset'` })) ids.push({ id: wf.workflowId, type: wf.type });
-      return ids;
-    }, (ids) => ids.length > 0);
+    const found = await eventually(
+      async () => {
+        const ids: Array<{ id: string; type: string }> = [];
+        for await (const wf of temporal.workflow.list({
+          query: `WorkflowId STARTS_WITH 'password-reset:' AND UserId = '${user.id}' AND Flow = 'password-reset'`,
+        }))
+          ids.push({ id: wf.workflowId, type: wf.type });
+        return ids;
+      },
+      (ids) => ids.length > 0,
+    );
     expect(found).toEqual([{ id: `password-reset:${user.id}`, type: 'passwordResetWorkflow' }]);
     // The history carries no token and no e-mail address.
     const history = historyText(await temporal.workflow.getHandle(`password-reset:${user.id}`).fetchHistory());

@@ -32,7 +32,8 @@ afterAll(async () => {
 });
 
 const refresh = (refresh_token: string, headers: Record<string, string> = {}) => api('POST', '/v1/auth/refresh', { body: { refresh_token }, headers });
-const submit = (verificationId: string, code: string, headers: Record<string, string> = {}) => api('POST', `/v1/auth/step-up/${verificationId}`, { body: { code }, headers });
+const submit = (verificationId: string, code: string, headers: Record<string, string> = {}) =>
+  api('POST', `/v1/auth/step-up/${verificationId}`, { body: { code }, headers });
 const sid = (accessToken: string) => decodeJwt(accessToken).sid as string;
 const stepUpMails = (email: string) => mailsTo(email, /Confirm a sign-in from a new device/);
 
@@ -110,7 +111,10 @@ describe('step-up by e-mail code', () => {
     // The token was not spent; the refresh was audited; the challenge holds a hash, not headers.
     const rt = await query('SELECT spent_at FROM refresh_tokens WHERE session_id = $1', [sid(tokens.access_token)]);
     expect(rt).toEqual([{ spent_at: null }]);
-    expect((await query("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'refresh.unknown_device'", [user.id]))[0].data).toMatchObject({ session_id: sid(tokens.access_token), device: 'Chrome 126 on Windows' });
+    expect((await query("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'refresh.unknown_device'", [user.id]))[0].data).toMatchObject({
+      session_id: sid(tokens.access_token),
+      device: 'Chrome 126 on Windows',
+    });
     const ch = (await query('SELECT * FROM step_up_challenges WHERE session_id = $1', [sid(tokens.access_token)]))[0];
     expect(ch.fingerprint.length).toBe(32);
     expect(JSON.stringify(ch)).not.toContain(b['X-Device-Id']);
@@ -147,7 +151,12 @@ describe('step-up by e-mail code', () => {
     expect((await submit('nope', code)).status).toBe(404);
     expect((await api('POST', `/v1/auth/step-up/${first.verification_id}`, { body: {} })).status).toBe(400);
     const wfId = `step-up:${sid(tokens.access_token)}`;
-    expect(await eventually(() => workflowStatus(wfId), (s) => s === 'COMPLETED')).toBe('COMPLETED');
+    expect(
+      await eventually(
+        () => workflowStatus(wfId),
+        (s) => s === 'COMPLETED',
+      ),
+    ).toBe('COMPLETED');
     const history = historyText(await temporal.workflow.getHandle(wfId).fetchHistory());
     expect(history).toContain('stepUpWorkflow');
     for (const secret of [code, ok.body.refresh_token, tokens.refresh_token, first.verification_id, email]) expect(history).not.toContain(secret);
@@ -194,7 +203,12 @@ describe('step-up by e-mail code', () => {
     expect(s[0].revoke_reason).toBe('step_up_failed');
     await waitForMail(email, /A session of your account was ended/);
     expect((await query("SELECT count(*)::int AS n FROM audit_events WHERE user_id = $1 AND type = 'step_up.failed'", [user.id]))[0].n).toBe(1);
-    expect(await eventually(() => workflowStatus(`step-up:${sid(tokens.access_token)}`), (st) => st === 'COMPLETED')).toBe('COMPLETED');
+    expect(
+      await eventually(
+        () => workflowStatus(`step-up:${sid(tokens.access_token)}`),
+        (st) => st === 'COMPLETED',
+      ),
+    ).toBe('COMPLETED');
   });
 
   test('an unanswered step-up expires at its timer: the session ends and the user is e-mailed', async () => {
@@ -228,7 +242,12 @@ describe('many devices', () => {
     await waitForMail(email, /A session of your account was ended/);
     expect((await submit(c.verification_id, '00000000')).status).toBe(404);
     expect((await refresh(tokens.refresh_token, headers)).status).toBe(401);
-    expect(await eventually(() => workflowStatus(`step-up:${sid(tokens.access_token)}`), (st) => st === 'COMPLETED')).toBe('COMPLETED');
+    expect(
+      await eventually(
+        () => workflowStatus(`step-up:${sid(tokens.access_token)}`),
+        (st) => st === 'COMPLETED',
+      ),
+    ).toBe('COMPLETED');
   });
 });
 
@@ -299,15 +318,35 @@ describe('Temporal unreachable', () => {
     const secretId = await vaultRoot().secretId('authflow-api');
     child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', '..', 'api', 'main.ts')], {
       cwd: join(__dirname, '..', '..'),
-      env: { ...process.env, ...info.serviceEnv, API_PORT: String(port), TEMPORAL_ADDRESS: '127.0.0.1:1', VAULT_ROLE_ID: info.roleIds.api, VAULT_SECRET_ID: secretId, LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        ...info.serviceEnv,
+        API_PORT: String(port),
+        TEMPORAL_ADDRESS: '127.0.0.1:1',
+        VAULT_ROLE_ID: info.roleIds.api,
+        VAULT_SECRET_ID: secretId,
+        LOG_LEVEL: 'warn',
+      },
       stdio: 'ignore',
     });
     const base = `http://127.0.0.1:${port}`;
-    const up = await eventually(() => fetch(`${base}/healthz`).then((r) => r.ok, () => false), (v) => v, 60000);
+    const up = await eventually(
+      () =>
+        fetch(`${base}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      (v) => v,
+      60000,
+    );
     expect(up).toBe(true);
 
     const { user, tokens, headers } = await signedIn();
-    const r = await fetch(`${base}/v1/auth/refresh`, { method: 'POST', headers: { ...device(CHROME), 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: tokens.refresh_token }) });
+    const r = await fetch(`${base}/v1/auth/refresh`, {
+      method: 'POST',
+      headers: { ...device(CHROME), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: tokens.refresh_token }),
+    });
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBeTruthy();
     expect(((await r.json()) as { code: string }).code).toBe('dependency_unavailable');
@@ -315,7 +354,11 @@ describe('Temporal unreachable', () => {
     expect(await query('SELECT id FROM step_up_challenges WHERE session_id = $1', [sid(tokens.access_token)])).toEqual([]);
     expect(await query("SELECT id FROM audit_events WHERE user_id = $1 AND type = 'refresh.unknown_device'", [user.id])).toEqual([]);
     expect(await query('SELECT spent_at FROM refresh_tokens WHERE session_id = $1', [sid(tokens.access_token)])).toEqual([{ spent_at: null }]);
-    const known = await fetch(`${base}/v1/auth/refresh`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: tokens.refresh_token }) });
+    const known = await fetch(`${base}/v1/auth/refresh`, {
+      method: 'POST',
+      headers: { ...headers, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: tokens.refresh_token }),
+    });
     expect(known.status).toBe(200);
   });
 });

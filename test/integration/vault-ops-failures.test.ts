@@ -11,7 +11,17 @@ import { join } from 'node:path';
 import { FlowAttr, UserIdAttr } from '../../platform/temporal/ids';
 import { api, pg, sleep, stackInfo, vaultRoot } from '../helpers/stack';
 import {
-  closeTemporal, currentWorkerPid, killVault, logLines, makeAdmin, restartPostgres, startService, startVault, temporal, waitRun, workerLogName,
+  closeTemporal,
+  currentWorkerPid,
+  killVault,
+  logLines,
+  makeAdmin,
+  restartPostgres,
+  startService,
+  startVault,
+  temporal,
+  waitRun,
+  workerLogName,
 } from '../helpers/ops';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 
@@ -48,9 +58,10 @@ async function startTraffic(n = 5) {
     let round = 0;
     while (running) {
       round++;
-      const r = round % 5 === 0
-        ? await api('POST', '/v1/auth/login', { body: { email: u.email, password: u.password } })
-        : await api('POST', '/v1/auth/refresh', { body: { refresh_token: session.refresh_token } });
+      const r =
+        round % 5 === 0
+          ? await api('POST', '/v1/auth/login', { body: { email: u.email, password: u.password } })
+          : await api('POST', '/v1/auth/refresh', { body: { refresh_token: session.refresh_token } });
       if (r.status !== 200) {
         failures.push(`${round % 5 === 0 ? 'login' : 'refresh'}: ${r.status} ${r.body?.code}`);
       } else {
@@ -118,8 +129,16 @@ test('Vault sealed mid-traffic, then unsealed: sessions keep working from cached
     expect(traffic.failures).toEqual([]);
     await root.unseal(JSON.parse(readFileSync(stackInfo().vaultInitFile, 'utf8')).keys_base64);
     // Recovery without restarting anything.
-    await until('totp enrolment after unseal', async () => (await enrolTotp(token)).status, (s) => s === 200);
-    await until('readyz after unseal', async () => (await api('GET', '/readyz')).status, (s) => s === 200);
+    await until(
+      'totp enrolment after unseal',
+      async () => (await enrolTotp(token)).status,
+      (s) => s === 200,
+    );
+    await until(
+      'readyz after unseal',
+      async () => (await api('GET', '/readyz')).status,
+      (s) => s === 200,
+    );
     expect(await metric('authflow_vault_sealed')).toBe(0);
     expect(await metric('authflow_vault_available')).toBe(1);
     await sleep(2500);
@@ -168,8 +187,17 @@ test('Vault process killed and restarted: sessions keep working, Vault endpoints
     if (argv.length) await startVault(argv);
   }
   try {
-    await until('totp enrolment after the restart', async () => (await enrolTotp(token)).status, (s) => s === 200, 40000);
-    await until('readyz after the restart', async () => (await api('GET', '/readyz')).status, (s) => s === 200);
+    await until(
+      'totp enrolment after the restart',
+      async () => (await enrolTotp(token)).status,
+      (s) => s === 200,
+      40000,
+    );
+    await until(
+      'readyz after the restart',
+      async () => (await api('GET', '/readyz')).status,
+      (s) => s === 200,
+    );
     await sleep(2000);
   } finally {
     await traffic.stop();
@@ -223,14 +251,34 @@ test('a rotation interrupted by a worker restart resumes and finishes, with one 
   const oldKid = before.find((k) => k.status === 'active')!.kid;
   const wfId = `key-rotation:test-restart-${Date.now()}`;
   const handle = await client.workflow.start('keyRotationWorkflow', {
-    workflowId: wfId, taskQueue: 'authflow', args: [{ propagationDelaySeconds: 8, retireAfterSeconds: 3 }],
-    typedSearchAttributes: [{ key: UserIdAttr, value: 'system' }, { key: FlowAttr, value: 'key-rotation' }],
+    workflowId: wfId,
+    taskQueue: 'authflow',
+    args: [{ propagationDelaySeconds: 8, retireAfterSeconds: 3 }],
+    typedSearchAttributes: [
+      { key: UserIdAttr, value: 'system' },
+      { key: FlowAttr, value: 'key-rotation' },
+    ],
   });
   // Wait for phase 1, then kill the worker while the propagation timer runs.
-  await until('phase 1', async () => (await handle.query('keyRotationState') as { phase: string }).phase, (p) => p === 'propagating');
+  await until(
+    'phase 1',
+    async () => ((await handle.query('keyRotationState')) as { phase: string }).phase,
+    (p) => p === 'propagating',
+  );
   const pid = currentWorkerPid();
   process.kill(pid, 'SIGKILL');
-  await until('worker gone', async () => { try { process.kill(pid, 0); return true; } catch { return false; } }, (a) => !a);
+  await until(
+    'worker gone',
+    async () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    (a) => !a,
+  );
   await sleep(9000); // the timer fires while no worker runs
   expect((await handle.describe()).status.name).toBe('RUNNING');
   const replacement = await startService('worker');
@@ -244,14 +292,23 @@ test('a rotation interrupted by a worker restart resumes and finishes, with one 
     expect(keys.filter((k) => !before.some((b) => b.kid === k.kid)).map((k) => k.kid)).toEqual([result.kid]);
     // The API signs with the new key and accepts its tokens.
     const probe = await registerAndVerify();
-    const t = await until('token from the new key', async () => login(probe.email, GOOD_PASSWORD), (x) => JSON.parse(Buffer.from(x.access_token.split('.')[0], 'base64url').toString()).kid === result.kid);
+    const t = await until(
+      'token from the new key',
+      async () => login(probe.email, GOOD_PASSWORD),
+      (x) => JSON.parse(Buffer.from(x.access_token.split('.')[0], 'base64url').toString()).kid === result.kid,
+    );
     expect((await api('GET', '/v1/me', { token: t.access_token })).status).toBe(200);
     const c = await pg();
     try {
       const rows = (await c.query('SELECT status, phase FROM ops_runs WHERE workflow_id = $1', [wfId])).rows;
       expect(rows).toEqual([{ status: 'succeeded', phase: 'completed' }]);
       const audited = (await c.query("SELECT type FROM audit_events WHERE data->>'workflow_id' = $1 ORDER BY id", [wfId])).rows.map((r) => r.type);
-      expect(audited).toEqual(['ops.key_rotation.started', 'ops.key_rotation.key_published', 'ops.key_rotation.signing_switched', 'ops.key_rotation.completed']);
+      expect(audited).toEqual([
+        'ops.key_rotation.started',
+        'ops.key_rotation.key_published',
+        'ops.key_rotation.signing_switched',
+        'ops.key_rotation.completed',
+      ]);
     } finally {
       await c.end();
     }
@@ -270,7 +327,9 @@ test('a backup while Postgres restarts: the dump is retried, only the complete b
     // Enough incompressible data that pg_dump runs for a moment (owned by the service role).
     await su.query('SET ROLE authflow');
     await su.query('DROP TABLE IF EXISTS backup_ballast');
-    await su.query(`CREATE TABLE backup_ballast AS SELECT g AS id, ${Array.from({ length: 8 }, () => 'md5(random()::text)').join(' || ')} AS pad FROM generate_series(1, ${ROWS}) g`);
+    await su.query(
+      `CREATE TABLE backup_ballast AS SELECT g AS id, ${Array.from({ length: 8 }, () => 'md5(random()::text)').join(' || ')} AS pad FROM generate_series(1, ${ROWS}) g`,
+    );
   } finally {
     await su.end();
   }
@@ -284,7 +343,12 @@ test('a backup while Postgres restarts: the dump is retried, only the complete b
   await watcher.connect();
   watcher.on('error', () => undefined);
   try {
-    await until('pg_dump running', async () => (await watcher.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pg_dump' AND state = 'active'")).rows[0].n, (n) => n > 0, 30000);
+    await until(
+      'pg_dump running',
+      async () => (await watcher.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pg_dump' AND state = 'active'")).rows[0].n,
+      (n) => n > 0,
+      30000,
+    );
   } finally {
     await watcher.end().catch(() => undefined);
   }
@@ -311,7 +375,11 @@ test('a backup while Postgres restarts: the dump is retried, only the complete b
   const manifest = JSON.parse(readFileSync(join(root, backupId, 'manifest.json'), 'utf8'));
   expect(manifest.postgres.tables.backup_ballast).toBe(ROWS);
   // The API recovered without a restart, and data written before the restart is there.
-  await until('login after the restart', async () => (await api('POST', '/v1/auth/login', { body: { email: before.email, password: GOOD_PASSWORD } })).status, (s) => s === 200);
+  await until(
+    'login after the restart',
+    async () => (await api('POST', '/v1/auth/login', { body: { email: before.email, password: GOOD_PASSWORD } })).status,
+    (s) => s === 200,
+  );
   // The backup restores: the drill brings back all its rows.
   expect((await api('POST', '/v1/admin/ops/restore-drill', { token: await admin.token() })).status).toBe(202);
   const drill = await waitRun(admin.token, 'restore-drill:on-demand', 180000);
@@ -370,7 +438,8 @@ test('database credentials rotated and the old password revoked in Vault: servic
 
     // 2. The sessions opened with the old password are ended too (full revocation), so every new
     //    connection of the API and the worker must use the new password.
-    const ended = (await su.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE usename = 'authflow' AND state = 'idle'")).rows[0].n;
+    const ended = (await su.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE usename = 'authflow' AND state = 'idle'"))
+      .rows[0].n;
     expect(ended).toBeGreaterThan(0);
     const endedAt = Date.now();
     await sleep(1000);
@@ -387,20 +456,24 @@ test('database credentials rotated and the old password revoked in Vault: servic
       await traffic.stop();
     }
     expect(traffic.failures).toEqual([]);
-    const fresh = (await su.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'authflow' AND backend_start > to_timestamp($1 / 1000.0)", [endedAt])).rows[0].n;
+    const fresh = (
+      await su.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'authflow' AND backend_start > to_timestamp($1 / 1000.0)", [endedAt])
+    ).rows[0].n;
     expect(fresh).toBeGreaterThan(0);
   } finally {
     await su.end();
   }
   // Each process noticed once (Postgres refused the stale password) and re-read Vault.
-  for (const [name, from] of [['api', apiLog], [workerLogName(), workerLog]] as const) {
+  for (const [name, from] of [
+    ['api', apiLog],
+    [workerLogName(), workerLog],
+  ] as const) {
     const changed = msgs(logLines(name).slice(from), /^database credentials changed in Vault/);
     expect([name, changed.length]).toEqual([name, 1]);
     expect(changed[0]).toMatchObject({ level: 'info', why: 'postgres refused the login' });
     expect(JSON.stringify(logLines(name).slice(from))).not.toContain(old.password);
   }
 });
-
 
 afterAll(async () => {
   // Leave the stack as the next test file expects: unsealed Vault, a running worker.

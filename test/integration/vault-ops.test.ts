@@ -57,7 +57,11 @@ async function auditTypes(prefix: string, since: Date): Promise<Array<{ type: st
   }
 }
 async function keySet(fresh = false) {
-  return (await api('GET', '/v1/admin/ops', { token: await admin.token(fresh) })).body.signing_keys as Array<{ kid: string; status: string; publish_until: string | null }>;
+  return (await api('GET', '/v1/admin/ops', { token: await admin.token(fresh) })).body.signing_keys as Array<{
+    kid: string;
+    status: string;
+    publish_until: string | null;
+  }>;
 }
 async function jwksKids(url = stackInfo().urls.api): Promise<string[]> {
   return ((await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
@@ -66,7 +70,11 @@ async function jwksKids(url = stackInfo().urls.api): Promise<string[]> {
 describe('schedules', () => {
   test('the worker registered the three schedules with the configured intervals, overlap SKIP and codec-encoded arguments', async () => {
     const { client, raw } = await temporal();
-    const expected = { [scheduleIds.keyRotation]: ['keyRotationWorkflow', 30 * 86400], [scheduleIds.backup]: ['backupWorkflow', 86400], [scheduleIds.restoreDrill]: ['restoreDrillWorkflow', 7 * 86400] } as const;
+    const expected = {
+      [scheduleIds.keyRotation]: ['keyRotationWorkflow', 30 * 86400],
+      [scheduleIds.backup]: ['backupWorkflow', 86400],
+      [scheduleIds.restoreDrill]: ['restoreDrillWorkflow', 7 * 86400],
+    } as const;
     for (const [id, [type, every]] of Object.entries(expected)) {
       const d = await client.schedule.getHandle(id).describe();
       expect(d.action.workflowType).toBe(type);
@@ -83,7 +91,7 @@ describe('schedules', () => {
     expect(rot.action.args).toEqual([{ propagationDelaySeconds: 4, retireAfterSeconds: 900 + 2 + 60 }]);
   });
 
-  test('registration is idempotent: running it again updates in place and keeps an operator\'s pause', async () => {
+  test("registration is idempotent: running it again updates in place and keeps an operator's pause", async () => {
     const { client } = await temporal();
     const info = stackInfo();
     const config = parseConfig({ ...info.serviceEnv, VAULT_ROLE_ID: 'x', VAULT_SECRET_ID: 'y', BACKUP_RETENTION: '5' });
@@ -169,7 +177,9 @@ describe('signing-key rotation', () => {
     const runs = await opsRuns('key-rotation:on-demand');
     expect(runs[0]).toMatchObject({ status: 'running', phase: 'signing_switched', actor_id: admin.user.id });
     const audited = (await auditTypes('ops.key_rotation.', since)).map((a) => a.type);
-    expect(audited).toEqual(expect.arrayContaining(['ops.key_rotation.requested', 'ops.key_rotation.started', 'ops.key_rotation.key_published', 'ops.key_rotation.signing_switched']));
+    expect(audited).toEqual(
+      expect.arrayContaining(['ops.key_rotation.requested', 'ops.key_rotation.started', 'ops.key_rotation.key_published', 'ops.key_rotation.signing_switched']),
+    );
     expect(JSON.stringify(await auditTypes('ops.key_rotation.', since))).not.toMatch(/"d":|private/);
 
     // Phase 3 would wait ~16 minutes here: cancel; the run is recorded as cancelled and the
@@ -187,7 +197,11 @@ describe('signing-key rotation', () => {
     // the test: retire after 8 s + 2 s (slowest key refresh in the stack) + 2 s margin.
     const info = stackInfo();
     const port = info.ports.api + 41;
-    const extra = await startService('api', { API_PORT: String(port), ACCESS_TOKEN_TTL: '8', KEY_REFRESH_SECONDS: '1', RATE_LIMIT_ENABLED: 'false' }, 'api-rotation');
+    const extra = await startService(
+      'api',
+      { API_PORT: String(port), ACCESS_TOKEN_TTL: '8', KEY_REFRESH_SECONDS: '1', RATE_LIMIT_ENABLED: 'false' },
+      'api-rotation',
+    );
     try {
       const url = extra.url!;
       const users = await Promise.all([1, 2, 3].map(() => registerAndVerify()));
@@ -213,10 +227,20 @@ describe('signing-key rotation', () => {
         if (me.status !== 200) failures.push(`${where} api ${t.kid}: ${me.status} ${me.body?.code}`);
       };
       const traffic = users.map(async (u) => {
-        let session = await (await fetch(`${url}/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: u.email, password: u.password }) })).json() as any;
+        let session = (await (
+          await fetch(`${url}/v1/auth/login`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ email: u.email, password: u.password }),
+          })
+        ).json()) as any;
         let n = 0;
         while (running) {
-          const res = await fetch(`${url}/v1/auth/refresh`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refresh_token: session.refresh_token }) });
+          const res = await fetch(`${url}/v1/auth/refresh`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ refresh_token: session.refresh_token }),
+          });
           if (res.status !== 200) {
             failures.push(`refresh ${res.status} ${await res.text()}`);
             break;
@@ -250,8 +274,13 @@ describe('signing-key rotation', () => {
         oldKid = (await keySet()).find((k) => k.status === 'active')!.kid;
         const { client } = await temporal();
         const handle = await client.workflow.start('keyRotationWorkflow', {
-          workflowId: wfId, taskQueue: 'authflow', args: [{ propagationDelaySeconds: 6, retireAfterSeconds: 12 }],
-          typedSearchAttributes: [{ key: UserIdAttr, value: 'system' }, { key: FlowAttr, value: 'key-rotation' }],
+          workflowId: wfId,
+          taskQueue: 'authflow',
+          args: [{ propagationDelaySeconds: 6, retireAfterSeconds: 12 }],
+          typedSearchAttributes: [
+            { key: UserIdAttr, value: 'system' },
+            { key: FlowAttr, value: 'key-rotation' },
+          ],
         });
         result = await Promise.race([handle.result(), sleep(90000).then(() => Promise.reject(new Error('rotation did not finish in 90 s')))]);
         await sleep(4000); // keep verifying after the removal too
@@ -299,7 +328,12 @@ describe('backups and restore drills', () => {
     const sums = spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' });
     expect(sums.status).toBe(0);
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-    expect(m).toMatchObject({ format: 'authflow-backup/1', id, postgres: { database: 'authflow', server_version: expect.stringMatching(/^15\./), pg_dump_version: expect.stringMatching(/15\./) }, vault: { version: expect.any(String) } });
+    expect(m).toMatchObject({
+      format: 'authflow-backup/1',
+      id,
+      postgres: { database: 'authflow', server_version: expect.stringMatching(/^15\./), pg_dump_version: expect.stringMatching(/15\./) },
+      vault: { version: expect.any(String) },
+    });
     expect(m.postgres.migrations).toContain('005-vault-ops');
     const c = await pg();
     try {
@@ -326,15 +360,23 @@ describe('backups and restore drills', () => {
     expect(metricValue(text, 'authflow_ops_last_success_timestamp_seconds', 'operation="backup"')).toBeGreaterThanOrEqual(Math.floor(since.getTime() / 1000));
   });
 
-  test('the Vault snapshot of a backup decrypts with the CLI and restores into a fresh Vault server with the service\'s secrets', async () => {
+  test("the Vault snapshot of a backup decrypts with the CLI and restores into a fresh Vault server with the service's secrets", async () => {
     const info = stackInfo();
-    const id = readdirSync(backupRoot()).filter((n) => /^\d{8}T/.test(n)).sort().pop()!;
+    const id = readdirSync(backupRoot())
+      .filter((n) => /^\d{8}T/.test(n))
+      .sort()
+      .pop()!;
     const work = join(info.dataDir, 'vault-restore-test');
     rmSync(work, { recursive: true, force: true });
     mkdirSync(join(work, 'raft'), { recursive: true });
     const snap = join(work, 'vault.snap');
     const env = { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.worker, VAULT_SECRET_ID_FILE: info.secretIdFiles.worker };
-    const dec = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'decrypt-vault', '--backup', id, '--out', snap], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
+    const dec = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'decrypt-vault', '--backup', id, '--out', snap], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 120000,
+    });
     if (dec.status !== 0) throw new Error(dec.stderr.slice(-2000));
     const manifest = JSON.parse(readFileSync(join(backupRoot(), id, 'manifest.json'), 'utf8'));
     expect(JSON.parse(dec.stdout)).toMatchObject({ backup: id, sha256: manifest.parts.find((p: { part: string }) => p.part === 'vault').plaintext_sha256 });
@@ -344,7 +386,9 @@ describe('backups and restore drills', () => {
     // anew. The audit device stays as configured: the restored data declares the same one.
     const port = info.ports.vault + 50;
     const hcl = readFileSync(join(info.dataDir, 'vault', 'vault.hcl'), 'utf8')
-      .replaceAll(join(info.dataDir, 'vault', 'raft'), join(work, 'raft')).replaceAll(`:${info.ports.vault}`, `:${port}`).replaceAll(`:${info.ports.vaultCluster}`, `:${info.ports.vaultCluster + 50}`);
+      .replaceAll(join(info.dataDir, 'vault', 'raft'), join(work, 'raft'))
+      .replaceAll(`:${info.ports.vault}`, `:${port}`)
+      .replaceAll(`:${info.ports.vaultCluster}`, `:${info.ports.vaultCluster + 50}`);
     writeFileSync(join(work, 'vault.hcl'), hcl);
     const bin = readFileSync(`/proc/${info.pids.vault}/cmdline`, 'utf8').split('\0')[0];
     const logFd = openSync(join(info.logs, 'vault-restore-test.log'), 'a');
@@ -367,7 +411,11 @@ describe('backups and restore drills', () => {
       }
       expect(await fresh.kvGet('authflow/database').catch(() => null)).toBeNull();
       // The operator's restore: POST the plain snapshot to snapshot-force with the new root token.
-      const res = await fetch(`http://127.0.0.1:${port}/v1/sys/storage/raft/snapshot-force`, { method: 'POST', headers: { 'X-Vault-Token': init.root_token }, body: readFileSync(snap) });
+      const res = await fetch(`http://127.0.0.1:${port}/v1/sys/storage/raft/snapshot-force`, {
+        method: 'POST',
+        headers: { 'X-Vault-Token': init.root_token },
+        body: readFileSync(snap),
+      });
       expect(res.status).toBeLessThan(300);
       // The restored data is the old cluster's: its unseal keys and root token apply from now on.
       const oldRoot = vaultRootAdmin();
@@ -377,10 +425,14 @@ describe('backups and restore drills', () => {
       for (let i = 0; i < 150; i++) {
         const h = await restored.health();
         if (h?.sealed) await restored.unseal(JSON.parse(readFileSync(info.vaultInitFile, 'utf8')).keys_base64).catch(() => undefined);
-        secrets = await Promise.all(['authflow/database', 'authflow/signing-keys'].map((k) => restored.kvGet(k).catch((err) => {
-          if (i === 100) process.stderr.write(`[restore-test] still not readable: ${JSON.stringify(h)} ${String(err).slice(0, 200)}\n`);
-          return null;
-        })));
+        secrets = await Promise.all(
+          ['authflow/database', 'authflow/signing-keys'].map((k) =>
+            restored.kvGet(k).catch((err) => {
+              if (i === 100) process.stderr.write(`[restore-test] still not readable: ${JSON.stringify(h)} ${String(err).slice(0, 200)}\n`);
+              return null;
+            }),
+          ),
+        );
         if (secrets.every(Boolean)) break;
         await sleep(200);
       }
@@ -397,7 +449,9 @@ describe('backups and restore drills', () => {
       expect((await api('POST', '/v1/admin/ops/backup', { token: await admin.token() })).status).toBe(202);
       expect((await waitRun(admin.token, 'backup:on-demand')).status).toBe('COMPLETED');
     }
-    const kept = readdirSync(backupRoot()).filter((n) => /^\d{8}T/.test(n)).sort();
+    const kept = readdirSync(backupRoot())
+      .filter((n) => /^\d{8}T/.test(n))
+      .sort();
     expect(kept).toHaveLength(3);
     const last = await waitRun(admin.token, 'backup:on-demand');
     expect(kept[kept.length - 1]).toBe(last.result.backupId);
@@ -409,14 +463,19 @@ describe('backups and restore drills', () => {
     expect((await api('POST', '/v1/admin/ops/restore-drill', { token: await admin.token(), body: {} })).status).toBe(202);
     const run = await waitRun(admin.token, 'restore-drill:on-demand');
     expect(run.status).toBe('COMPLETED');
-    const newest = readdirSync(backupRoot()).filter((n) => /^\d{8}T/.test(n)).sort().pop();
+    const newest = readdirSync(backupRoot())
+      .filter((n) => /^\d{8}T/.test(n))
+      .sort()
+      .pop();
     expect(run.result).toMatchObject({ ok: true, backupId: newest, problems: [] });
     expect(run.result.rows).toBeGreaterThan(0);
     expect((await opsRuns('restore-drill:on-demand'))[0]).toMatchObject({ status: 'succeeded', phase: 'succeeded' });
     expect((await auditTypes('ops.restore_drill.', since)).map((a) => a.type)).toContain('ops.restore_drill.succeeded');
     const text = await metrics();
     expect(metricValue(text, 'authflow_restore_drill_success')).toBe(1);
-    expect(metricValue(text, 'authflow_ops_last_success_timestamp_seconds', 'operation="restore_drill"')).toBeGreaterThanOrEqual(Math.floor(since.getTime() / 1000));
+    expect(metricValue(text, 'authflow_ops_last_success_timestamp_seconds', 'operation="restore_drill"')).toBeGreaterThanOrEqual(
+      Math.floor(since.getTime() / 1000),
+    );
     // The scratch database is left empty: no stray copy of personal data.
     const { Client } = await import('pg');
     const d = new Client({ connectionString: stackInfo().pgSuperuserUrl.replace(/\/postgres$/, '/authflow_restore_drill') });
@@ -430,7 +489,10 @@ describe('backups and restore drills', () => {
 
   test('a corrupted backup fails the drill: failed workflow, metric 0, audit event, one error log line', async () => {
     const since = new Date();
-    const newest = readdirSync(backupRoot()).filter((n) => /^\d{8}T/.test(n)).sort().pop()!;
+    const newest = readdirSync(backupRoot())
+      .filter((n) => /^\d{8}T/.test(n))
+      .sort()
+      .pop()!;
     const file = join(backupRoot(), newest, 'database.dump.enc');
     const original = readFileSync(file);
     const bad = Buffer.from(original);
@@ -443,10 +505,16 @@ describe('backups and restore drills', () => {
       const run = await waitRun(admin.token, 'restore-drill:on-demand');
       expect(run.status).toBe('FAILED');
       expect(run.failure).toMatch(/restore drill failed: database.dump.enc checksum mismatch/);
-      expect((await opsRuns('restore-drill:on-demand'))[0]).toMatchObject({ status: 'failed', phase: 'failed', details: { backup_id: newest, problems: ['database.dump.enc checksum mismatch'] } });
+      expect((await opsRuns('restore-drill:on-demand'))[0]).toMatchObject({
+        status: 'failed',
+        phase: 'failed',
+        details: { backup_id: newest, problems: ['database.dump.enc checksum mismatch'] },
+      });
       expect((await auditTypes('ops.restore_drill.', since)).map((a) => a.type)).toContain('ops.restore_drill.failed');
       expect(metricValue(await metrics(), 'authflow_restore_drill_success')).toBe(0);
-      const errors = logLines(worker).slice(workerLogStart).filter((l) => l.level === 'error' && /restore drill failed/.test(l.msg));
+      const errors = logLines(worker)
+        .slice(workerLogStart)
+        .filter((l) => l.level === 'error' && /restore drill failed/.test(l.msg));
       expect(errors).toHaveLength(1);
     } finally {
       writeFileSync(file, original);
@@ -479,13 +547,28 @@ describe('backups and restore drills', () => {
     // The documented procedure: the backup CLI with the worker's identity and configuration.
     const info = stackInfo();
     const env = { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.worker, VAULT_SECRET_ID_FILE: info.secretIdFiles.worker };
-    const verify = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'verify', '--backup', run.result.backupId], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
+    const verify = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'verify', '--backup', run.result.backupId], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 120000,
+    });
     expect(verify.status).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, problems: [] });
-    const refused = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'restore'], { cwd: ROOT, env, encoding: 'utf8', timeout: 120000 });
+    const refused = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'restore'], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 120000,
+    });
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/--yes/);
-    const restore = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'restore', '--yes'], { cwd: ROOT, env, encoding: 'utf8', timeout: 180000 });
+    const restore = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/backup.ts'), 'restore', '--yes'], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 180000,
+    });
     if (restore.status !== 0) throw new Error(`restore failed: ${restore.stderr.slice(-3000)}`);
     expect(JSON.parse(restore.stdout)).toMatchObject({ backup: run.result.backupId, database: 'authflow', ok: true, mismatches: [] });
 
@@ -507,21 +590,29 @@ describe('backups and restore drills', () => {
 });
 
 describe('secrets stay out of logs and workflow history', () => {
-  test('no database password, signing or data key material in the service logs or in the operations\' workflow results', async () => {
+  test("no database password, signing or data key material in the service logs or in the operations' workflow results", async () => {
     const root = vaultRootAdmin();
     // The KV secret names the static role; Vault's database secrets engine holds the password.
     expect(await root.kvGet('authflow/database')).toEqual({ username: 'authflow', static_role: 'authflow', mount: 'database' });
     const db = (await root.req('GET', 'database/static-creds/authflow')).data as { password: string };
     const keys = ((await root.kvGet('authflow/signing-keys')) as { keys: Array<{ private_jwk: { d: string } }> }).keys;
     const info = stackInfo();
-    const logs = readdirSync(info.logs).filter((f) => /^(api|worker)/.test(f)).map((f) => readFileSync(join(info.logs, f), 'utf8')).join('\n');
+    const logs = readdirSync(info.logs)
+      .filter((f) => /^(api|worker)/.test(f))
+      .map((f) => readFileSync(join(info.logs, f), 'utf8'))
+      .join('\n');
     expect(logs.length).toBeGreaterThan(1000);
     const secrets = [String(db.password), ...keys.map((k) => k.private_jwk.d)];
     for (const x of secrets) expect(logs.includes(x) ? x.slice(0, 4) : null).toBeNull();
     // What the workflows returned (and so what history holds) names kids, ids and counts only.
     const { client } = await temporal();
     for (const id of ['backup:on-demand', 'restore-drill:on-demand']) {
-      const out = JSON.stringify(await client.workflow.getHandle(id).result().catch(() => null));
+      const out = JSON.stringify(
+        await client.workflow
+          .getHandle(id)
+          .result()
+          .catch(() => null),
+      );
       for (const x of secrets) expect(out.includes(x)).toBe(false);
     }
   });
@@ -543,15 +634,25 @@ describe('monitoring', () => {
   test('the Prometheus alert rules parse and only use metrics the service exports', async () => {
     // The file's rule blocks (a small reader for its regular layout: `- alert:`, `expr:`, `severity:`).
     const src = readFileSync(join(ROOT, 'infra/prometheus/alerts.yml'), 'utf8');
-    const rules = src.split(/\n\s+- alert: /).slice(1).map((block) => ({
-      alert: block.split('\n')[0].trim(),
-      expr: /\n\s+expr: (.+)/.exec(block)?.[1] ?? '',
-      labels: { severity: /\n\s+severity: (\w+)/.exec(block)?.[1] ?? '' },
-    }));
+    const rules = src
+      .split(/\n\s+- alert: /)
+      .slice(1)
+      .map((block) => ({
+        alert: block.split('\n')[0].trim(),
+        expr: /\n\s+expr: (.+)/.exec(block)?.[1] ?? '',
+        labels: { severity: /\n\s+severity: (\w+)/.exec(block)?.[1] ?? '' },
+      }));
     expect(src).toMatch(/^groups:$/m);
-    expect(rules.map((r) => r.alert)).toEqual(expect.arrayContaining(['VaultSealed', 'VaultTokenRenewalFailing', 'SigningKeyRotationOverdue', 'BackupOverdue', 'RestoreDrillFailed']));
+    expect(rules.map((r) => r.alert)).toEqual(
+      expect.arrayContaining(['VaultSealed', 'VaultTokenRenewalFailing', 'SigningKeyRotationOverdue', 'BackupOverdue', 'RestoreDrillFailed']),
+    );
     const text = await metrics();
-    const exported = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]));
+    const exported = new Set(
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('# TYPE '))
+        .map((l) => l.split(' ')[2]),
+    );
     for (const r of rules) {
       expect(['critical', 'warning']).toContain(r.labels.severity);
       for (const name of r.expr.match(/authflow_[a-z_]+/g) ?? []) {

@@ -31,13 +31,18 @@ export function workflowTypes(): string[] {
   // Workflow functions are the exports of workflows/index.ts whose name ends in "Workflow".
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require('../../workflows') as Record<string, unknown>;
-  return Object.entries(mod).filter(([k, v]) => typeof v === 'function' && /Workflow$/.test(k)).map(([k]) => k).sort();
+  return Object.entries(mod)
+    .filter(([k, v]) => typeof v === 'function' && /Workflow$/.test(k))
+    .map(([k]) => k)
+    .sort();
 }
 
 /** The test stack's service settings (as test/global-setup.ts builds them): short timers. */
 function testServiceEnv(): Record<string, string> {
   const dir = join(ROOT, 'test', 'env');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, string>);
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, string>);
   return { ARGON2_MEMORY_KIB: '19456', EMAIL_VERIFICATION_TTL: '3600', ...Object.assign({}, ...files) };
 }
 
@@ -132,7 +137,14 @@ async function record(s: Scenario, ctx: ScenarioContext, raw: Client, toFixture:
   ]);
   const history = historyToObject(await raw.workflow.getHandle(workflowId, desc.runId).fetchHistory());
   await mapPayloads(history, toFixture);
-  const file: RecordedHistory = { workflowType: s.workflowType, scenario: s.name, description: s.description, recordedAt: new Date().toISOString(), workflowId, history };
+  const file: RecordedHistory = {
+    workflowType: s.workflowType,
+    scenario: s.name,
+    description: s.description,
+    recordedAt: new Date().toISOString(),
+    workflowId,
+    history,
+  };
   const problems = await checkHistoryContent(file);
   if (problems.length) throw new Error(`history would leak: ${problems.join('; ')}`);
   const dir = join(HISTORIES_DIR, s.workflowType);

@@ -53,9 +53,13 @@ describe('recorded workflow histories', () => {
     expect(missing).toEqual([]);
   });
 
-  test.each(files)('%s replays against the current workflow code', async (file) => {
-    await replay(PRODUCTION, file);
-  }, 120000);
+  test.each(files)(
+    '%s replays against the current workflow code',
+    async (file) => {
+      await replay(PRODUCTION, file);
+    },
+    120000,
+  );
 
   test.each(files)('%s holds ciphertext only: no address, token, code or password, even decrypted', async (file) => {
     const rec = loadRecorded(file);
@@ -68,7 +72,10 @@ describe('recorded workflow histories', () => {
 
   test('the histories really are encrypted: without the codec the workflow cannot even read its input', async () => {
     const rec = loadRecorded('emailVerificationWorkflow/verified.json');
-    const err = await Worker.runReplayHistory({ workflowBundle: await bundle(PRODUCTION) }, historyFromObject(rec.history), rec.workflowId).then(() => undefined, (e) => e);
+    const err = await Worker.runReplayHistory({ workflowBundle: await bundle(PRODUCTION) }, historyFromObject(rec.history), rec.workflowId).then(
+      () => undefined,
+      (e) => e,
+    );
     // "Unknown encoding: binary/encrypted" (the failure text itself is an encoded attribute here).
     expect(String(err?.message)).toMatch(/Unknown encoding|VW5rbm93biBlbmNvZGluZz/);
   }, 120000);
@@ -84,7 +91,10 @@ describe('changing a workflow safely', () => {
   const history = 'emailVerificationWorkflow/verified.json';
 
   test('a changed command sequence without a patch fails replay with a DeterminismViolationError', async () => {
-    const err = await replay(require.resolve('./fixtures/changed-email-verification'), history).then(() => undefined, (e) => e);
+    const err = await replay(require.resolve('./fixtures/changed-email-verification'), history).then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(DeterminismViolationError);
   }, 120000);
 

@@ -91,7 +91,10 @@ export const scenarios: Scenario[] = [
         taskQueue: ctx.taskQueue,
         args: [{ userId: u.userId, ttlSeconds: 2, maxResends: 0 }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-        typedSearchAttributes: [{ key: UserIdAttr, value: u.userId }, { key: FlowAttr, value: 'email-verification' }],
+        typedSearchAttributes: [
+          { key: UserIdAttr, value: u.userId },
+          { key: FlowAttr, value: 'email-verification' },
+        ],
       });
       return { workflowId };
     },
@@ -104,7 +107,11 @@ export const scenarios: Scenario[] = [
       const u = await verifiedUser('replay.notify');
       const tokens = await login(u.email, u.password);
       const requestId = `replay-${randomUUID()}`;
-      const r = await api('PUT', '/v1/me/password', { token: tokens.access_token, headers: { 'X-Request-Id': requestId }, body: { current_password: u.password, new_password: `${GOOD_PASSWORD}-changed` } });
+      const r = await api('PUT', '/v1/me/password', {
+        token: tokens.access_token,
+        headers: { 'X-Request-Id': requestId },
+        body: { current_password: u.password, new_password: `${GOOD_PASSWORD}-changed` },
+      });
       if (r.status !== 204) throw new Error(`password change failed: ${r.status} ${JSON.stringify(r.body)}`);
       const workflowId = await ctx.findWorkflow(`UserId = '${u.userId}' AND Flow = 'notification'`);
       for (let i = 0; i < 50 && (await mailsTo(u.email, /password was changed/)).length === 0; i++) await sleep(200);
@@ -150,7 +157,10 @@ export const scenarios: Scenario[] = [
         taskQueue: ctx.taskQueue,
         args: [{ userId: u.userId, reason: 'admin_reset' }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
-        typedSearchAttributes: [{ key: UserIdAttr, value: u.userId }, { key: FlowAttr, value: 'password-reset' }],
+        typedSearchAttributes: [
+          { key: UserIdAttr, value: u.userId },
+          { key: FlowAttr, value: 'password-reset' },
+        ],
       });
       return { workflowId };
     },
@@ -174,7 +184,7 @@ export const scenarios: Scenario[] = [
     async run() {
       const { u, tokens, verificationId } = await stepUpStarted('replay.stepup-fail');
       const code = codeFrom((await waitForMail(u.email, /Confirm a sign-in from a new device/)).text);
-      for (let left = 1; left > 0; ) {
+      for (let left = 1; left > 0;) {
         const r = await submitStepUp(verificationId, code === '00000000' ? '11111111' : '00000000', 401);
         left = r.body.attempts_left;
       }
@@ -235,7 +245,10 @@ export const scenarios: Scenario[] = [
         taskQueue: ctx.taskQueue,
         args: [{ userId: u.userId, dueAt: new Date(Date.now() + 2000).toISOString(), requestedBy: 'self' }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.TERMINATE_EXISTING,
-        typedSearchAttributes: [{ key: UserIdAttr, value: u.userId }, { key: FlowAttr, value: 'account-deletion' }],
+        typedSearchAttributes: [
+          { key: UserIdAttr, value: u.userId },
+          { key: FlowAttr, value: 'account-deletion' },
+        ],
       });
       return { workflowId };
     },
@@ -301,7 +314,10 @@ async function forgot(email: string) {
   if (r.status !== 202) throw new Error(`forgot failed: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
-const replayDevice = () => ({ 'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0', 'X-Device-Id': `replay-${randomUUID()}` });
+const replayDevice = () => ({
+  'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+  'X-Device-Id': `replay-${randomUUID()}`,
+});
 const sessionOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString()).sid as string;
 
 async function refreshFrom(refreshToken: string, headers: Record<string, string>, expectCode: string) {
@@ -338,7 +354,10 @@ async function startOps(ctx: ScenarioContext, workflowType: string, flow: string
     taskQueue: ctx.taskQueue,
     args,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-    typedSearchAttributes: [{ key: UserIdAttr, value: SYSTEM_USER }, { key: FlowAttr, value: flow }],
+    typedSearchAttributes: [
+      { key: UserIdAttr, value: SYSTEM_USER },
+      { key: FlowAttr, value: flow },
+    ],
   });
   return workflowId;
 }

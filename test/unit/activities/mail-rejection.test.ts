@@ -8,7 +8,11 @@ import { DependencyError } from '../../../platform/errors';
 import { createLogger } from '../../../platform/logger';
 
 function activitiesWith(sendError: unknown) {
-  const mailer = { send: async () => { throw sendError; } };
+  const mailer = {
+    send: async () => {
+      throw sendError;
+    },
+  };
   return createNotificationActivities({ mailer, config: {}, logger: createLogger('silent', 'test') } as never);
 }
 
@@ -20,7 +24,9 @@ afterEach(() => jest.restoreAllMocks());
 
 test('a 5xx rejection is a non-retryable MailRejected failure whose message does not quote the address', async () => {
   const rejection = Object.assign(new Error('550 5.1.1 <someone@example.test>: Recipient address rejected'), { responseCode: 550 });
-  const err: any = await new MockActivityEnvironment().run(activitiesWith(rejection).sendNotification, { userId: 'u1', template: 'generic' as const }).catch((e: any) => e);
+  const err: any = await new MockActivityEnvironment()
+    .run(activitiesWith(rejection).sendNotification, { userId: 'u1', template: 'generic' as const })
+    .catch((e: any) => e);
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect(err.nonRetryable).toBe(true);
   expect(err.type).toBe('MailRejected');
@@ -28,6 +34,8 @@ test('a 5xx rejection is a non-retryable MailRejected failure whose message does
 });
 
 test('an unreachable SMTP server stays retryable', async () => {
-  const err = await new MockActivityEnvironment().run(activitiesWith(new DependencyError('smtp')).sendNotification, { userId: 'u1', template: 'generic' as const }).catch((e: any) => e);
+  const err = await new MockActivityEnvironment()
+    .run(activitiesWith(new DependencyError('smtp')).sendNotification, { userId: 'u1', template: 'generic' as const })
+    .catch((e: any) => e);
   expect(err).toBeInstanceOf(DependencyError);
 });

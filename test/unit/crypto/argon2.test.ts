@@ -1,10 +1,4 @@
-import {
-  hashPassword,
-  needsRehash,
-  verifyPassword,
-  warmUpDummyHash,
-  type Argon2Params,
-} from '../../../crypto/argon2';
+import { hashPassword, needsRehash, verifyPassword, warmUpDummyHash, type Argon2Params } from '../../../crypto/argon2';
 import { argon2Params } from '../../../platform/config';
 
 /** Cheap parameters so the suite stays fast; the config's minimum memory is 8 MiB. */
@@ -12,9 +6,7 @@ const FAST: Argon2Params = { memoryKiB: 8192, timeCost: 1, parallelism: 1 };
 
 describe('argon2Params', () => {
   it('maps the three ARGON2_* settings onto memory, time and parallelism', () => {
-    expect(
-      argon2Params({ ARGON2_MEMORY_KIB: 19456, ARGON2_TIME_COST: 2, ARGON2_PARALLELISM: 3 }),
-    ).toEqual({ memoryKiB: 19456, timeCost: 2, parallelism: 3 });
+    expect(argon2Params({ ARGON2_MEMORY_KIB: 19456, ARGON2_TIME_COST: 2, ARGON2_PARALLELISM: 3 })).toEqual({ memoryKiB: 19456, timeCost: 2, parallelism: 3 });
   });
 });
 
@@ -27,7 +19,7 @@ describe('hashPassword', () => {
     });
     const m = /^\$argon2id\$v=19\$([a-z=0-9,]+)\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/.exec(hash);
     expect(m).not.toBeNull();
-    const params = Object.fromEntries(m![1]!.split(',').map((kv) => kv.split('=')));
+    const params = Object.fromEntries(m![1].split(',').map((kv) => kv.split('=')));
     expect(params).toEqual({ m: '9216', t: '2', p: '2' });
   });
 
@@ -93,7 +85,7 @@ describe('verifyPassword', () => {
         await fn();
         samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
       }
-      return samples.sort((a, b) => a - b)[1]!;
+      return samples.sort((a, b) => a - b)[1];
     };
     const wrongPassword = await time(() => verifyPassword(real, 'a wrong password', slow));
     const unknownUser = await time(() => verifyPassword(null, 'a wrong password', slow));
@@ -104,10 +96,7 @@ describe('verifyPassword', () => {
 
   it('makes the dummy hash on demand, so an unknown user is handled even before any warm-up', async () => {
     const fresh: Argon2Params = { memoryKiB: 8200, timeCost: 1, parallelism: 1 };
-    const [a, b] = await Promise.all([
-      verifyPassword(null, 'x', fresh),
-      verifyPassword(undefined, 'y', fresh),
-    ]);
+    const [a, b] = await Promise.all([verifyPassword(null, 'x', fresh), verifyPassword(undefined, 'y', fresh)]);
     expect([a, b]).toEqual([false, false]);
   });
 });

@@ -42,7 +42,7 @@ function referenceHotp(key: Buffer, counter: number, digits: number): string {
   const msg = Buffer.alloc(8);
   msg.writeBigUInt64BE(BigInt(counter));
   const mac = createHmac('sha1', key).update(msg).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
+  const offset = mac[mac.length - 1] & 0x0f;
   const bin = (mac.readUInt32BE(offset) & 0x7fffffff) % 10 ** digits;
   return String(bin).padStart(digits, '0');
 }
@@ -224,7 +224,7 @@ describe('recovery codes', () => {
   });
 
   it('gives each code at least 60 bits of entropy', () => {
-    const chars = normaliseRecoveryCode(generateRecoveryCodes(1)[0]!).length;
+    const chars = normaliseRecoveryCode(generateRecoveryCodes(1)[0]).length;
     expect(chars * Math.log2(RECOVERY_ALPHABET.length)).toBeGreaterThanOrEqual(60);
   });
 

@@ -1,5 +1,14 @@
 /** The signing-key rotation phases as pure transforms of the stored key set (domain/sessions/signing-keys.ts). */
-import { KeySetStateError, newStoredKey, RotationConflictError, rotationTimings, StoredKeySet, withActiveKey, withNextKey, withoutRetiredKeys } from '../../../../domain/sessions/signing-keys';
+import {
+  KeySetStateError,
+  newStoredKey,
+  RotationConflictError,
+  rotationTimings,
+  StoredKeySet,
+  withActiveKey,
+  withNextKey,
+  withoutRetiredKeys,
+} from '../../../../domain/sessions/signing-keys';
 
 async function setWithActive(): Promise<StoredKeySet> {
   return { keys: [await newStoredKey('active')] };
@@ -45,6 +54,9 @@ describe('rotation phases', () => {
   });
 
   test('a retiring key stays published for the longest token lifetime plus a key refresh plus clock skew', () => {
-    expect(rotationTimings({ ACCESS_TOKEN_TTL: 900, KEY_REFRESH_SECONDS: 30, KEY_PROPAGATION_DELAY: 3600 })).toEqual({ propagationDelaySeconds: 3600, retireAfterSeconds: 990 });
+    expect(rotationTimings({ ACCESS_TOKEN_TTL: 900, KEY_REFRESH_SECONDS: 30, KEY_PROPAGATION_DELAY: 3600 })).toEqual({
+      propagationDelaySeconds: 3600,
+      retireAfterSeconds: 990,
+    });
   });
 });

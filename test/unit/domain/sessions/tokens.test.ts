@@ -41,9 +41,25 @@ describe('access tokens', () => {
     await expect(good.verifyAccessToken(await otherAud.issueAccessToken(claims))).rejects.toMatchObject({ code: 'unauthorized' });
     const kid = set.keys[0].kid;
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-    const forged = await new SignJWT({ sid: 's', amr: ['pwd'], roles: ['admin'] }).setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' }).setIssuer('i').setAudience('a').setSubject('u').setJti('j').setIssuedAt().setExpirationTime('1m').sign(privateKey);
+    const forged = await new SignJWT({ sid: 's', amr: ['pwd'], roles: ['admin'] })
+      .setProtectedHeader({ alg: 'EdDSA', kid, typ: 'at+jwt' })
+      .setIssuer('i')
+      .setAudience('a')
+      .setSubject('u')
+      .setJti('j')
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(privateKey);
     await expect(good.verifyAccessToken(forged)).rejects.toMatchObject({ code: 'unauthorized' });
-    const noTyp = await new SignJWT({ sid: 's', amr: ['pwd'], roles: ['user'] }).setProtectedHeader({ alg: 'EdDSA', kid }).setIssuer('i').setAudience('a').setSubject('u').setJti('j').setIssuedAt().setExpirationTime('1m').sign(keys.signingKey().key);
+    const noTyp = await new SignJWT({ sid: 's', amr: ['pwd'], roles: ['user'] })
+      .setProtectedHeader({ alg: 'EdDSA', kid })
+      .setIssuer('i')
+      .setAudience('a')
+      .setSubject('u')
+      .setJti('j')
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(keys.signingKey().key);
     await expect(good.verifyAccessToken(noTyp)).rejects.toMatchObject({ code: 'unauthorized' });
     const none = `${base64url.encode('{"alg":"none"}')}.${base64url.encode('{"sub":"u"}')}.`;
     await expect(good.verifyAccessToken(none)).rejects.toMatchObject({ code: 'unauthorized' });

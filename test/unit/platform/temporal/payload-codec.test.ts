@@ -12,7 +12,9 @@ const keySet = (...kids: string[]): CodecKeySet => ({
 });
 const codecFor = (set: CodecKeySet) => new AesGcmPayloadCodec(new StaticCodecKeys(set));
 const secretInput = { userId: 'u-1', email: 'alice@example.test', code: '12345678' };
-const text = (p: Payload) => Buffer.from(p.data ?? []).toString('latin1') + JSON.stringify(Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString()])));
+const text = (p: Payload) =>
+  Buffer.from(p.data ?? []).toString('latin1') +
+  JSON.stringify(Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString()])));
 
 describe('the payload codec', () => {
   test('encrypts a payload so neither its data nor its encoding is readable, and decrypts it back', async () => {
