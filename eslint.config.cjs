@@ -40,6 +40,15 @@ module.exports = tseslint.config(
     },
   },
   {
+    // Test doubles implement async interfaces without awaiting (a fake Vault's kvGet, a fake
+    // mailer's send), and jest's expect(obj.method) passes methods around on purpose.
+    files: ['test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
+  },
+  {
     files: ['workflows/**/*.ts'],
     rules: {
       // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, with or without `node:`.

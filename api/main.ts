@@ -35,10 +35,12 @@ async function main() {
     logger.info('api shutting down');
     services.keys.stop();
     codecKeys.stop();
-    server.close(async () => {
-      await connection.close().catch(() => undefined);
-      await rt.close();
-      process.exit(0);
+    server.close(() => {
+      void (async () => {
+        await connection.close().catch(() => undefined);
+        await rt.close();
+        process.exit(0);
+      })();
     });
     setTimeout(() => process.exit(0), 10000).unref();
   };

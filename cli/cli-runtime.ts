@@ -52,7 +52,7 @@ export interface CliRuntime extends CliBase {
 export async function connectVault(base: CliBase, vaultLogger: Logger = base.logger): Promise<CliRuntime> {
   const vault = vaultFromConfig(base.config, vaultLogger);
   await vault.start();
-  return { ...base, vault, close: async () => vault.stop() };
+  return { ...base, vault, close: () => Promise.resolve(vault.stop()) };
 }
 
 /** Logs in to Vault and opens the database with the credentials Vault hands out. */

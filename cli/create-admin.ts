@@ -81,7 +81,7 @@ function promptHidden(question: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let muted = false;
     const output = new Writable({
-      write(chunk, _enc, cb) {
+      write(chunk: Buffer, _enc, cb) {
         if (!muted) process.stderr.write(chunk);
         cb();
       },

@@ -133,18 +133,20 @@ export class OneTimeCodes {
     });
     const path = input.purpose === 'email_verification' ? 'verify-email' : input.purpose === 'password_reset' ? 'reset-password' : 'step-up';
     const link = `${this.s.publicBaseUrl}/${path}?token=${encodeURIComponent(code)}`;
-    const sent = await this.outbox.sendOnce(key, input.userId, input.template, async () => ({
-      to: user.email!,
-      // A contested registration kept no password: the mail says the click will ask for one.
-      ...render(input.template, {
-        ...(input.params ?? {}),
-        name: user.name ?? '',
-        code,
-        link,
-        expiresAt: expiresAt.toISOString(),
-        ...(input.purpose === 'email_verification' && user.registration_contested_at ? { choosePassword: 'yes' } : {}),
+    const sent = await this.outbox.sendOnce(key, input.userId, input.template, () =>
+      Promise.resolve({
+        to: user.email!,
+        // A contested registration kept no password: the mail says the click will ask for one.
+        ...render(input.template, {
+          ...(input.params ?? {}),
+          name: user.name ?? '',
+          code,
+          link,
+          expiresAt: expiresAt.toISOString(),
+          ...(input.purpose === 'email_verification' && user.registration_contested_at ? { choosePassword: 'yes' } : {}),
+        }),
       }),
-    }));
+    );
     return { tokenId, expiresAt: expiresAt.toISOString(), sent };
   }
 }

@@ -48,7 +48,7 @@ export class Mailer {
   async send(msg: MailMessage): Promise<string> {
     const transport = await this.getTransport();
     try {
-      const info = await instrument('smtp', 'send', () =>
+      const info: { messageId: string } = await instrument('smtp', 'send', (): Promise<{ messageId: string }> =>
         transport.sendMail({ from: this.c.MAIL_FROM, to: msg.to, subject: msg.subject, text: msg.text, html: msg.html, messageId: msg.messageId }),
       );
       return info.messageId;

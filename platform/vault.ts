@@ -48,6 +48,29 @@ interface RawVaultError {
   message?: string;
 }
 
+/** The parts of Vault's JSON replies this client reads (node-vault types them `any`). */
+export interface VaultReply {
+  auth: { client_token: string; lease_duration: number; renewable: boolean };
+  data?: {
+    data?: Record<string, unknown>;
+    metadata?: { version?: number };
+    version?: number;
+    ttl?: number;
+    [key: string]: unknown;
+  };
+}
+
+/** node-vault's client, as this module uses it. */
+interface VaultHttp {
+  token: string;
+  read(path: string): Promise<VaultReply>;
+  write(path: string, body: Record<string, unknown>): Promise<VaultReply>;
+  tokenRenewSelf(): Promise<VaultReply>;
+  tokenLookupSelf(): Promise<VaultReply>;
+  status(): Promise<{ sealed: boolean; version?: string }>;
+  health(): Promise<{ initialized?: boolean; sealed?: boolean }>;
+}
+
 /** Why Vault could not answer: the condition that is logged once while it lasts. */
 function unavailableReason(err: unknown): string {
   const e = err as RawVaultError;
@@ -70,7 +93,7 @@ function classify(err: unknown): Error {
 }
 
 export class VaultClient {
-  private readonly client: nodeVault.client;
+  private readonly client: VaultHttp;
   private renewTimer: NodeJS.Timeout | undefined;
   private tokenExpiresAt = 0;
   private loginInFlight: Promise<void> | undefined;
@@ -354,7 +377,7 @@ export class VaultClient {
         const text = await res.text();
         let body: { errors?: string[] } = {};
         try {
-          body = JSON.parse(text);
+          body = JSON.parse(text) as { errors?: string[] };
         } catch {
           /* not JSON */
         }
@@ -366,7 +389,7 @@ export class VaultClient {
 
   /** Unauthenticated seal status (also carries the server version). */
   async sealStatus(): Promise<{ sealed: boolean; version?: string }> {
-    return this.attempt('seal_status', () => this.client.status()) as Promise<{ sealed: boolean; version?: string }>;
+    return this.attempt('seal_status', () => this.client.status());
   }
 
   /** Writes a KV v2 secret; with `cas` the write only succeeds at that version (0 = create only). */
@@ -374,7 +397,7 @@ export class VaultClient {
     const body: Record<string, unknown> = { data };
     if (cas !== undefined) body.options = { cas };
     const res = await this.call('kv_write', () => this.client.write(this.kvPath('data', name), body));
-    return res?.data?.version as number;
+    return Number(res?.data?.version);
   }
 
   async transit(op: 'sign' | 'encrypt' | 'decrypt' | 'datakey', path: string, body: Record<string, unknown>) {

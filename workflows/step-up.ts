@@ -138,7 +138,7 @@ export async function stepUpWorkflow(input: StepUpInput): Promise<StepUpState> {
       }
     },
     {
-      validator: (s) => {
+      validator: (s: StepUpSubmission) => {
         if (status !== 'pending' || !current || s.challengeId !== current.challengeId || Date.now() >= deadline) throw notPending();
         if (busy) throw ApplicationFailure.nonRetryable('another code for this verification is being checked', 'Busy');
         if (s.ok && !s.next) throw ApplicationFailure.nonRetryable('a verified submission carries the next token hash', 'InvalidInput');

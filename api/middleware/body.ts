@@ -4,12 +4,16 @@ import { AppError } from '../../platform/errors';
 
 export function jsonBody(limitBytes = 64 * 1024): Koa.Middleware {
   return async (ctx, next) => {
-    if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) return next();
+    if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) {
+      await next();
+      return;
+    }
     const length = Number(ctx.get('Content-Length') || 0);
     const chunked = /chunked/i.test(ctx.get('Transfer-Encoding'));
     if (!length && !chunked) {
       ctx.request.body = undefined;
-      return next();
+      await next();
+      return;
     }
     if (length > limitBytes) throw new AppError('payload_too_large', `body larger than ${limitBytes} bytes`);
     if (!ctx.is('application/json', 'application/*+json')) {
@@ -25,14 +29,15 @@ export function jsonBody(limitBytes = 64 * 1024): Koa.Middleware {
     const text = Buffer.concat(chunks).toString('utf8');
     if (text.trim() === '') {
       ctx.request.body = undefined;
-      return next();
+      await next();
+      return;
     }
     try {
-      ctx.request.body = JSON.parse(text);
+      ctx.request.body = JSON.parse(text) as unknown;
     } catch {
       throw new AppError('invalid_json', 'the body is not valid JSON');
     }
-    return next();
+    await next();
   };
 }
 

@@ -40,7 +40,7 @@ export function passwordRouter(deps: AppDeps): Router {
     body: ForgotBody,
     responses: { 202: { description: 'accepted', schema: Accepted }, 429: { description: 'rate_limited' } },
   });
-  r.post('/forgot', rateLimit(deps, 'forgot'), async (ctx) => {
+  r.post('/forgot', rateLimit(deps, 'forgot'), (ctx) => {
     const { email } = parse(ForgotBody, ctx.request.body);
     const meta = requestMeta(ctx);
     // Nothing about the account may show in the answer or its timing: the work runs afterwards.

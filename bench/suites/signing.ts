@@ -78,7 +78,7 @@ export async function signingSuite(ctx: BenchContext): Promise<SuiteResult> {
     await vault.start();
     // The transit signature must verify with the transit key's public half, or the comparison is moot.
     const sample = await transitJwt(vault, config.JWT_ISSUER, config.JWT_AUDIENCE, config.ACCESS_TOKEN_TTL);
-    const keyInfo = (await vault.read(`${config.VAULT_TRANSIT_MOUNT}/keys/${TRANSIT_KEY}`)) as {
+    const keyInfo = (await vault.read(`${config.VAULT_TRANSIT_MOUNT}/keys/${TRANSIT_KEY}`)) as unknown as {
       data: { latest_version: number; keys: Record<string, { public_key: string }> };
     };
     const pub = keyInfo.data.keys[String(keyInfo.data.latest_version)].public_key;

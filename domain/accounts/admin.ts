@@ -19,7 +19,7 @@ export function encodeCursor(key: unknown[]): string {
 
 export function decodeCursor<T extends unknown[]>(cursor: string, check: (v: unknown[]) => v is T): T {
   try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(v) && check(v)) return v;
   } catch {
     /* fall through */

@@ -96,7 +96,7 @@ const aadFor = (id: string, part: PartName) => `${BACKUP_FORMAT}:${id}:${part}`;
 
 export function appVersion(): string {
   try {
-    return JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version ?? 'unknown';
+    return (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
   } catch {
     return 'unknown';
   }
@@ -352,7 +352,7 @@ const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
 async function countRows(c: PgClient, tables: string[]): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of tables) {
-    out[t] = Number((await c.query(`SELECT count(*)::bigint AS n FROM public.${quoteIdent(t)}`)).rows[0].n);
+    out[t] = Number((await c.query<{ n: string }>(`SELECT count(*)::bigint AS n FROM public.${quoteIdent(t)}`)).rows[0].n);
   }
   return out;
 }
@@ -399,12 +399,14 @@ export async function dumpDatabase(opts: {
   const c = await pgConnect(target);
   try {
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const snapshot = (await c.query('SELECT pg_export_snapshot() AS s')).rows[0].s as string;
-    const serverVersion = (await c.query('SHOW server_version')).rows[0].server_version as string;
-    const tables = (await c.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")).rows.map((r) => r.tablename as string);
+    const snapshot = (await c.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0].s;
+    const serverVersion = (await c.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version;
+    const tables = (await c.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")).rows.map(
+      (r) => r.tablename,
+    );
     const counts = await countRows(c, tables);
     const migrations = tables.includes('schema_migrations')
-      ? (await c.query('SELECT name FROM schema_migrations ORDER BY name')).rows.map((r) => r.name as string)
+      ? (await c.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name')).rows.map((r) => r.name)
       : [];
     const tool = runTool(
       opts.pgDumpBin,
@@ -469,7 +471,7 @@ export async function snapshotVault(opts: {
 /** A session-level advisory lock on its own connection; null when another session holds it. */
 export async function tryAdvisoryLock(target: PgTarget, name: string): Promise<(() => Promise<void>) | null> {
   const c = await pgConnect(target);
-  const locked = (await c.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [name])).rows[0].locked as boolean;
+  const locked = (await c.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [name])).rows[0].locked;
   if (!locked) {
     await c.end().catch(() => undefined);
     return null;
@@ -570,7 +572,7 @@ export async function restoreDatabase(opts: {
 export async function compareCounts(target: PgTarget, expected: Record<string, number>): Promise<{ counts: Record<string, number>; mismatches: string[] }> {
   const c = await pgConnect(target);
   try {
-    const present = new Set((await c.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).rows.map((r) => r.tablename as string));
+    const present = new Set((await c.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).rows.map((r) => r.tablename));
     const counts: Record<string, number> = {};
     const mismatches: string[] = [];
     for (const [t, n] of Object.entries(expected)) {

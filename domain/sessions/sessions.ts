@@ -96,7 +96,7 @@ export class SessionService {
     private readonly tokens: TokenService,
     private readonly refreshTtl: number,
     /** The device rules (domain/sessions/devices.ts); without them every device is allowed and none recorded (tools). */
-    devices: DevicePolicy = { check: async () => ({ kind: 'allow' }), recordAtLogin: async () => null },
+    devices: DevicePolicy = { check: () => Promise.resolve({ kind: 'allow' }), recordAtLogin: () => Promise.resolve(null) },
   ) {
     this.deviceCheck = devices.check;
     this.deviceRecorder = devices.recordAtLogin;

@@ -214,16 +214,20 @@ export class KeyRing {
   /** Re-reads the key set every `ms`; a failed read keeps the cached keys (logged once). */
   startRefresh(ms: number) {
     let failing = false;
-    this.timer = setInterval(async () => {
-      try {
-        await this.load(false);
-        if (failing) this.logger.info('signing keys reloaded from Vault again');
-        failing = false;
-      } catch (err) {
-        if (!failing) this.logger.warn({ err: (err as Error).message }, 'cannot reload signing keys; using cached keys');
-        failing = true;
-      }
-    }, ms);
+    this.timer = setInterval(
+      () =>
+        void (async () => {
+          try {
+            await this.load(false);
+            if (failing) this.logger.info('signing keys reloaded from Vault again');
+            failing = false;
+          } catch (err) {
+            if (!failing) this.logger.warn({ err: (err as Error).message }, 'cannot reload signing keys; using cached keys');
+            failing = true;
+          }
+        })(),
+      ms,
+    );
     this.timer.unref();
   }
 

@@ -146,16 +146,20 @@ export class CodecKeyRing implements CodecKeySource {
   startRefresh(ms: number) {
     if (this.timer || this.stopped) return;
     let failing = false;
-    this.timer = setInterval(async () => {
-      try {
-        await this.reload();
-        if (failing) this.logger.info('payload codec keys reloaded from Vault again');
-        failing = false;
-      } catch (err) {
-        if (!failing) this.logger.warn({ err: (err as Error).message }, 'cannot reload payload codec keys; using cached keys');
-        failing = true;
-      }
-    }, ms);
+    this.timer = setInterval(
+      () =>
+        void (async () => {
+          try {
+            await this.reload();
+            if (failing) this.logger.info('payload codec keys reloaded from Vault again');
+            failing = false;
+          } catch (err) {
+            if (!failing) this.logger.warn({ err: (err as Error).message }, 'cannot reload payload codec keys; using cached keys');
+            failing = true;
+          }
+        })(),
+      ms,
+    );
     this.timer.unref();
   }
 
@@ -228,7 +232,7 @@ export class CodecKeyRing implements CodecKeySource {
 export async function rotateCodecKeys(vault: VaultClient, kv: { VAULT_KV_MOUNT: string; VAULT_KV_PREFIX: string }): Promise<string> {
   const res = await vault.read(`${kv.VAULT_KV_MOUNT}/data/${kv.VAULT_KV_PREFIX}/${CODEC_KEYSET_NAME}`);
   const current = res?.data?.data as CodecKeySet | undefined;
-  const version = res?.data?.metadata?.version as number | undefined;
+  const version = res?.data?.metadata?.version;
   if (!current || version === undefined) throw new Error('no codec key set to rotate');
   const next = newCodecKey();
   const set: CodecKeySet = {

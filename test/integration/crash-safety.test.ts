@@ -9,6 +9,7 @@
  * the launcher) and records the replacement's pid in stack.json's `pids`, so the stack's stop()
  * ends it at teardown. It always leaves one running worker behind for the test files after it.
  */
+import * as workflowsModule from '../../workflows';
 import { ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -225,7 +226,7 @@ describe('the worker is killed in the middle of flows', () => {
 
 /** Backups (when the build has them): the worker dies while pg_dump runs; the heartbeat timeout
  * hands the attempt to the new worker and exactly one complete backup results. */
-const hasBackups = typeof (require('../../workflows') as Record<string, unknown>).backupWorkflow === 'function';
+const hasBackups = typeof (workflowsModule as Record<string, unknown>).backupWorkflow === 'function';
 
 describe('the worker is killed in the middle of a backup', () => {
   (hasBackups ? test : test.skip)(

@@ -22,7 +22,6 @@ import { codeFrom, login, registerAndVerify } from '../helpers/users';
 
 const LAPTOP_UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 const PHONE_UA = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36';
-const DAY = 24 * 3600;
 
 let n = 0;
 /** Request headers of one device (a client app install with its own X-Device-Id). */
@@ -222,7 +221,7 @@ describe('the locked refresh transaction on its own', () => {
     const mailer = new Mailer(config, vault);
     clients = await stackClients(info);
     const flows = new TemporalFlows(clients.client, flowSettings(config));
-    services = await buildServices({ config, logger, vault, sequelize, mailer, close: async () => undefined }, flows, { oneStatementRefresh: false });
+    services = await buildServices({ config, logger, vault, sequelize, mailer, close: () => Promise.resolve() }, flows, { oneStatementRefresh: false });
     close = async () => {
       services.keys.stop();
       mailer.close();

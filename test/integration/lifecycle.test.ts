@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { decodeJwt } from 'jose';
 import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query } from '../helpers/stack';
-import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
+import { codeFrom, login, registerAndVerify } from '../helpers/users';
 import { stackClients, type StackClients } from '../replay/stack-codec';
 import { FlowAttr, UserIdAttr } from '../../platform/temporal/ids';
 import { deletionStateQuery } from '../../workflows/account-deletion';

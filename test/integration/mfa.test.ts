@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { authenticator } from 'otplib';
-import { api, pg, sleep, stackInfo, unsealKeys, vaultRoot, waitForMail, query } from '../helpers/stack';
+import { api, sleep, stackInfo, unsealKeys, vaultRoot, waitForMail, query } from '../helpers/stack';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 
 jest.setTimeout(180_000);

@@ -3,7 +3,7 @@
  * test/env/reset-stepup.json: token TTL 12 s, one e-mail per 2 s, 2 per day. */
 import { Client, Connection } from '@temporalio/client';
 import { createHash } from 'node:crypto';
-import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query } from '../helpers/stack';
+import { api, mailsTo, sleep, stackInfo, uniqueEmail, waitForMail, query } from '../helpers/stack';
 import { codeFrom, login, registerAndVerify } from '../helpers/users';
 
 const NEW_PASSWORD = 'copper-saffron-windmill-81';

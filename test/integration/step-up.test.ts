@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { decodeJwt } from 'jose';
 import { authenticator } from 'otplib';
-import { api, mailsTo, pg, sleep, stackInfo, vaultRoot, waitForMail, query } from '../helpers/stack';
+import { api, mailsTo, sleep, stackInfo, vaultRoot, waitForMail, query } from '../helpers/stack';
 import { codeFrom, login, registerAndVerify } from '../helpers/users';
 
 const STEP_UP_TTL_MS = 10_000;

@@ -262,7 +262,7 @@ test('a rotation interrupted by a worker restart resumes and finishes, with one 
   // Wait for phase 1, then kill the worker while the propagation timer runs.
   await until(
     'phase 1',
-    async () => ((await handle.query('keyRotationState')) as { phase: string }).phase,
+    async () => (await handle.query<{ phase: string }>('keyRotationState')).phase,
     (p) => p === 'propagating',
   );
   const pid = currentWorkerPid();
