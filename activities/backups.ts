@@ -8,18 +8,9 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { rm } from 'node:fs/promises';
-import {
-  BackupError,
-  DatabasePartInfo,
-  dumpDatabase,
-  isBackupId,
-  partialDir,
-  PgTarget,
-  pruneBackups,
-  sealParts,
-  snapshotVault,
-  VaultPartInfo,
-} from '../domain/ops/backups';
+import { isBackupId, pruneBackups, sealParts } from '../domain/ops/backups';
+import { partialDir } from '../platform/backup-io';
+import { BackupError, DatabasePartInfo, dumpDatabase, PgTarget, snapshotVault, VaultPartInfo } from '../platform/backup-io';
 import { DrillBusyError, DrillResult, runRestoreDrill } from '../domain/ops/restore-drill';
 import { readDbCredentials } from '../platform/db';
 import type { ActivityDeps } from './deps';

@@ -19,16 +19,9 @@
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import {
-  BackupManifest,
-  compareCounts,
-  decryptStream,
-  listBackups,
-  readManifest,
-  restoreDatabase,
-  verifyChecksums,
-  verifyDecrypts,
-} from '../domain/ops/backups';
+import { BackupManifest, listBackups, readManifest, verifyChecksums, verifyDecrypts } from '../domain/ops/backups';
+import { compareCounts, decryptStream } from '../platform/backup-io';
+import { restoreDatabase } from '../domain/ops/backups';
 import { readDbCredentials } from '../platform/db';
 import { cliBase, connectVault, runCli, stderrLogger } from './cli-runtime';
 

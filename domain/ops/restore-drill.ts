@@ -7,19 +7,9 @@
  */
 import type { Logger } from '../../platform/logger';
 import type { VaultClient } from '../../platform/vault';
-import {
-  BackupError,
-  BackupManifest,
-  compareCounts,
-  listBackups,
-  PgTarget,
-  readManifest,
-  resetScratchDatabase,
-  restoreDatabase,
-  tryAdvisoryLock,
-  verifyChecksums,
-  verifyDecrypts,
-} from './backups';
+import { BackupManifest, listBackups, readManifest, verifyChecksums, verifyDecrypts } from './backups';
+import { BackupError, compareCounts, PgTarget, resetScratchDatabase, tryAdvisoryLock } from '../../platform/backup-io';
+import { restoreDatabase } from './backups';
 
 export interface DrillResult {
   ok: boolean;
