@@ -189,6 +189,11 @@ async function countRows(c: PgClient, tables: string[]): Promise<Record<string, 
   return out;
 }
 
+/** pg_dump / pg_restore arguments that reach `t` (the password goes through the environment). */
+export function pgConnectionArgs(t: PgTarget): string[] {
+  return ['--host', t.host, '--port', String(t.port), '--username', t.username, '--dbname', t.database];
+}
+
 export function runTool(bin: string, args: string[], password: string, signal?: AbortSignal) {
   const child = spawn(bin, args, { env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -242,21 +247,7 @@ export async function dumpDatabase(opts: {
       : [];
     const tool = runTool(
       opts.pgDumpBin,
-      [
-        '--host',
-        target.host,
-        '--port',
-        String(target.port),
-        '--username',
-        target.username,
-        '--dbname',
-        target.database,
-        '--format',
-        'custom',
-        '--snapshot',
-        snapshot,
-        '--no-password',
-      ],
+      [...pgConnectionArgs(target), '--format', 'custom', '--snapshot', snapshot, '--no-password'],
       target.password,
       opts.signal,
     );

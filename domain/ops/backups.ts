@@ -27,6 +27,7 @@ import {
   backupDir,
   decryptStream,
   partialDir,
+  pgConnectionArgs,
   runTool,
   sha256File,
   type BackupPart,
@@ -198,14 +199,7 @@ export async function restoreDatabase(opts: {
   const tool = runTool(
     opts.pgRestoreBin,
     [
-      '--host',
-      target.host,
-      '--port',
-      String(target.port),
-      '--username',
-      target.username,
-      '--dbname',
-      target.database,
+      ...pgConnectionArgs(target),
       '--no-owner',
       '--no-privileges',
       '--exit-on-error',
