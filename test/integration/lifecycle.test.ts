@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { decodeJwt } from 'jose';
-import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query } from '../helpers/stack';
+import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query, until } from '../helpers/stack';
 import { codeFrom, login, registerAndVerify } from '../helpers/users';
 import { stackClients, type StackClients } from '../replay/stack-codec';
 import { FlowAttr, UserIdAttr } from '../../platform/temporal/ids';
@@ -48,16 +48,6 @@ const userRow = async (id: string) => (await query('SELECT * FROM users WHERE id
 const auditTypes = async (id: string) =>
   (await query<{ type: string }>('SELECT type FROM audit_events WHERE user_id = $1 ORDER BY id', [id])).map((r) => r.type);
 const wfStatus = async (id: string) => (await temporal.workflow.getHandle(id).describe()).status.name;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 function expectProblem(r: { status: number; headers: Headers; body: any }, status: number, code: string) {
   expect({ status: r.status, code: r.body?.code }).toEqual({ status, code });

@@ -8,7 +8,7 @@
  */
 import { authenticator } from 'otplib';
 import { throttleAccountKey } from '../../domain/accounts/lockout';
-import { api, mailsTo, query, sleep, uniqueEmail, waitForMail } from '../helpers/stack';
+import { api, mailsTo, query, sleep, uniqueEmail, waitForMail, until } from '../helpers/stack';
 import { login, registerAndVerify } from '../helpers/users';
 
 jest.setTimeout(120_000);
@@ -42,16 +42,6 @@ function expectLikeWrongPassword(r: { status: number; body: any; headers: Header
   expect(r.body.mfa_token).toBeUndefined();
   expect(r.body.access_token).toBeUndefined();
   expect(r.headers.get('retry-after')).toBeNull();
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
 }
 
 describe('throttling per account and device', () => {
