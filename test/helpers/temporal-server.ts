@@ -77,3 +77,22 @@ export async function startTemporal(argv: string[]): Promise<void> {
   }
   throw new Error('Temporal did not come back within 90 s');
 }
+
+/** The running worker's pid (the launcher's, or the newest replacement crash-safety started). */
+function workerPid(): number {
+  const pids = (JSON.parse(readFileSync(stackFile(), 'utf8')) as StackInfo).pids;
+  const running = Object.entries(pids).filter(([n, pid]) => /^worker/.test(n) && alive(pid));
+  if (running.length === 0) throw new Error('no running worker recorded in stack.json');
+  return running[running.length - 1][1];
+}
+
+/** Runs `fn` with the worker frozen (SIGSTOP, SIGCONT afterwards): Temporal answers, nobody runs workflow tasks. */
+export async function withWorkerPaused<T>(fn: () => Promise<T>): Promise<T> {
+  const pid = workerPid();
+  process.kill(pid, 'SIGSTOP');
+  try {
+    return await fn();
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
