@@ -9,7 +9,8 @@ import { buildServices } from '../domain/services';
 import { createRuntime } from '../platform/runtime';
 import { flowSettings, TemporalFlows } from '../platform/temporal/flows';
 import { readinessChecks } from '../platform/health';
-import { OpsStatusGauges } from '../platform/metrics';
+import { FlowOutboxGauges, OpsStatusGauges } from '../platform/metrics';
+import { flowEventHandler } from './flow-relay';
 import { createServer } from './server';
 
 async function main() {
@@ -25,6 +26,9 @@ async function main() {
   const flows = new TemporalFlows(temporal, flowSettings(config));
   const services = await buildServices(rt, flows);
   new OpsStatusGauges(() => services.ops.status());
+  // The flow outbox relay runs here, beside the Temporal client the API already holds (docs/workflows.md).
+  services.flowOutbox.startRelay(flowEventHandler(flows, services, { acceptWithinMs: Math.min(3000, config.FLOW_OUTBOX_CALL_TIMEOUT_MS) }));
+  new FlowOutboxGauges(services.flowOutbox);
   const readiness = readinessChecks({ sequelize: rt.sequelize, vault: rt.vault, temporal: connection });
   const app = createServer({ config, logger, ...services, flows, payloadCodec, readiness });
   const server = app.listen(config.API_PORT, config.API_HOST, () => {
@@ -37,6 +41,7 @@ async function main() {
     codecKeys.stop();
     server.close(() => {
       void (async () => {
+        await services.flowOutbox.stop();
         await connection.close().catch(() => undefined);
         await rt.close();
         process.exit(0);

@@ -6,6 +6,7 @@
 import { argon2Params } from '../platform/config';
 import { retrying, Runtime } from '../platform/runtime';
 import { AccountService } from './accounts/accounts';
+import { FlowOutbox } from './flow-outbox';
 import { GuessingLimits, type LockNotices } from './accounts/lockout';
 import { AdminService, type PasswordResetFlows } from './accounts/admin';
 import { DeletionService, type DeletionFlows } from './accounts/deletion';
@@ -65,23 +66,40 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
     ...(opts.oneStatementRefresh === false ? {} : { knownDevice: devices.knownDevice }),
   });
   const argon2 = argon2Params(config);
-  const accounts = new AccountService(sequelize, sessions, limits, {
-    argon2,
-    minLength: config.PASSWORD_MIN_LENGTH,
-    maxLength: config.PASSWORD_MAX_LENGTH,
-  });
+  // Flow events a request commits (the API process relays them to Temporal: api/main.ts).
+  const flowOutbox = new FlowOutbox(
+    sequelize,
+    {
+      pollMs: config.FLOW_OUTBOX_POLL_MS,
+      maxBackoffMs: config.FLOW_OUTBOX_MAX_BACKOFF_MS,
+      callTimeoutMs: config.FLOW_OUTBOX_CALL_TIMEOUT_MS,
+      retentionSeconds: config.FLOW_OUTBOX_RETENTION,
+    },
+    logger.child({ component: 'flow-outbox' }),
+  );
+  const accounts = new AccountService(
+    sequelize,
+    sessions,
+    limits,
+    {
+      argon2,
+      minLength: config.PASSWORD_MIN_LENGTH,
+      maxLength: config.PASSWORD_MAX_LENGTH,
+    },
+    flowOutbox,
+  );
   const mfa = new MfaService(sequelize, vault, sessions, limits, {
     issuer: config.TOTP_ISSUER,
     challengeTtl: config.MFA_TOKEN_TTL,
     maxAttempts: config.MFA_MAX_ATTEMPTS,
     recoveryCodes: config.MFA_RECOVERY_CODES,
   });
-  const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2);
+  const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2, flowOutbox);
   const deletions = new DeletionService(sequelize, flows, accounts, mfa, config.ACCOUNT_DELETION_GRACE);
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));
   const ops = new OpsService(sequelize, vault);
-  return { keys, tokens, limits, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits, ops };
+  return { keys, tokens, limits, flowOutbox, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits, ops };
 }
 
 export type Services = Awaited<ReturnType<typeof buildServices>>;

@@ -75,6 +75,12 @@ const schema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().default('authflow'),
   /** How often the API and the worker re-read the payload codec keys from Vault (rotation). */
   CODEC_KEY_REFRESH_SECONDS: seconds(60),
+  /** The flow outbox relay (domain/flow-outbox.ts): fallback poll, longest retry backoff and call
+   * timeout (milliseconds), and how long relayed rows are kept (seconds). */
+  FLOW_OUTBOX_POLL_MS: int(1000, 50, 60000),
+  FLOW_OUTBOX_MAX_BACKOFF_MS: int(10000, 250, 600000),
+  FLOW_OUTBOX_CALL_TIMEOUT_MS: int(5000, 100, 60000),
+  FLOW_OUTBOX_RETENTION: seconds(24 * 3600),
 
   /** Signing-key rotation (a Temporal Schedule the worker registers): how often, how long a new
    * key is published in the JWKS before it signs, and how often every API re-reads the key set. */

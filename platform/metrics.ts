@@ -123,6 +123,49 @@ export class OpsStatusGauges {
   }
 }
 
+/** The flow outbox's backlog (domain/flow-outbox.ts), read from Postgres at each scrape. */
+export interface FlowOutboxBacklogSource {
+  backlog(): Promise<{ pending: number; oldestAgeSeconds: number }>;
+}
+
+export class FlowOutboxGauges {
+  private inFlight: Promise<{ pending: number; oldestAgeSeconds: number } | null> | undefined;
+
+  constructor(private readonly source: FlowOutboxBacklogSource) {
+    const read = () => this.read();
+    registry.removeSingleMetric('authflow_flow_outbox_pending');
+    registry.removeSingleMetric('authflow_flow_outbox_oldest_age_seconds');
+    new client.Gauge({
+      name: 'authflow_flow_outbox_pending',
+      help: 'Flow events committed and not yet accepted by Temporal (workflow starts, signals, updates)',
+      registers: [registry],
+      async collect() {
+        const b = await read();
+        if (b) this.set(b.pending);
+      },
+    });
+    new client.Gauge({
+      name: 'authflow_flow_outbox_oldest_age_seconds',
+      help: 'Age of the oldest flow event not yet accepted by Temporal (0 when none waits)',
+      registers: [registry],
+      async collect() {
+        const b = await read();
+        if (b) this.set(b.oldestAgeSeconds);
+      },
+    });
+  }
+
+  private read() {
+    this.inFlight ??= this.source
+      .backlog()
+      .catch(() => null)
+      .finally(() => {
+        this.inFlight = undefined;
+      });
+    return this.inFlight;
+  }
+}
+
 export const vaultTokenRenewals = new client.Counter({
   name: 'authflow_vault_token_renewals_total',
   help: 'Vault token renewals and re-logins, by kind and outcome',

@@ -1,5 +1,4 @@
 /** Self-service authentication: register, verify e-mail, login, refresh, logout, logout-all. */
-import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import { z } from 'zod';
 import { publicUser } from '../../domain/accounts/users';
@@ -29,6 +28,10 @@ export function authRouter(deps: AppDeps): Router {
 
   describe('post', '/v1/auth/register', {
     summary: 'Register an account; starts the e-mail verification workflow',
+    description:
+      'The verification e-mail (a new flow, or a fresh code for a still-unverified address) is a flow outbox row committed with the registration and ' +
+      'started by the relay once Temporal answers: the answer never waits for Temporal, takes about as long for a taken address as for a free one, ' +
+      'and a registration made while Temporal is down gets its e-mail when it is back.',
     tags: ['auth'],
     body: RegisterBody,
     responses: {
@@ -40,10 +43,8 @@ export function authRouter(deps: AppDeps): Router {
     const body = parse(RegisterBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const { user, created } = await accounts.register(body, meta);
-    // A registration of a still-pending address: a fresh code to the mailbox. Only acceptance is
-    // awaited (bounded), not the mail, so the answer takes about as long as a first registration's.
-    if (created) await flows.startEmailVerification(user.id);
-    else if (user.status === 'pending_verification') await flows.resendOrStartVerification(user.id, `register:${randomUUID()}`, { acceptWithinMs: 3000 });
+    // The verification e-mail (or, for a still-pending address, a fresh code) is a flow outbox row
+    // of the registration's transaction: neither path waits for Temporal.
     ctx.status = 201;
     if (created) {
       ctx.body = { user: publicUser(user) };
@@ -89,33 +90,27 @@ export function authRouter(deps: AppDeps): Router {
   const ResendBody = z.object({ email: Email }).strict();
   describe('post', '/v1/auth/verify-email/resend', {
     summary: 'Ask for a new verification e-mail (limited resends; same answer for any address)',
+    description:
+      'For an address waiting for verification a flow outbox row is committed and relayed to the verification flow once Temporal answers; ' +
+      'the answer never waits for Temporal, so it takes about as long for any address, and the e-mail follows when Temporal is back.',
     tags: ['auth'],
     body: ResendBody,
     responses: { 202: { description: 'accepted' } },
   });
   r.post('/verify-email/resend', async (ctx) => {
     const { email } = parse(ResendBody, ctx.request.body);
-    const pendingId = await accounts.pendingAccountId(email);
-    if (pendingId) {
-      try {
-        await flows.resendVerification(pendingId, `resend:${ctx.state.requestId}`);
-      } catch (err) {
-        // Limit reached, flow finished or Temporal down: the answer stays the same.
-        ctx.state.log.info({ err: (err as Error).message }, 'verification resend not done');
-      }
-    }
+    // A flow outbox row for a pending address (the flow applies its resend limit); the answer is the same.
+    await accounts.requestVerificationResend(email);
     ctx.status = 202;
     ctx.body = { status: 'accepted' };
   });
 
   /**
-   * The right password met an unverified address: send the verification e-mail again. Not awaited
-   * by the answer, so its timing tells nothing; failures are logged.
+   * The right password met an unverified address: send the verification e-mail again (a flow
+   * outbox row). Not awaited by the answer, so its timing tells nothing; failures are logged.
    */
-  function resendAfterLogin(userId: string, requestId: string, log: { info: (o: object, m: string) => void }) {
-    flows
-      .resendOrStartVerification(userId, `login-resend:${requestId}`)
-      .catch((err: unknown) => log.info({ err: (err as Error).message }, 'verification e-mail not sent again after a login'));
+  function resendAfterLogin(userId: string, log: { info: (o: object, m: string) => void }) {
+    accounts.resendAfterLogin(userId).catch((err: unknown) => log.info({ err: (err as Error).message }, 'verification e-mail not sent again after a login'));
   }
 
   describe('post', '/v1/auth/login', {
@@ -138,7 +133,7 @@ export function authRouter(deps: AppDeps): Router {
     const { email, password } = parse(LoginBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const result = await accounts.login(email, password, meta, {
-      onUnverified: (u) => resendAfterLogin(u.id, ctx.state.requestId, ctx.state.log),
+      onUnverified: (u) => resendAfterLogin(u.id, ctx.state.log),
     });
     if (result.kind === 'mfa_required') {
       ctx.body = await deps.mfa.startLoginChallenge(result.user, meta);

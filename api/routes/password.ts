@@ -1,13 +1,12 @@
 /**
  * Forgotten password: `POST /v1/auth/password/forgot` (always 202, same body, same time: the
- * account lookup and the workflow start run after the answer) and `POST /v1/auth/password/reset`
+ * account lookup and the flow outbox row run after the answer; the relay starts the flow) and `POST /v1/auth/password/reset`
  * (spend the e-mailed token, set the password, end every session, tell the workflow, which sends
  * "your password was changed"). The flow: workflows/password-reset.ts; its I/O:
  * activities/password-reset.ts; the database half: domain/accounts/password-reset.ts.
  */
 import Router from '@koa/router';
 import { z } from 'zod';
-import { audit } from '../../domain/audit';
 import { DependencyError } from '../../platform/errors';
 import { rateLimit } from '../middleware/rate-limit';
 import type { RequestMeta } from '../../domain/sessions/sessions';
@@ -26,16 +25,16 @@ export function passwordRouter(deps: AppDeps): Router {
   const log = logger.child({ component: 'password-reset' });
   const r = new Router({ prefix: '/v1/auth/password' });
 
-  /** After the 202: find the account and start (or signal) its reset flow. */
+  /** After the 202: find the account and commit its reset request as a flow outbox row (the relay starts or signals the flow). */
   async function requestReset(email: string, meta: RequestMeta): Promise<void> {
-    const userId = await passwordResets.accountFor(email);
-    if (!userId) return;
-    await flows.requestPasswordReset(userId);
-    await audit(undefined, 'password.reset_requested', userId, meta);
+    await passwordResets.requestReset(email, meta);
   }
 
   describe('post', '/v1/auth/password/forgot', {
     summary: 'Ask for a password-reset e-mail (always 202; the same answer for any address)',
+    description:
+      'The request of an eligible account is committed as a flow outbox row after the answer and relayed to the reset flow once Temporal answers, ' +
+      'so a request made while Temporal is down gets its e-mail when it is back.',
     tags: ['auth'],
     body: ForgotBody,
     responses: { 202: { description: 'accepted', schema: Accepted }, 429: { description: 'rate_limited' } },

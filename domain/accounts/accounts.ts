@@ -4,9 +4,10 @@
  * Responses that must not reveal whether an account exists take the same path and time.
  */
 import { randomUUID } from 'node:crypto';
-import { Op, Sequelize, UniqueConstraintError } from 'sequelize';
+import { Op, Sequelize, type Transaction, UniqueConstraintError } from 'sequelize';
 import { lockExpired, transition } from './account-state';
 import { audit } from '../audit';
+import type { FlowOutbox } from '../flow-outbox';
 import { mapDbError } from '../../platform/db';
 import { OneTimeToken, User } from '../../platform/db/models';
 import { AppError, DependencyError } from '../../platform/errors';
@@ -43,6 +44,7 @@ export class AccountService {
     private readonly sessions: SessionService,
     private readonly limits: GuessingLimits,
     private readonly s: AccountSettings,
+    private readonly flowOutbox: FlowOutbox,
   ) {}
 
   policyCheck(password: string, email?: string, name?: string) {
@@ -54,21 +56,28 @@ export class AccountService {
 
   /**
    * Creates a pending user. A taken address gives the same outcome to the caller (`created:
-   * false` tells the route to answer identically and to re-drive verification if still pending).
-   * A taken address that is still unverified becomes contested (see `contestRegistration`).
+   * false` tells the route to answer identically). A taken address that is still unverified
+   * becomes contested (see `contestRegistration`). Either way the verification e-mail is a flow
+   * outbox row of the same transaction (a new flow, or a resend of the running one): nothing here
+   * waits for Temporal, so both paths take about the same time and neither is lost while it is down.
    */
   async register(input: { email: string; password: string; name?: string }, meta: RequestMeta): Promise<{ user: User; created: boolean }> {
     const email = normaliseEmail(input.email);
     this.policyCheck(input.password, email, input.name);
     const password_hash = await hashPassword(input.password, this.s.argon2);
     try {
-      const user = await this.sequelize.transaction(async (t) => {
+      // One transaction of the same statements on either path (look up, write the account, audit,
+      // outbox row), so a taken address costs what a free one does.
+      return await this.sequelize.transaction(async (t) => {
+        const existing = await User.findOne({ where: { email }, transaction: t, lock: t.LOCK.UPDATE });
+        if (existing) return { user: await this.contest(t, existing, meta), created: false };
         const u = await User.create({ id: randomUUID(), email, name: input.name?.trim() || null, password_hash }, { transaction: t });
         await audit(t, 'user.registered', u.id, meta);
-        return u;
+        await this.flowOutbox.enqueue(t, { kind: 'email_verification.start', userId: u.id });
+        return { user: u, created: true };
       });
-      return { user, created: true };
     } catch (err) {
+      // A concurrent registration of the same address committed first.
       if (err instanceof UniqueConstraintError) {
         const existing = await this.contestRegistration(email, meta).catch((e) => Promise.reject(mapDbError(e)));
         if (existing) return { user: existing, created: false };
@@ -87,15 +96,22 @@ export class AccountService {
   private async contestRegistration(email: string, meta: RequestMeta): Promise<User | null> {
     return this.sequelize.transaction(async (t) => {
       const user = await User.findOne({ where: { email }, transaction: t, lock: t.LOCK.UPDATE });
-      if (!user || user.status !== 'pending_verification') return user;
-      const alreadyContested = !!user.registration_contested_at;
-      await user.update(
-        { registration_contested_at: user.registration_contested_at ?? new Date(), password_hash: null, name: null, updated_at: new Date() },
-        { transaction: t },
-      );
-      await audit(t, 'user.registration_contested', user.id, meta, { already_contested: alreadyContested });
-      return user;
+      return user && this.contest(t, user, meta);
     });
+  }
+
+  /** `contestRegistration` on the row locked in `t`. */
+  private async contest(t: Transaction, user: User, meta: RequestMeta): Promise<User> {
+    if (user.status !== 'pending_verification') return user;
+    const alreadyContested = !!user.registration_contested_at;
+    await user.update(
+      { registration_contested_at: user.registration_contested_at ?? new Date(), password_hash: null, name: null, updated_at: new Date() },
+      { transaction: t },
+    );
+    await audit(t, 'user.registration_contested', user.id, meta, { already_contested: alreadyContested });
+    // A fresh code to the mailbox (the running flow's resend, or a new flow).
+    await this.flowOutbox.enqueue(t, { kind: 'email_verification.resend', userId: user.id, reason: 'register' });
+    return user;
   }
 
   /** The signed-in user's own account (401 once it is gone). */
@@ -111,6 +127,26 @@ export class AccountService {
       Promise.reject(mapDbError(err)),
     );
     return user?.status === 'pending_verification' ? user.id : null;
+  }
+
+  /**
+   * A new verification e-mail for the address if its account waits for verification (a flow
+   * outbox row; the resend limit is the flow's). Nothing otherwise; the caller answers the same.
+   */
+  async requestVerificationResend(emailInput: string, reason: 'resend' | 'login' = 'resend'): Promise<void> {
+    const userId = await this.pendingAccountId(emailInput);
+    if (userId) await this.flowOutbox.enqueueNow({ kind: 'email_verification.resend', userId, reason }).catch((err) => Promise.reject(mapDbError(err)));
+  }
+
+  /** Whether the account still waits for the verification of its address (the flow outbox relay asks). */
+  async awaitsVerification(userId: string): Promise<boolean> {
+    const user = await User.findByPk(userId, { attributes: ['id', 'status'] }).catch((err) => Promise.reject(mapDbError(err)));
+    return user?.status === 'pending_verification';
+  }
+
+  /** The verification e-mail again after the right password met an unverified account (a flow outbox row). */
+  async resendAfterLogin(userId: string): Promise<void> {
+    await this.flowOutbox.enqueueNow({ kind: 'email_verification.resend', userId, reason: 'login' }).catch((err) => Promise.reject(mapDbError(err)));
   }
 
   /**

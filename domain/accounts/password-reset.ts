@@ -1,8 +1,10 @@
 /**
  * Password reset, the database half (the flow itself is workflows/password-reset.ts).
  *
- * `accountFor` decides who may receive a reset e-mail; the API calls it in the background of a
- * forgot request, so the answer and its timing never depend on the account. `reset` spends a
+ * `accountFor` decides who may receive a reset e-mail; `requestReset` (which the API calls in the
+ * background of a forgot request, so the answer and its timing never depend on the account) writes
+ * the request and its flow outbox row in one transaction: the relay starts or signals the flow once
+ * Temporal answers, so a request made while it is down is not lost. `reset` spends a
  * token: only the SHA-256 of the e-mailed token is stored, and a token is valid while unused, not
  * superseded by a newer one and not expired. Applying the new password, spending the token,
  * superseding the others, ending every session of the user and the audit event are one
@@ -12,11 +14,12 @@
  * `ResetTokenMailer` is the flow's activity half: it issues a token and e-mails it, within the
  * anti-spam limits. `RESET_ELIGIBLE` is the one statement of who may get a reset e-mail.
  */
-import { Sequelize } from 'sequelize';
+import { Op, Sequelize } from 'sequelize';
 import type { AccountService } from './accounts';
 import { audit } from '../audit';
+import type { FlowOutbox } from '../flow-outbox';
 import { mapDbError } from '../../platform/db';
-import { User, UserStatus } from '../../platform/db/models';
+import { OneTimeToken, User, UserStatus } from '../../platform/db/models';
 import type { Logger } from '../../platform/logger';
 import { AppError } from '../../platform/errors';
 import { Argon2Params, hashPassword } from '../../crypto/argon2';
@@ -44,12 +47,35 @@ export class PasswordResetService {
     private readonly sessions: SessionService,
     private readonly accounts: AccountService,
     private readonly argon2: Argon2Params,
+    private readonly flowOutbox: FlowOutbox,
   ) {}
 
   /** The id of the account a forgot request may e-mail, or undefined (unknown, unverified, suspended...). */
   async accountFor(email: string): Promise<string | undefined> {
     const user = await User.findOne({ where: { email: normaliseEmail(email) }, attributes: ['id', 'status'] }).catch((err) => Promise.reject(mapDbError(err)));
     return user && RESET_ELIGIBLE.self.has(user.status) ? user.id : undefined;
+  }
+
+  /** A forgot request: the audit event and the flow outbox row of an eligible account, one transaction; nothing otherwise. */
+  async requestReset(email: string, meta: RequestMeta): Promise<void> {
+    const userId = await this.accountFor(email);
+    if (!userId) return;
+    await this.sequelize
+      .transaction(async (t) => {
+        await audit(t, 'password.reset_requested', userId, meta);
+        await this.flowOutbox.enqueue(t, { kind: 'password_reset.requested', userId });
+      })
+      .catch((err) => Promise.reject(mapDbError(err)));
+  }
+
+  /**
+   * Whether the user's reset flow issued a token after `since` (a request of that time or later was
+   * served). The flow outbox relay asks before repeating a request's signal, so a relay crash
+   * between Temporal's acceptance and the row's mark does not e-mail a second token.
+   */
+  async requestServedSince(userId: string, since: Date): Promise<boolean> {
+    const n = await OneTimeToken.count({ where: { user_id: userId, purpose: 'password_reset', created_at: { [Op.gte]: since } } });
+    return n > 0;
   }
 
   /**

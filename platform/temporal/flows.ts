@@ -98,6 +98,25 @@ export class TemporalFlows {
     });
   }
 
+  /**
+   * The first verification flow of a new account (the flow outbox relay's start): never a second
+   * run, so a start relayed again after the first run ended (verified, expired) sends nothing.
+   */
+  async startFirstEmailVerification(userId: string): Promise<void> {
+    try {
+      await this.client.workflow.start<typeof emailVerificationWorkflow>('emailVerificationWorkflow', {
+        workflowId: workflowIds.emailVerification(userId),
+        taskQueue: this.s.taskQueue,
+        args: [{ userId, ttlSeconds: this.s.emailVerificationTtl, maxResends: this.s.emailVerificationMaxResends }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: this.attrs(userId, 'email-verification'),
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
   /** A fresh code through the running flow's `resend` update (within its limit); throws when no flow runs or the limit is reached. */
   async resendVerification(userId: string, updateId: string): Promise<void> {
     await this.client.workflow.getHandle(workflowIds.emailVerification(userId)).executeUpdate(resendUpdate, { updateId });
@@ -116,6 +135,22 @@ export class TemporalFlows {
       if (opts.acceptWithinMs) await this.acceptResend(userId, updateId, opts.acceptWithinMs);
       else await this.resendVerification(userId, updateId);
     } catch {
+      await this.startEmailVerification(userId);
+    }
+  }
+
+  /**
+   * The flow outbox relay's resend (api/flow-relay.ts): the running flow's `resend` update under
+   * the row's `updateId` (a repeated relay of the row is the same update), accepted within
+   * `acceptWithinMs`; when no flow runs, it has finished or refuses (limit reached), a new flow is
+   * started or the running one joined. Throws while Temporal or the worker does not answer, so the
+   * row is tried again instead of being dropped.
+   */
+  async relayResendVerification(userId: string, updateId: string, acceptWithinMs: number): Promise<void> {
+    try {
+      await this.acceptResend(userId, updateId, acceptWithinMs);
+    } catch (err) {
+      if (!(isNotFound(err) || err instanceof WorkflowUpdateFailedError)) throw err;
       await this.startEmailVerification(userId);
     }
   }

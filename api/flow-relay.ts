@@ -1,0 +1,38 @@
+/**
+ * The flow outbox relay's Temporal half: what each committed flow event becomes (domain/flow-outbox.ts
+ * claims the rows, retries and marks them). Every call is idempotent, since a row may be relayed
+ * twice (a crash between Temporal's acceptance and the mark): the verification start joins the
+ * running flow and never starts a second run, a resend is an update whose id is the row's, and a reset request is
+ * signalled only while no reset token was issued since the row was written (a signal carries no
+ * id Temporal would deduplicate by; a token issued after the request means it was served).
+ */
+import type { AccountService } from '../domain/accounts/accounts';
+import type { PasswordResetService } from '../domain/accounts/password-reset';
+import type { FlowEventHandler } from '../domain/flow-outbox';
+import type { TemporalFlows } from '../platform/temporal/flows';
+
+export function flowEventHandler(
+  flows: TemporalFlows,
+  services: { accounts: Pick<AccountService, 'awaitsVerification'>; passwordResets: Pick<PasswordResetService, 'requestServedSince'> },
+  s: { acceptWithinMs: number },
+): FlowEventHandler {
+  const { accounts, passwordResets } = services;
+  return async ({ id, event, createdAt }) => {
+    switch (event.kind) {
+      // A verification e-mail only while the account still waits for it (a row relayed late or
+      // again finds it verified, or gone).
+      case 'email_verification.start':
+        if (!(await accounts.awaitsVerification(event.userId))) return;
+        return flows.startFirstEmailVerification(event.userId);
+      case 'email_verification.resend':
+        if (!(await accounts.awaitsVerification(event.userId))) return;
+        return flows.relayResendVerification(event.userId, `flow-outbox:${id}`, s.acceptWithinMs);
+      case 'password_reset.requested':
+        if (await passwordResets.requestServedSince(event.userId, createdAt)) return;
+        return flows.requestPasswordReset(event.userId);
+      default:
+        // A kind of a newer release: left for a process that knows it (retried with backoff).
+        throw new Error(`unknown flow event kind ${(event as { kind: string }).kind}`);
+    }
+  };
+}
