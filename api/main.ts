@@ -9,7 +9,7 @@ import { buildServices } from '../domain/services';
 import { createRuntime } from '../platform/runtime';
 import { flowSettings, TemporalFlows } from '../platform/temporal/flows';
 import { readinessChecks } from '../platform/health';
-import { OpsStatusGauges } from '../platform/metrics';
+import { OpsStatusGauges, RevocationFeedGauges } from '../platform/metrics';
 import { createServer } from './server';
 
 async function main() {
@@ -24,6 +24,8 @@ async function main() {
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(payloadCodec) });
   const flows = new TemporalFlows(temporal, flowSettings(config));
   const services = await buildServices(rt, flows);
+  services.revocations.start();
+  new RevocationFeedGauges(() => services.revocations.state());
   new OpsStatusGauges(() => services.ops.status());
   const readiness = readinessChecks({ sequelize: rt.sequelize, vault: rt.vault, temporal: connection });
   const app = createServer({ config, logger, ...services, flows, payloadCodec, readiness });
@@ -34,6 +36,7 @@ async function main() {
   const stop = () => {
     logger.info('api shutting down');
     services.keys.stop();
+    void services.revocations.stop();
     codecKeys.stop();
     server.close(() => {
       void (async () => {
