@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { completeStepUp, failStepUp } from '../domain/sessions/devices';
+import { sessionLifetimes } from '../domain/sessions/sessions';
 import { StepUpFailure } from '../domain/sessions/step-up';
 import { ChallengeNotCommittedError, StepUpCodes } from '../domain/sessions/step-up';
 import type { ActivityDeps } from './deps';
@@ -31,7 +32,7 @@ export function createStepUpActivities(deps: ActivityDeps) {
 
     async completeStepUp(input: { challengeId: string; newTokenId: string; newTokenHash: string }) {
       if (!/^[0-9a-f]{64}$/.test(input.newTokenHash)) throw ApplicationFailure.nonRetryable('bad token hash', 'InvalidInput');
-      return completeStepUp(sequelize, input, config.REFRESH_TOKEN_TTL);
+      return completeStepUp(sequelize, input, sessionLifetimes(config));
     },
 
     async failStepUp(input: { challengeId: string; reason: StepUpFailure }) {

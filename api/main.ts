@@ -9,7 +9,7 @@ import { buildServices } from '../domain/services';
 import { createRuntime } from '../platform/runtime';
 import { flowSettings, TemporalFlows } from '../platform/temporal/flows';
 import { readinessChecks } from '../platform/health';
-import { FlowOutboxGauges, OpsStatusGauges } from '../platform/metrics';
+import { FlowOutboxGauges, OpsStatusGauges, RevocationFeedGauges } from '../platform/metrics';
 import { flowEventHandler } from './flow-relay';
 import { createServer } from './server';
 
@@ -25,6 +25,8 @@ async function main() {
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(payloadCodec) });
   const flows = new TemporalFlows(temporal, flowSettings(config));
   const services = await buildServices(rt, flows);
+  services.revocations.start();
+  new RevocationFeedGauges(() => services.revocations.state());
   new OpsStatusGauges(() => services.ops.status());
   // The flow outbox relay runs here, beside the Temporal client the API already holds (docs/workflows.md).
   services.flowOutbox.startRelay(flowEventHandler(flows, services, { acceptWithinMs: Math.min(3000, config.FLOW_OUTBOX_CALL_TIMEOUT_MS) }));
@@ -38,6 +40,7 @@ async function main() {
   const stop = () => {
     logger.info('api shutting down');
     services.keys.stop();
+    void services.revocations.stop();
     codecKeys.stop();
     server.close(() => {
       void (async () => {

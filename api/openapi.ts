@@ -67,11 +67,14 @@ export function buildDocument(serverUrl: string) {
         responses['400'] ??= { description: 'Invalid input', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
       if (d.auth)
         responses['401'] ??= {
-          description: 'Missing or invalid access token',
+          description:
+            'Missing, invalid or expired access token, or its session has ended (logout, revocation, suspension, lock: refused on every instance within 2 s)',
           content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
         };
       responses['503'] ??= {
-        description: 'A dependency is unavailable',
+        description: d.auth
+          ? 'A dependency is unavailable; also when the revocation feed lags and the database cannot confirm the session (Retry-After)'
+          : 'A dependency is unavailable',
         content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
       };
       paths[path][method] = {

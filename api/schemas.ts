@@ -19,11 +19,16 @@ export const UserSchema = z.object({
 export const UserEnvelope = z.object({ user: UserSchema });
 
 export const TokensSchema = z.object({
-  access_token: z.string(),
+  access_token: z
+    .string()
+    .describe('EdDSA JWT (typ at+jwt): sub, sid, amr, roles, auth_time (the sign-in time of the session, kept across refreshes), iat, exp'),
   token_type: z.literal('Bearer'),
   expires_in: z.number().int(),
   refresh_token: z.string(),
-  refresh_expires_in: z.number().int(),
+  refresh_expires_in: z
+    .number()
+    .int()
+    .describe('seconds until the session (and this refresh token) expires: idle timeout from now, capped by the absolute lifetime since sign-in'),
 });
 
 export const MfaRequiredSchema = z.object({

@@ -19,6 +19,9 @@ import { type StepUpFlows } from './sessions/step-up';
 import { SessionService } from './sessions/sessions';
 import { KeyRing } from './sessions/signing-keys';
 import { TokenService } from './sessions/tokens';
+import { RevocationFeed } from './sessions/revocations';
+import { isAuthFailure, readDbCredentials, type DbCredentials } from '../platform/db';
+import { listenClient } from '../platform/db/listen';
 
 /** What the services need of Temporal. */
 export type DomainFlows = StepUpFlows & LockNotices & DeletionFlows & PasswordResetFlows;
@@ -33,7 +36,19 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   const keys = new KeyRing(vault, logger.child({ component: 'keys' }));
   await retrying('signing keys', logger, () => keys.load(true));
   keys.startRefresh(config.KEY_REFRESH_SECONDS * 1000);
-  const tokens = new TokenService(keys, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL });
+  let listenCreds: DbCredentials | undefined;
+  // Ended sessions reach access tokens through the revocation feed; only the API starts it (api/main.ts).
+  const revocations = new RevocationFeed(
+    sequelize,
+    // The credentials are read once and again only when Postgres refuses them (rotated by Vault).
+    async (lastError) => {
+      if (!listenCreds || isAuthFailure(lastError)) listenCreds = await readDbCredentials(vault);
+      return listenClient(config, listenCreds, 'authflow-revocations');
+    },
+    { accessTtl: config.ACCESS_TOKEN_TTL, maxLagMs: config.REVOCATION_MAX_LAG_MS, heartbeatMs: config.REVOCATION_HEARTBEAT_MS },
+    logger.child({ component: 'revocations' }),
+  );
+  const tokens = new TokenService(keys, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL }, revocations);
   const limits = new GuessingLimits(
     sequelize,
     {
@@ -60,11 +75,17 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
     },
     flows,
   );
-  const sessions = new SessionService(sequelize, tokens, config.REFRESH_TOKEN_TTL, {
-    check: devices.check,
-    recordAtLogin: devices.recordAtLogin,
-    ...(opts.oneStatementRefresh === false ? {} : { knownDevice: devices.knownDevice }),
-  });
+  const sessions = new SessionService(
+    sequelize,
+    tokens,
+    config.REFRESH_TOKEN_TTL,
+    {
+      check: devices.check,
+      recordAtLogin: devices.recordAtLogin,
+      ...(opts.oneStatementRefresh === false ? {} : { knownDevice: devices.knownDevice }),
+    },
+    { idle: config.SESSION_IDLE_TIMEOUT, max: config.SESSION_MAX_LIFETIME },
+  );
   const argon2 = argon2Params(config);
   // Flow events a request commits (the API process relays them to Temporal: api/main.ts).
   const flowOutbox = new FlowOutbox(
@@ -99,7 +120,7 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));
   const ops = new OpsService(sequelize, vault);
-  return { keys, tokens, limits, flowOutbox, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits, ops };
+  return { keys, revocations, tokens, limits, flowOutbox, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits, ops };
 }
 
 export type Services = Awaited<ReturnType<typeof buildServices>>;

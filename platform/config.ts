@@ -42,6 +42,17 @@ const schema = z.object({
   JWT_AUDIENCE: z.string().min(1).default('authflow'),
   ACCESS_TOKEN_TTL: seconds(900),
   REFRESH_TOKEN_TTL: seconds(30 * 24 * 3600),
+  /** Session lifetimes: a session not refreshed for SESSION_IDLE_TIMEOUT seconds ends, and none
+   * lives longer than SESSION_MAX_LIFETIME seconds after its sign-in, however often it is used. A
+   * refresh token expires with its session (and never after REFRESH_TOKEN_TTL). */
+  SESSION_IDLE_TIMEOUT: seconds(14 * 24 * 3600),
+  SESSION_MAX_LIFETIME: seconds(90 * 24 * 3600),
+  /** Revocation feed (domain/sessions/revocations.ts): every API instance hears ended sessions over
+   * Postgres LISTEN/NOTIFY and sends itself a heartbeat every REVOCATION_HEARTBEAT_MS; while the
+   * newest heartbeat it heard back was sent more than REVOCATION_MAX_LAG_MS ago (or the listener
+   * is down), each request's session is checked in the database instead (503 if that fails). */
+  REVOCATION_MAX_LAG_MS: int(2000, 100, 60000),
+  REVOCATION_HEARTBEAT_MS: int(250, 10, 10000),
   MFA_TOKEN_TTL: seconds(300),
   /** Code attempts one MFA login challenge allows before the client must sign in again. */
   MFA_MAX_ATTEMPTS: int(5, 1, 20),
@@ -194,6 +205,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) missing.push('VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required');
   if (c.KEY_PROPAGATION_DELAY < 2 * c.KEY_REFRESH_SECONDS)
     missing.push('KEY_PROPAGATION_DELAY: must be at least twice KEY_REFRESH_SECONDS, so every API publishes a new key before any signs with it');
+  if (c.REVOCATION_HEARTBEAT_MS * 2 > c.REVOCATION_MAX_LAG_MS)
+    missing.push('REVOCATION_HEARTBEAT_MS: must be at most half of REVOCATION_MAX_LAG_MS, or a healthy feed would count as lagging');
   if (missing.length) throw new ConfigError(missing);
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
 }

@@ -187,3 +187,39 @@ export async function instrument<T>(dependency: Dependency, operation: string, f
     end();
   }
 }
+
+/** The revocation feed's state (domain/sessions/revocations.ts), read at scrape time. Built once by api/main.ts. */
+export class RevocationFeedGauges {
+  constructor(source: () => { healthy: boolean; lagMs: number; sessions: number; users: number }) {
+    for (const n of ['authflow_revocation_feed_healthy', 'authflow_revocation_feed_lag_seconds', 'authflow_revocation_feed_entries'])
+      registry.removeSingleMetric(n);
+    new client.Gauge({
+      name: 'authflow_revocation_feed_healthy',
+      help: '1 while the revocation feed is connected and within REVOCATION_MAX_LAG_MS (checks from memory), 0 while requests check the database',
+      registers: [registry],
+      collect() {
+        this.set(source().healthy ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'authflow_revocation_feed_lag_seconds',
+      help: 'Seconds since the newest heartbeat the revocation feed heard back was sent (-1 before the first)',
+      registers: [registry],
+      collect() {
+        const lag = source().lagMs;
+        this.set(Number.isFinite(lag) ? lag / 1000 : -1);
+      },
+    });
+    new client.Gauge({
+      name: 'authflow_revocation_feed_entries',
+      help: 'Revocations held in memory, by kind (session: ended sessions; user: accounts that left active)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect() {
+        const s = source();
+        this.set({ kind: 'session' }, s.sessions);
+        this.set({ kind: 'user' }, s.users);
+      },
+    });
+  }
+}

@@ -1,6 +1,8 @@
 /**
  * Bearer authentication against our own signing keys (the same set the JWKS publishes), with the
- * algorithm pinned; no database call, so verification stays fast. Role checks on top.
+ * algorithm pinned, then the revocation check (domain/sessions/revocations.ts): from memory while
+ * the revocation feed is healthy (no database call, so verification stays fast), from the database
+ * while it lags (503 when that fails). Role checks on top.
  */
 import type Koa from 'koa';
 import { AppError } from '../../platform/errors';
@@ -21,12 +23,19 @@ export function requireAuth(tokens: TokenService): Koa.Middleware {
       ctx.set('WWW-Authenticate', 'Bearer');
       throw new AppError('unauthorized', 'send an access token as Authorization: Bearer <token>');
     }
+    let claims: AccessClaims;
     try {
-      ctx.state.auth = await tokens.verifyAccessToken(m[1]);
+      claims = await tokens.verifyAccessToken(m[1]);
     } catch (err) {
       ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw err;
     }
+    const revoked = tokens.revocations?.isRevoked(claims) ?? false;
+    if (revoked === true || (revoked !== false && (await revoked))) {
+      ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      throw new AppError('unauthorized', 'the session of this access token has ended');
+    }
+    ctx.state.auth = claims;
     await next();
   };
 }

@@ -42,7 +42,16 @@ import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
 import { AppError, DependencyError } from '../../platform/errors';
 import { deriveFingerprint, Fingerprint } from './fingerprint';
-import { trustedNowSql, type DeviceDecision, type DevicePolicy, type KnownDeviceShortcut, type RefreshContext, type RequestMeta } from './sessions';
+import {
+  nextSessionExpiry,
+  trustedNowSql,
+  type DeviceDecision,
+  type SessionLifetimes,
+  type DevicePolicy,
+  type KnownDeviceShortcut,
+  type RefreshContext,
+  type RequestMeta,
+} from './sessions';
 import {
   endChallenges,
   looksLikeVerificationId,
@@ -312,7 +321,7 @@ export type CompleteResult = { ok: true; deviceId: string } | { ok: false; reaso
 export async function completeStepUp(
   sequelize: Sequelize,
   input: { challengeId: string; newTokenId: string; newTokenHash: string },
-  refreshTtl: number,
+  lifetimes: SessionLifetimes,
 ): Promise<CompleteResult> {
   return sequelize.transaction(async (t) => {
     const q = <T extends object>(sql: string, bind: unknown[]) => sequelize.query<T>(sql, { bind, transaction: t, type: QueryTypes.SELECT });
@@ -324,8 +333,16 @@ export async function completeStepUp(
     if (!found) return { ok: false, reason: 'not_pending' };
     // Lock order as in a refresh (token, session, challenge), so the two never deadlock.
     const rt = (
-      await q<{ id: string; spent_at: Date | null; expires_at: Date; revoked_at: Date | null; session_expires_at: Date; status: string }>(
-        `SELECT rt.id, rt.spent_at, rt.expires_at, s.revoked_at, s.expires_at AS session_expires_at, u.status
+      await q<{
+        id: string;
+        spent_at: Date | null;
+        expires_at: Date;
+        revoked_at: Date | null;
+        session_expires_at: Date;
+        session_created_at: Date;
+        status: string;
+      }>(
+        `SELECT rt.id, rt.spent_at, rt.expires_at, s.revoked_at, s.expires_at AS session_expires_at, s.created_at AS session_created_at, u.status
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id JOIN users u ON u.id = s.user_id
         WHERE rt.id = $1 FOR UPDATE OF rt`,
         [found.refresh_token_id],
@@ -360,7 +377,7 @@ export async function completeStepUp(
       return fail('session_ended');
     }
     const deviceId = await recordDevice(sequelize, t, ch.user_id, { hash: ch.fingerprint, label: ch.label ?? 'Unknown device' }, ch.ip);
-    const expires = new Date(now + refreshTtl * 1000);
+    const expires = nextSessionExpiry(lifetimes, new Date(rt.session_created_at), now);
     await sequelize.query(
       `WITH spent AS (UPDATE refresh_tokens SET spent_at = now(), replaced_by = $2 WHERE id = $1),
             ins AS (INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($2, $3, $4, $5))

@@ -25,6 +25,31 @@ export interface RequestMeta extends AuditMeta {
  */
 export const trustedNowSql = (d: string, ttl: string) => `(${d}.trusted AND ${d}.last_seen_at > now() - make_interval(secs => ${ttl}::double precision))`;
 
+/**
+ * How long a session lives: at most `idle` seconds (SESSION_IDLE_TIMEOUT) past its last sign-in
+ * or refresh, never more than `max` seconds (SESSION_MAX_LIFETIME) past its sign-in, and each
+ * refresh token at most `refreshTtl` seconds (REFRESH_TOKEN_TTL). A refresh token expires with
+ * its session.
+ */
+export interface SessionLifetimes {
+  idle: number;
+  max: number;
+  refreshTtl: number;
+}
+
+export function sessionLifetimes(c: { SESSION_IDLE_TIMEOUT: number; SESSION_MAX_LIFETIME: number; REFRESH_TOKEN_TTL: number }): SessionLifetimes {
+  return { idle: c.SESSION_IDLE_TIMEOUT, max: c.SESSION_MAX_LIFETIME, refreshTtl: c.REFRESH_TOKEN_TTL };
+}
+
+/** The expiry a session (and its new refresh token) gets when it is created or refreshed at `now`. */
+export function nextSessionExpiry(l: SessionLifetimes, createdAt: Date, now = Date.now()): Date {
+  return new Date(Math.min(now + Math.min(l.idle, l.refreshTtl) * 1000, createdAt.getTime() + l.max * 1000));
+}
+
+/** The same in SQL: `created` the session's created_at, `idle`/`max` placeholders bound to seconds (idle already capped by REFRESH_TOKEN_TTL). */
+export const nextSessionExpirySql = (created: string, idle: string, max: string) =>
+  `LEAST(now() + make_interval(secs => ${idle}::double precision), ${created} + make_interval(secs => ${max}::double precision))`;
+
 export interface IssuedTokens {
   access_token: string;
   token_type: 'Bearer';
@@ -75,6 +100,7 @@ interface TokenRow {
   amr: string[];
   revoked_at: Date | null;
   session_expires_at: Date;
+  session_created_at: Date;
   status: string;
   roles: string[];
 }
@@ -90,26 +116,48 @@ export class SessionService {
    * locked transaction below, whose device check applies the same rule.
    */
   private readonly knownDevice?: KnownDeviceShortcut;
+  private readonly lifetimes: SessionLifetimes;
 
   constructor(
     private readonly sequelize: Sequelize,
     private readonly tokens: TokenService,
-    private readonly refreshTtl: number,
+    refreshTtl: number,
     /** The device rules (domain/sessions/devices.ts); without them every device is allowed and none recorded (tools). */
     devices: DevicePolicy = { check: () => Promise.resolve({ kind: 'allow' }), recordAtLogin: () => Promise.resolve(null) },
+    /** Idle timeout and absolute lifetime; without them (tools) a session lives REFRESH_TOKEN_TTL past its last refresh. */
+    lifetimes?: Omit<SessionLifetimes, 'refreshTtl'>,
   ) {
     this.deviceCheck = devices.check;
     this.deviceRecorder = devices.recordAtLogin;
     this.knownDevice = devices.knownDevice;
+    this.lifetimes = { idle: lifetimes?.idle ?? refreshTtl, max: lifetimes?.max ?? Number.MAX_SAFE_INTEGER / 1e6, refreshTtl };
   }
 
-  async issue(userId: string, sessionId: string, amr: string[], roles: string[], refresh: string): Promise<IssuedTokens> {
+  /**
+   * The token response. `session` is the session's sign-in time (`auth_time`) and the expiry its
+   * new refresh token got; read from the database when the caller does not have them.
+   */
+  async issue(
+    userId: string,
+    sessionId: string,
+    amr: string[],
+    roles: string[],
+    refresh: string,
+    session?: { authTime: Date; expiresAt: Date },
+  ): Promise<IssuedTokens> {
+    if (!session) {
+      const rows = await this.sequelize.query<{ created_at: Date; expires_at: Date }>(`SELECT created_at, expires_at FROM sessions WHERE id = $1`, {
+        bind: [sessionId],
+        type: QueryTypes.SELECT,
+      });
+      session = rows[0] ? { authTime: new Date(rows[0].created_at), expiresAt: new Date(rows[0].expires_at) } : { authTime: new Date(), expiresAt: new Date() };
+    }
     return {
-      access_token: await this.tokens.issueAccessToken({ sub: userId, sid: sessionId, amr, roles }),
+      access_token: await this.tokens.issueAccessToken({ sub: userId, sid: sessionId, amr, roles, authTime: session.authTime }),
       token_type: 'Bearer',
       expires_in: this.tokens.accessTtl,
       refresh_token: refresh,
-      refresh_expires_in: this.refreshTtl,
+      refresh_expires_in: Math.max(0, Math.floor((session.expiresAt.getTime() - Date.now()) / 1000)),
     };
   }
 
@@ -124,17 +172,30 @@ export class SessionService {
     const sessionId = randomUUID();
     const { token, hash } = newRefreshToken();
     if (deviceId === undefined) deviceId = await this.deviceRecorder(t, user.id, meta);
-    const expires = new Date(Date.now() + this.refreshTtl * 1000);
+    // The session's created_at is its sign-in time (auth_time) and the start of its absolute lifetime.
+    const createdAt = new Date();
+    const expires = nextSessionExpiry(this.lifetimes, createdAt, createdAt.getTime());
     await this.sequelize.query(
-      `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7))
+      `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $10, $10))
        INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($8, $1, $9, $5)`,
       {
-        bind: [sessionId, user.id, amr, deviceId ?? null, expires, meta.ip ?? null, (meta.userAgent ?? '').slice(0, 512) || null, randomUUID(), hash],
+        bind: [
+          sessionId,
+          user.id,
+          amr,
+          deviceId ?? null,
+          expires,
+          meta.ip ?? null,
+          (meta.userAgent ?? '').slice(0, 512) || null,
+          randomUUID(),
+          hash,
+          createdAt,
+        ],
         transaction: t,
         type: QueryTypes.INSERT,
       },
     );
-    return () => this.issue(user.id, sessionId, amr, user.roles, token);
+    return () => this.issue(user.id, sessionId, amr, user.roles, token, { authTime: createdAt, expiresAt: expires });
   }
 
   async refresh(presented: string, meta: RequestMeta): Promise<IssuedTokens> {
@@ -149,7 +210,7 @@ export class SessionService {
       outcome = await this.sequelize.transaction(async (t) => {
         const rows = await this.sequelize.query<TokenRow>(
           `SELECT rt.id, rt.session_id, rt.expires_at, rt.spent_at, s.user_id, s.amr, s.revoked_at,
-                  s.expires_at AS session_expires_at, u.status, u.roles
+                  s.expires_at AS session_expires_at, s.created_at AS session_created_at, u.status, u.roles
              FROM refresh_tokens rt
              JOIN sessions s ON s.id = rt.session_id
              JOIN users u ON u.id = s.user_id
@@ -183,14 +244,15 @@ export class SessionService {
 
         const next = newRefreshToken();
         const nextId = randomUUID();
-        const expires = new Date(now + this.refreshTtl * 1000);
+        const authTime = new Date(row.session_created_at);
+        const expires = nextSessionExpiry(this.lifetimes, authTime, now);
         await this.sequelize.query(
           `WITH spent AS (UPDATE refresh_tokens SET spent_at = now(), replaced_by = $2 WHERE id = $1),
                 ins AS (INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($2, $3, $4, $5))
            UPDATE sessions SET last_used_at = now(), expires_at = $5, device_id = COALESCE($6, device_id) WHERE id = $3`,
           { bind: [row.id, nextId, row.session_id, next.hash, expires, decision.deviceId ?? null], transaction: t },
         );
-        return { ok: true, finish: () => this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token) };
+        return { ok: true, finish: () => this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token, { authTime, expiresAt: expires }) };
       });
     } catch (err) {
       throw mapDbError(err);
@@ -208,10 +270,10 @@ export class SessionService {
   private async rotateFromKnownDevice(hash: Buffer, known: KnownDeviceShortcut, meta: RequestMeta): Promise<IssuedTokens | null> {
     const next = newRefreshToken();
     const nextId = randomUUID();
-    const expires = new Date(Date.now() + this.refreshTtl * 1000);
-    const rows = await this.sequelize.query<{ session_id: string; user_id: string; amr: string[]; roles: string[] }>(
+    const rows = await this.sequelize.query<{ session_id: string; user_id: string; amr: string[]; roles: string[]; created_at: Date; expires_at: Date }>(
       `WITH cand AS (
-         SELECT rt.id, rt.session_id, s.user_id, s.amr, u.roles, d.id AS device_id
+         SELECT rt.id, rt.session_id, s.user_id, s.amr, u.roles, d.id AS device_id, s.created_at,
+                ${nextSessionExpirySql('s.created_at', '$5', '$8')} AS expires_at
            FROM refresh_tokens rt
            JOIN sessions s ON s.id = rt.session_id
            JOIN users u ON u.id = s.user_id
@@ -222,23 +284,35 @@ export class SessionService {
        ), spent AS (
          UPDATE refresh_tokens rt SET spent_at = now(), replaced_by = $3
            FROM cand WHERE rt.id = cand.id AND rt.spent_at IS NULL
-         RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id
+         RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id, cand.created_at, cand.expires_at
        ), ins AS (
          INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at)
-         SELECT $3, session_id, $4, $5 FROM spent
+         SELECT $3, session_id, $4, expires_at FROM spent
        ), ses AS (
-         UPDATE sessions s SET last_used_at = now(), expires_at = $5
+         UPDATE sessions s SET last_used_at = now(), expires_at = spent.expires_at
            FROM spent WHERE s.id = spent.session_id
        ), dev AS (
          UPDATE device_fingerprints d SET last_seen_at = now(), last_ip = $6
            FROM spent WHERE d.id = spent.device_id
        )
-       SELECT session_id, user_id, amr, roles FROM spent`,
-      { bind: [hash, known.fingerprint(meta), nextId, next.hash, expires, meta.ip ?? null, known.trustTtl], type: QueryTypes.SELECT },
+       SELECT session_id, user_id, amr, roles, created_at, expires_at FROM spent`,
+      {
+        bind: [
+          hash,
+          known.fingerprint(meta),
+          nextId,
+          next.hash,
+          Math.min(this.lifetimes.idle, this.lifetimes.refreshTtl),
+          meta.ip ?? null,
+          known.trustTtl,
+          this.lifetimes.max,
+        ],
+        type: QueryTypes.SELECT,
+      },
     );
     const row = rows[0];
     if (!row) return null;
-    return this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token);
+    return this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token, { authTime: new Date(row.created_at), expiresAt: new Date(row.expires_at) });
   }
 
   /** Ends the session a refresh token belongs to. Unknown tokens are ignored (nothing to end). */

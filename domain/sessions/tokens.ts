@@ -13,6 +13,13 @@ export interface AccessClaims extends JWTPayload {
   jti: string;
   amr: string[];
   roles: string[];
+  /** When the user signed in for this session (seconds; OIDC `auth_time`); kept across refreshes. */
+  auth_time?: number;
+}
+
+/** Whether an access token's session has ended (domain/sessions/revocations.ts): sync from memory, async from the database. */
+export interface RevocationCheck {
+  isRevoked(c: { sid: string; sub: string; iat?: number }): boolean | Promise<boolean>;
 }
 
 export interface TokenSettings {
@@ -25,15 +32,18 @@ export class TokenService {
   constructor(
     private readonly keys: KeyRing,
     private readonly s: TokenSettings,
+    /** Checked by the auth middleware after the signature; without it (tools) no revocation reaches access tokens. */
+    readonly revocations?: RevocationCheck,
   ) {}
 
   get accessTtl() {
     return this.s.accessTtl;
   }
 
-  async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[] }): Promise<string> {
+  async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[]; authTime?: Date }): Promise<string> {
     const { kid, key } = this.keys.signingKey();
-    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles })
+    const authTime = c.authTime ? { auth_time: Math.floor(c.authTime.getTime() / 1000) } : {};
+    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles, ...authTime })
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'at+jwt' })
       .setIssuer(this.s.issuer)
       .setAudience(this.s.audience)

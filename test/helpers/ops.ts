@@ -250,14 +250,16 @@ function postmasterPid(): number {
   return Number(readFileSync(join(stackInfo().dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
-/** Fast shutdown (SIGINT) of Postgres, then the same postmaster again (same user, same args). */
-export async function restartPostgres(downMs = 0): Promise<number> {
+/** Fast shutdown (SIGINT) of Postgres, then the same postmaster again (same user, same args);
+ * `whileDown` runs while it is stopped. */
+export async function restartPostgres(downMs = 0, whileDown?: () => Promise<void>): Promise<number> {
   const pid = postmasterPid();
   const argv = cmdline(pid);
   const ids = uidGid(pid);
   process.kill(pid, 'SIGINT');
   await waitExit(pid, 30000);
   if (downMs) await sleep(downMs);
+  if (whileDown) await whileDown();
   const child = spawnLogged('postgres', argv[0], argv.slice(1), { uid: ids.uid, gid: ids.gid, cwd: '/' });
   recordPid('postgres', child.pid!);
   const deadline = Date.now() + 30000;

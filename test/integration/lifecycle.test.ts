@@ -113,8 +113,8 @@ describe('first admin (npm run create-admin)', () => {
     const after = await login(email, ADMIN_PASSWORD);
     expect((await api('GET', `/v1/admin/users/${user.id}`, { token: after.access_token })).body.user.roles).toEqual(['user', 'admin']);
     expect(await auditTypes(user.id)).toEqual(expect.arrayContaining(['admin.promoted', 'password.set_by_operator']));
-    // An access token minted before the promotion stays without the role.
-    expectProblem(await api('GET', '/v1/admin/users', { token: before.access_token }), 403, 'forbidden');
+    // An access token minted before the promotion belongs to an ended session: refused (docs/security.md, revocation feed).
+    expectProblem(await api('GET', '/v1/admin/users', { token: before.access_token }), 401, 'unauthorized');
   });
 
   test("refuses an unverified account someone registered with the admin's address unless told --promote-existing; nothing changes", async () => {
