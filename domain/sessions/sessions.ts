@@ -16,6 +16,8 @@ export interface RequestMeta extends AuditMeta {
   userAgent?: string;
   acceptLanguage?: string;
   deviceId?: string;
+  /** RFC 9449: the thumbprint of the key whose fresh DPoP proof came with the request (verified by the route). */
+  dpopJkt?: string;
 }
 
 /**
@@ -27,7 +29,8 @@ export const trustedNowSql = (d: string, ttl: string) => `(${d}.trusted AND ${d}
 
 export interface IssuedTokens {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the session is bound to a key (the access token carries `cnf.jkt`). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   refresh_token: string;
   refresh_expires_in: number;
@@ -77,6 +80,7 @@ interface TokenRow {
   session_expires_at: Date;
   status: string;
   roles: string[];
+  jkt: string | null;
 }
 
 export class SessionService {
@@ -103,10 +107,10 @@ export class SessionService {
     this.knownDevice = devices.knownDevice;
   }
 
-  async issue(userId: string, sessionId: string, amr: string[], roles: string[], refresh: string): Promise<IssuedTokens> {
+  async issue(userId: string, sessionId: string, amr: string[], roles: string[], refresh: string, jkt?: string | null): Promise<IssuedTokens> {
     return {
-      access_token: await this.tokens.issueAccessToken({ sub: userId, sid: sessionId, amr, roles }),
-      token_type: 'Bearer',
+      access_token: await this.tokens.issueAccessToken({ sub: userId, sid: sessionId, amr, roles, jkt }),
+      token_type: jkt ? 'DPoP' : 'Bearer',
       expires_in: this.tokens.accessTtl,
       refresh_token: refresh,
       refresh_expires_in: this.refreshTtl,
@@ -126,15 +130,26 @@ export class SessionService {
     if (deviceId === undefined) deviceId = await this.deviceRecorder(t, user.id, meta);
     const expires = new Date(Date.now() + this.refreshTtl * 1000);
     await this.sequelize.query(
-      `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7))
+      `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent, jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $10))
        INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($8, $1, $9, $5)`,
       {
-        bind: [sessionId, user.id, amr, deviceId ?? null, expires, meta.ip ?? null, (meta.userAgent ?? '').slice(0, 512) || null, randomUUID(), hash],
+        bind: [
+          sessionId,
+          user.id,
+          amr,
+          deviceId ?? null,
+          expires,
+          meta.ip ?? null,
+          (meta.userAgent ?? '').slice(0, 512) || null,
+          randomUUID(),
+          hash,
+          meta.dpopJkt ?? null,
+        ],
         transaction: t,
         type: QueryTypes.INSERT,
       },
     );
-    return () => this.issue(user.id, sessionId, amr, user.roles, token);
+    return () => this.issue(user.id, sessionId, amr, user.roles, token, meta.dpopJkt);
   }
 
   async refresh(presented: string, meta: RequestMeta): Promise<IssuedTokens> {
@@ -149,7 +164,7 @@ export class SessionService {
       outcome = await this.sequelize.transaction(async (t) => {
         const rows = await this.sequelize.query<TokenRow>(
           `SELECT rt.id, rt.session_id, rt.expires_at, rt.spent_at, s.user_id, s.amr, s.revoked_at,
-                  s.expires_at AS session_expires_at, u.status, u.roles
+                  s.expires_at AS session_expires_at, u.status, u.roles, s.jkt
              FROM refresh_tokens rt
              JOIN sessions s ON s.id = rt.session_id
              JOIN users u ON u.id = s.user_id
@@ -159,6 +174,15 @@ export class SessionService {
         );
         const row = rows[0];
         if (!row) return { ok: false, error: new AppError('invalid_grant', 'the refresh token is not valid') };
+        if (row.jkt && meta.dpopJkt !== row.jkt) {
+          // A key-bound token without a proof of its key: whoever sends it does not hold the
+          // device. Nothing changes (the token stays good for its device, no e-mail); audited.
+          const reason = meta.dpopJkt ? 'other_key' : 'no_proof';
+          await audit(t, 'refresh.dpop_refused', row.user_id, meta, { session_id: row.session_id, reason });
+          return { ok: false, error: new AppError('invalid_dpop_proof', 'this refresh token is bound to a key: send a fresh DPoP proof made with it') };
+        }
+        // A session that is not bound keeps the header fingerprint (the weaker mode), proof or not.
+        const deviceMeta: RequestMeta = row.jkt ? meta : { ...meta, dpopJkt: undefined };
         if (row.spent_at) {
           // A spent token again: someone holds a copy. End the whole session.
           if (!row.revoked_at) {
@@ -178,7 +202,7 @@ export class SessionService {
           const code = row.status === 'suspended' ? 'account_suspended' : row.status === 'locked' ? 'account_locked' : 'invalid_grant';
           return { ok: false, error: new AppError(code, 'the account cannot receive tokens in its current state') };
         }
-        const decision = await this.deviceCheck({ userId: row.user_id, sessionId: row.session_id, refreshTokenId: row.id, meta, t });
+        const decision = await this.deviceCheck({ userId: row.user_id, sessionId: row.session_id, refreshTokenId: row.id, meta: deviceMeta, t });
         if (decision.kind === 'deny') return { ok: false, error: decision.error };
 
         const next = newRefreshToken();
@@ -190,7 +214,7 @@ export class SessionService {
            UPDATE sessions SET last_used_at = now(), expires_at = $5, device_id = COALESCE($6, device_id) WHERE id = $3`,
           { bind: [row.id, nextId, row.session_id, next.hash, expires, decision.deviceId ?? null], transaction: t },
         );
-        return { ok: true, finish: () => this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token) };
+        return { ok: true, finish: () => this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token, row.jkt) };
       });
     } catch (err) {
       throw mapDbError(err);
@@ -203,15 +227,16 @@ export class SessionService {
    * The refresh hot path in one round trip. The UPDATE re-checks `spent_at IS NULL` under the row
    * lock, so of concurrent uses at most one rotates; the losers get no row here and take the
    * locked path, which treats the spent token as reuse. The device is the session's own
-   * (`s.device_id`), never just any device of the user with the same fingerprint.
+   * (`s.device_id`), never just any device of the user with the same fingerprint. A key-bound
+   * session takes this path only with a proof of its key (`s.jkt`), an unbound one only without.
    */
   private async rotateFromKnownDevice(hash: Buffer, known: KnownDeviceShortcut, meta: RequestMeta): Promise<IssuedTokens | null> {
     const next = newRefreshToken();
     const nextId = randomUUID();
     const expires = new Date(Date.now() + this.refreshTtl * 1000);
-    const rows = await this.sequelize.query<{ session_id: string; user_id: string; amr: string[]; roles: string[] }>(
+    const rows = await this.sequelize.query<{ session_id: string; user_id: string; amr: string[]; roles: string[]; jkt: string | null }>(
       `WITH cand AS (
-         SELECT rt.id, rt.session_id, s.user_id, s.amr, u.roles, d.id AS device_id
+         SELECT rt.id, rt.session_id, s.user_id, s.amr, u.roles, d.id AS device_id, s.jkt
            FROM refresh_tokens rt
            JOIN sessions s ON s.id = rt.session_id
            JOIN users u ON u.id = s.user_id
@@ -219,10 +244,11 @@ export class SessionService {
                 AND ${trustedNowSql('d', '$7')}
           WHERE rt.token_hash = $1 AND rt.spent_at IS NULL AND rt.expires_at > now()
             AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
+            AND s.jkt IS NOT DISTINCT FROM $8::text
        ), spent AS (
          UPDATE refresh_tokens rt SET spent_at = now(), replaced_by = $3
            FROM cand WHERE rt.id = cand.id AND rt.spent_at IS NULL
-         RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id
+         RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id, cand.jkt
        ), ins AS (
          INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at)
          SELECT $3, session_id, $4, $5 FROM spent
@@ -233,12 +259,15 @@ export class SessionService {
          UPDATE device_fingerprints d SET last_seen_at = now(), last_ip = $6
            FROM spent WHERE d.id = spent.device_id
        )
-       SELECT session_id, user_id, amr, roles FROM spent`,
-      { bind: [hash, known.fingerprint(meta), nextId, next.hash, expires, meta.ip ?? null, known.trustTtl], type: QueryTypes.SELECT },
+       SELECT session_id, user_id, amr, roles, jkt FROM spent`,
+      {
+        bind: [hash, known.fingerprint(meta), nextId, next.hash, expires, meta.ip ?? null, known.trustTtl, meta.dpopJkt ?? null],
+        type: QueryTypes.SELECT,
+      },
     );
     const row = rows[0];
     if (!row) return null;
-    return this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token);
+    return this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token, row.jkt);
   }
 
   /** Ends the session a refresh token belongs to. Unknown tokens are ignored (nothing to end). */

@@ -13,6 +13,8 @@ export interface AccessClaims extends JWTPayload {
   jti: string;
   amr: string[];
   roles: string[];
+  /** RFC 9449 §6: a DPoP-bound token carries its key's thumbprint. */
+  cnf?: { jkt: string };
 }
 
 export interface TokenSettings {
@@ -31,9 +33,9 @@ export class TokenService {
     return this.s.accessTtl;
   }
 
-  async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[] }): Promise<string> {
+  async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[]; jkt?: string | null }): Promise<string> {
     const { kid, key } = this.keys.signingKey();
-    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles })
+    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles, ...(c.jkt ? { cnf: { jkt: c.jkt } } : {}) })
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'at+jwt' })
       .setIssuer(this.s.issuer)
       .setAudience(this.s.audience)
@@ -58,6 +60,7 @@ export class TokenService {
         { algorithms: [SIGNING_ALG], issuer: this.s.issuer, audience: this.s.audience, typ: 'at+jwt', requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'] },
       );
       if (!Array.isArray(payload.amr) || !Array.isArray(payload.roles)) throw new Error('claims missing');
+      if (payload.cnf !== undefined && typeof (payload.cnf as { jkt?: unknown }).jkt !== 'string') throw new Error('cnf without jkt');
       return payload as AccessClaims;
     } catch {
       throw new AppError('unauthorized', 'the access token is missing, malformed, expired or not signed by us');

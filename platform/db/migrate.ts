@@ -8,6 +8,7 @@ import * as m004 from './migrations/004-reset-devices';
 import * as m005 from './migrations/005-vault-ops';
 import * as m006 from './migrations/006-contested-registrations';
 import * as m007 from './migrations/007-login-throttles';
+import * as m008 from './migrations/008-dpop';
 
 export interface Migration {
   up(sequelize: Sequelize): Promise<void>;
@@ -22,6 +23,7 @@ export const MIGRATIONS: Array<[string, Migration]> = [
   ['005-vault-ops', m005],
   ['006-contested-registrations', m006],
   ['007-login-throttles', m007],
+  ['008-dpop', m008],
 ];
 
 export function migrator(sequelize: Sequelize) {
