@@ -14,6 +14,7 @@ import type { ReadinessChecks } from '../platform/health';
 import type { PayloadCodec } from '@temporalio/common';
 import type { SessionService } from '../domain/sessions/sessions';
 import type { TokenService } from '../domain/sessions/tokens';
+import type { DpopService } from '../domain/sessions/dpop';
 import type { TemporalFlows } from '../platform/temporal/flows';
 
 export interface AppDeps {
@@ -23,6 +24,8 @@ export interface AppDeps {
   flows: TemporalFlows;
   keys: KeyRing;
   tokens: TokenService;
+  /** DPoP (RFC 9449) proof checks of token endpoints and resource requests. */
+  dpop: DpopService;
   sessions: SessionService;
   accounts: AccountService;
   mfa: MfaService;

@@ -14,6 +14,8 @@ export interface OperationDoc {
   body?: z.ZodType;
   query?: z.ZodObject;
   auth?: boolean | 'admin';
+  /** Request headers the operation reads (e.g. `DPoP`). */
+  headers?: Array<{ name: string; description: string; required?: boolean }>;
   /** status → description, optional schema (JSON bodies) and media type. */
   responses: Record<number, { description: string; schema?: z.ZodType; mediaType?: string }>;
 }
@@ -46,7 +48,11 @@ export function buildDocument(serverUrl: string) {
   for (const [path, methods] of [...ops.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     paths[path] = {};
     for (const [method, d] of methods) {
-      const params = [...path.matchAll(/\{([A-Za-z_]+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+      const params: Array<{ name: string; in: string; required: boolean; description?: string; schema: { type: string } }> = [
+        ...path.matchAll(/\{([A-Za-z_]+)\}/g),
+      ].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+      for (const h of d.headers ?? [])
+        params.push({ name: h.name, in: 'header', required: h.required ?? false, description: h.description, schema: { type: 'string' } });
       if (d.query) {
         const js = toSchema(d.query) as { properties?: Record<string, unknown>; required?: string[] };
         for (const [name, schema] of Object.entries(js.properties ?? {})) {
@@ -83,7 +89,7 @@ export function buildDocument(serverUrl: string) {
         tags: d.tags,
         ...(params.length ? { parameters: params } : {}),
         ...(d.body ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(d.body) } } } } : {}),
-        ...(d.auth ? { security: [{ bearer: [] }] } : {}),
+        ...(d.auth ? { security: [{ bearer: [] }, { dpop: [] }] } : {}),
         responses,
       };
     }
@@ -99,7 +105,18 @@ export function buildDocument(serverUrl: string) {
     paths,
     components: {
       schemas: { Problem },
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access tokens of sessions not bound to a key (token_type Bearer).' },
+        dpop: {
+          type: 'http',
+          scheme: 'DPoP',
+          bearerFormat: 'JWT',
+          description:
+            'RFC 9449: access tokens of key-bound sessions (token_type DPoP, claim cnf.jkt) as `Authorization: DPoP <token>`, with a `DPoP` proof header of the same key ' +
+            'for this method and URL carrying `ath` (base64url SHA-256 of the token). Missing, wrong-key, replayed or stale proofs answer 401 invalid_dpop_proof with ' +
+            '`WWW-Authenticate: DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"`; a DPoP-bound token sent as Bearer is refused.',
+        },
+      },
     },
   };
 }

@@ -21,8 +21,10 @@ export const UserEnvelope = z.object({ user: UserSchema });
 export const TokensSchema = z.object({
   access_token: z
     .string()
-    .describe('EdDSA JWT (typ at+jwt): sub, sid, amr, roles, auth_time (the sign-in time of the session, kept across refreshes), iat, exp'),
-  token_type: z.literal('Bearer'),
+    .describe(
+      'EdDSA JWT (typ at+jwt): sub, sid, amr, roles, auth_time (the sign-in time of the session, kept across refreshes), cnf.jkt when DPoP-bound, iat, exp',
+    ),
+  token_type: z.enum(['Bearer', 'DPoP']).describe('DPoP when the request carried a DPoP proof: the session is bound to that key (access token claim cnf.jkt)'),
   expires_in: z.number().int(),
   refresh_token: z.string(),
   refresh_expires_in: z
@@ -30,6 +32,21 @@ export const TokensSchema = z.object({
     .int()
     .describe('seconds until the session (and this refresh token) expires: idle timeout from now, capped by the absolute lifetime since sign-in'),
 });
+
+/** The `DPoP` request header of the token endpoints (RFC 9449). */
+export const DPOP_HEADER = {
+  name: 'DPoP',
+  description:
+    'Optional DPoP proof (RFC 9449): a JWT with typ dpop+jwt, alg ES256 or EdDSA, the public key as `jwk`, and claims jti, htm (this method), ' +
+    'htu (the public URL of this endpoint, without query) and iat (within DPOP_IAT_WINDOW seconds); `nonce` when the server requires one (DPoP-Nonce). ' +
+    'With it the session is bound to the key; each proof is accepted once.',
+};
+export const DPOP_DESCRIPTION =
+  'With a `DPoP` proof header the tokens are bound to the proof key (token_type DPoP; the refresh token, the mfa_token and a step-up verification_id then need a fresh proof of that key). ' +
+  'Without one the session falls back to the weaker header fingerprint.';
+export const DPOP_RESPONSES =
+  'invalid_dpop_proof (a malformed, replayed, stale or wrong-method/URL proof, or a bound token or challenge used without a proof of its key), ' +
+  'use_dpop_nonce (with a DPoP-Nonce header: repeat with that nonce in the proof)';
 
 export const MfaRequiredSchema = z.object({
   mfa_required: z.literal(true),

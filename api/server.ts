@@ -20,6 +20,7 @@ import { healthRouter } from './routes/health';
 export function createServer(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.config.TRUST_PROXY });
   app.silent = true; // errors are logged by our middleware, never printed raw
+  app.context.dpop = deps.dpop; // requireAuth's DPoP proof checks (api/middleware/auth.ts)
   app.use(requestContext(deps.logger));
   app.use(errorMiddleware());
   app.use(async (ctx, next) => {

@@ -3,6 +3,7 @@
  * guessing limits, devices, sessions, accounts, MFA, password resets. The Temporal side reaches the
  * domain only through the ports passed in here (platform/temporal/flows.ts implements them).
  */
+import { createHash, type KeyObject } from 'node:crypto';
 import { argon2Params } from '../platform/config';
 import { retrying, Runtime } from '../platform/runtime';
 import { AccountService } from './accounts/accounts';
@@ -14,7 +15,8 @@ import { MfaService } from './accounts/mfa';
 import { OpsService } from './ops/operations';
 import { RateLimits, rateLimitSettings } from './rate-limits';
 import { PasswordResetService } from './accounts/password-reset';
-import { DeviceService } from './sessions/devices';
+import { DeviceService, type NewDeviceNotices } from './sessions/devices';
+import { DpopService, MemoryJtiCache, PgJtiStore } from './sessions/dpop';
 import { type StepUpFlows } from './sessions/step-up';
 import { SessionService } from './sessions/sessions';
 import { KeyRing } from './sessions/signing-keys';
@@ -24,7 +26,7 @@ import { isAuthFailure, readDbCredentials, type DbCredentials } from '../platfor
 import { listenClient } from '../platform/db/listen';
 
 /** What the services need of Temporal. */
-export type DomainFlows = StepUpFlows & LockNotices & DeletionFlows & PasswordResetFlows;
+export type DomainFlows = StepUpFlows & LockNotices & DeletionFlows & PasswordResetFlows & NewDeviceNotices;
 
 export interface ServiceOptions {
   /** The one-statement refresh of a trusted device's token (on in production; tests of the locked path switch it off). */
@@ -120,7 +122,30 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));
   const ops = new OpsService(sequelize, vault);
-  return { keys, revocations, tokens, limits, flowOutbox, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits, ops };
+  // DPoP proofs: the token endpoints' jti store in Postgres, a per-instance cache for resource
+  // requests; nonces keyed by a hash of the active signing key, which every API instance holds.
+  const nonceKeys = new Map<string, Buffer>();
+  const dpop = new DpopService(
+    {
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      iatWindow: config.DPOP_IAT_WINDOW,
+      nonceRequired: config.DPOP_NONCE_REQUIRED,
+      nonceSlot: config.DPOP_NONCE_SECONDS,
+    },
+    new PgJtiStore(sequelize),
+    new MemoryJtiCache(),
+    () => {
+      const { kid, key } = keys.signingKey();
+      let secret = nonceKeys.get(kid);
+      if (!secret) {
+        const der = key instanceof Uint8Array ? Buffer.from(key) : (key as KeyObject).export({ format: 'der', type: 'pkcs8' });
+        secret = createHash('sha256').update('authflow-dpop-nonce:').update(der).digest();
+        nonceKeys.set(kid, secret);
+      }
+      return secret;
+    },
+  );
+  return { keys, revocations, tokens, limits, flowOutbox, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits, ops, dpop };
 }
 
 export type Services = Awaited<ReturnType<typeof buildServices>>;

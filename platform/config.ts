@@ -142,6 +142,12 @@ const schema = z.object({
    * step-up from it). A refresh from a device unseen for longer needs a step-up, even with the
    * session's own device; the next sign-in or verified step-up trusts it again. */
   DEVICE_TRUST_TTL: seconds(90 * 24 * 3600),
+  /** DPoP (RFC 9449) proofs: seconds a proof's `iat` may lie in the past or future; whether every
+   * proof must carry a server nonce (`DPoP-Nonce`), and how many seconds one nonce lasts (the
+   * previous one is accepted too). */
+  DPOP_IAT_WINDOW: int(60, 5, 600),
+  DPOP_NONCE_REQUIRED: bool.default(false),
+  DPOP_NONCE_SECONDS: int(300, 10, 3600),
   /** Password guessing (NIST SP 800-63B §5.2.2, domain/accounts/lockout.ts). Throttle per (account, device),
    * a device being the request's header fingerprint and IP: after LOGIN_THROTTLE_FREE_FAILURES
    * failures the device waits the next of LOGIN_THROTTLE_DELAYS (seconds, escalating; the last

@@ -13,6 +13,10 @@ export const ERROR_CODES = {
   mfa_required: { status: 401, title: 'Multi-factor authentication required' },
   invalid_mfa_code: { status: 401, title: 'Invalid verification code' },
   step_up_required: { status: 401, title: 'Additional verification required' },
+  /** DPoP (RFC 9449): a missing, malformed, replayed or wrong-key proof where one is required. */
+  invalid_dpop_proof: { status: 401, title: 'Invalid DPoP proof' },
+  /** DPoP: the proof must carry the server nonce sent in the `DPoP-Nonce` header. */
+  use_dpop_nonce: { status: 401, title: 'Use the DPoP nonce' },
   email_not_verified: { status: 403, title: 'E-mail address not verified' },
   forbidden: { status: 403, title: 'Forbidden' },
   account_locked: { status: 423, title: 'Account locked' },

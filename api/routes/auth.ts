@@ -3,10 +3,21 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { publicUser } from '../../domain/accounts/users';
 import type { AppDeps } from '../context';
-import { requestMeta, requireAuth } from '../middleware/auth';
+import { requestMeta, requireAuth, tokenEndpointMeta } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { Email, MfaCode, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope } from '../schemas';
+import {
+  DPOP_DESCRIPTION,
+  DPOP_HEADER,
+  DPOP_RESPONSES,
+  Email,
+  MfaCode,
+  MfaRequiredSchema,
+  Password,
+  RefreshBody,
+  TokensSchema,
+  UserEnvelope,
+} from '../schemas';
 import { rateLimit } from '../middleware/rate-limit';
 
 const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
@@ -117,13 +128,17 @@ export function authRouter(deps: AppDeps): Router {
     summary: 'Password login; returns tokens, or an MFA challenge for MFA users',
     description:
       'Failures are throttled per (account, device) with escalating delays, and a run of consecutive failures locks the account (the owner is e-mailed). ' +
-      'While a throttle or lock applies, and for an unverified address (whose verification e-mail is sent again), every attempt answers exactly like a wrong password.',
+      'While a throttle or lock applies, and for an unverified address (whose verification e-mail is sent again), every attempt answers exactly like a wrong password. ' +
+      DPOP_DESCRIPTION,
     tags: ['auth'],
+    headers: [DPOP_HEADER],
     body: LoginBody,
     responses: {
       200: { description: 'tokens, or `{mfa_required, mfa_token}`', schema: z.union([TokensSchema, MfaRequiredSchema]) },
       401: {
-        description: 'invalid_credentials: the same for an unknown e-mail, a wrong password, a throttled device, a locked account and an unverified address',
+        description:
+          'invalid_credentials: the same for an unknown e-mail, a wrong password, a throttled device, a locked account and an unverified address; ' +
+          DPOP_RESPONSES,
       },
       403: { description: 'account_suspended (only after a correct password, outside any throttle or lock)' },
       429: { description: 'rate_limited (per IP or per account), with Retry-After' },
@@ -131,7 +146,7 @@ export function authRouter(deps: AppDeps): Router {
   });
   r.post('/login', rateLimit(deps, 'login'), async (ctx) => {
     const { email, password } = parse(LoginBody, ctx.request.body);
-    const meta = requestMeta(ctx);
+    const meta = await tokenEndpointMeta(ctx, deps.dpop);
     const result = await accounts.login(email, password, meta, {
       onUnverified: (u) => resendAfterLogin(u.id, ctx.state.log),
     });
@@ -145,35 +160,43 @@ export function authRouter(deps: AppDeps): Router {
   const LoginMfaBody = z.object({ mfa_token: z.string().min(1).max(200), code: MfaCode }).strict();
   describe('post', '/v1/auth/login/mfa', {
     summary: 'Second step of an MFA login: the mfa_token from /login and a TOTP or recovery code',
+    description: 'An mfa_token from a /login that sent a DPoP proof works only with a fresh proof of the same key. ' + DPOP_DESCRIPTION,
     tags: ['auth'],
+    headers: [DPOP_HEADER],
     body: LoginMfaBody,
     responses: {
       200: { description: 'tokens with amr ["pwd","otp"]', schema: TokensSchema },
       401: {
         description:
-          'invalid_mfa_code (counted toward the lockout; `attempts_remaining` left on this token) or invalid_grant (token invalid, expired, used or out of attempts: sign in again)',
+          'invalid_mfa_code (counted toward the lockout; `attempts_remaining` left on this token) or invalid_grant (token invalid, expired, used or out of attempts: sign in again); ' +
+          DPOP_RESPONSES,
       },
       423: { description: 'account_locked' },
     },
   });
   r.post('/login/mfa', async (ctx) => {
     const { mfa_token, code } = parse(LoginMfaBody, ctx.request.body);
-    ctx.body = await deps.mfa.completeLogin(mfa_token, code, requestMeta(ctx));
+    ctx.body = await deps.mfa.completeLogin(mfa_token, code, await tokenEndpointMeta(ctx, deps.dpop));
   });
 
   describe('post', '/v1/auth/refresh', {
     summary: 'Exchange a refresh token for new tokens (rotation; reuse ends the session)',
+    description:
+      "The refresh token of a key-bound session (`token_type: DPoP`) works only with a fresh DPoP proof of that key; without one, or with another key's, " +
+      'the answer is 401 invalid_dpop_proof and nothing changes (the token stays good for its device). ' +
+      DPOP_DESCRIPTION,
     tags: ['auth'],
+    headers: [DPOP_HEADER],
     body: RefreshBody,
     responses: {
       200: { description: 'new tokens', schema: TokensSchema },
-      401: { description: 'invalid_grant, token_reused or step_up_required' },
+      401: { description: 'invalid_grant, token_reused or step_up_required; ' + DPOP_RESPONSES },
       429: { description: 'rate_limited (per IP or per account), with Retry-After' },
     },
   });
   r.post('/refresh', rateLimit(deps, 'refresh'), async (ctx) => {
     const { refresh_token } = parse(RefreshBody, ctx.request.body);
-    ctx.body = await sessions.refresh(refresh_token, requestMeta(ctx));
+    ctx.body = await sessions.refresh(refresh_token, await tokenEndpointMeta(ctx, deps.dpop));
   });
 
   describe('post', '/v1/auth/logout', {

@@ -18,10 +18,10 @@ import { AppError, DependencyError } from '../../platform/errors';
 import { newRefreshToken } from '../../crypto/opaque-tokens';
 import type { StepUpResult } from '../../workflows/step-up';
 import type { AppDeps } from '../context';
-import { requestMeta } from '../middleware/auth';
+import { tokenEndpointMeta } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { TokensSchema } from '../schemas';
+import { DPOP_DESCRIPTION, DPOP_HEADER, DPOP_RESPONSES, TokensSchema } from '../schemas';
 
 const StepUpBody = z.object({ code: z.string().trim().min(1).max(64) }).strict();
 
@@ -48,20 +48,30 @@ export function stepUpRouter(deps: AppDeps): Router {
 
   describe('post', '/v1/auth/step-up/:verification_id', {
     summary: 'Complete a step-up verification (refresh from a new device) with the e-mailed or TOTP code',
+    description: 'The verification_id of a key-bound session works only with a fresh DPoP proof of its key. ' + DPOP_DESCRIPTION,
     tags: ['auth'],
+    headers: [DPOP_HEADER],
     body: StepUpBody,
     responses: {
       200: { description: 'fresh tokens; the device is now known and the old refresh token is spent', schema: TokensSchema },
-      401: { description: 'invalid_mfa_code with `attempts_left` (0: the session has been ended), token_reused, invalid_grant' },
+      401: { description: 'invalid_mfa_code with `attempts_left` (0: the session has been ended), token_reused, invalid_grant; ' + DPOP_RESPONSES },
       404: { description: 'unknown, expired or finished verification' },
       409: { description: 'another code for this verification is being checked' },
     },
   });
   r.post('/:verification_id', async (ctx) => {
     const { code } = parse(StepUpBody, ctx.request.body);
-    const meta = requestMeta(ctx);
+    const meta = await tokenEndpointMeta(ctx, deps.dpop);
     const ch = await devices.findChallenge(ctx.params.verification_id ?? '');
     if (!ch?.live) throw new AppError('not_found', 'no pending verification with this id');
+    if (ch.jkt && meta.dpopJkt !== ch.jkt) {
+      await audit(undefined, 'step_up.dpop_refused', ch.user_id, meta, {
+        session_id: ch.session_id,
+        challenge_id: ch.id,
+        reason: meta.dpopJkt ? 'other_key' : 'no_proof',
+      }).catch(() => undefined);
+      throw new AppError('invalid_dpop_proof', 'this verification is bound to a key: send a fresh DPoP proof made with it');
+    }
     const ok = ch.method === 'totp' ? await mfa.confirmsStepUp(ch.user_id, code, meta) : await devices.emailCodeMatches(ch, code);
     const next = ok ? { ...newRefreshToken(), id: randomUUID() } : undefined;
     let res: StepUpResult;
@@ -77,7 +87,7 @@ export function stepUpRouter(deps: AppDeps): Router {
     switch (res.result) {
       case 'verified': {
         const c = await devices.sessionClaims(ch.session_id);
-        ctx.body = await sessions.issue(c.userId, ch.session_id, c.amr, c.roles, next!.token);
+        ctx.body = await sessions.issue(c.userId, ch.session_id, c.amr, c.roles, next!.token, undefined, c.jkt);
         return;
       }
       case 'wrong_code':

@@ -84,6 +84,8 @@ interface ChallengeRow {
   id: string;
   user_id: string;
   fingerprint: Buffer;
+  /** The DPoP key of the password step, if it sent a proof: the code step needs a proof of the same key. */
+  jkt: string | null;
   created_at: Date;
   live: boolean;
 }
@@ -326,8 +328,8 @@ export class MfaService {
         transaction: t,
       });
       await this.sequelize.query(
-        `INSERT INTO mfa_challenges (id, user_id, token_hash, fingerprint, expires_at, ip) VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)`,
-        { bind: [randomUUID(), user.id, hashOpaque(token), fp, this.s.challengeTtl, meta.ip ?? null], transaction: t },
+        `INSERT INTO mfa_challenges (id, user_id, token_hash, fingerprint, expires_at, ip, jkt) VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6, $7)`,
+        { bind: [randomUUID(), user.id, hashOpaque(token), fp, this.s.challengeTtl, meta.ip ?? null, meta.dpopJkt ?? null], transaction: t },
       );
       await audit(t, 'login.mfa_challenged', user.id, meta);
     });
@@ -347,7 +349,7 @@ export class MfaService {
     const hash = hashOpaque(mfaToken);
     const rows = await this.sequelize
       .query<ChallengeRow>(
-        `SELECT id, user_id, fingerprint, created_at,
+        `SELECT id, user_id, fingerprint, jkt, created_at,
               (used_at IS NULL AND expires_at > now() AND attempts < $2) AS live
          FROM mfa_challenges WHERE token_hash = $1`,
         { bind: [hash, this.s.maxAttempts], type: QueryTypes.SELECT },
@@ -355,6 +357,11 @@ export class MfaService {
       .catch((err) => Promise.reject(mapDbError(err)));
     const ch = rows[0];
     if (!ch || !ch.live || !deriveFingerprint(meta).hash.equals(ch.fingerprint)) throw invalidToken();
+    // RFC 9449: an mfa_token of a key-bound password step is good only with a proof of that key.
+    if (ch.jkt && meta.dpopJkt !== ch.jkt) {
+      await audit(undefined, 'login.mfa_dpop_refused', ch.user_id, meta, { reason: meta.dpopJkt ? 'other_key' : 'no_proof' }).catch(() => undefined);
+      throw new AppError('invalid_dpop_proof', 'this mfa_token is bound to a key: send a fresh DPoP proof made with it');
+    }
 
     const user = await User.findByPk(ch.user_id).catch((err) => Promise.reject(mapDbError(err)));
     if (!user) throw invalidToken();

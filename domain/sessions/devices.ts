@@ -33,10 +33,16 @@
  * back (503) and the token is not spent. More than K different unknown fingerprints on one session
  * within the window end the session at once.
  *
+ * A key-bound session (DPoP, RFC 9449; domain/sessions/dpop.ts) has its key as its device: the
+ * row records the key's thumbprint (`jkt`) and its `fingerprint` is derived from the thumbprint
+ * alone (`deviceFingerprint`), so copied headers are worth nothing and a key is one device
+ * whatever its headers say. A sign-in with a key the account has not used while it has other
+ * keys is a new device: audited (`device.new_key`) and e-mailed to the owner after the commit.
+ *
  * The DB halves of the step-up outcome (`completeStepUp`, `failStepUp`) are here too; the
  * workflow reaches them through activities, so the code itself never enters its history.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
@@ -66,6 +72,21 @@ import {
   type StepUpMethod,
 } from './step-up';
 
+/** The new-device e-mail (platform/temporal/flows.ts `notify`); one notice per key. */
+export interface NewDeviceNotices {
+  notify(key: string, input: { userId: string; template: 'generic'; params: Record<string, string> }): Promise<void>;
+}
+
+/**
+ * The device of a request: its key when a DPoP proof came with it (hash of the thumbprint only,
+ * labelled from the headers), else the header fingerprint (domain/sessions/fingerprint.ts).
+ */
+export function deviceFingerprint(meta: RequestMeta): Fingerprint & { jkt: string | null } {
+  const headers = deriveFingerprint(meta);
+  if (!meta.dpopJkt) return { ...headers, jkt: null };
+  return { hash: createHash('sha256').update(`dpop-jkt:${meta.dpopJkt}`, 'utf8').digest(), label: `${headers.label} (device key)`, jkt: meta.dpopJkt };
+}
+
 export interface DeviceSettings {
   /** Seconds a step-up challenge (and its e-mailed code) lives. */
   stepUpTtl: number;
@@ -92,17 +113,27 @@ export interface DeviceView {
   last_ip: string | null;
 }
 
-/** Records a fingerprint as a trusted device of the user (insert or touch); returns its id. */
-export async function recordDevice(sequelize: Sequelize, t: Transaction, userId: string, fp: Fingerprint, ip: string | null | undefined): Promise<string> {
-  const rows = await sequelize.query<{ id: string }>(
-    `INSERT INTO device_fingerprints (id, user_id, fingerprint, label, trusted, last_ip)
-     VALUES ($1, $2, $3, $4, true, $5)
+/** Records a fingerprint (and, for a key-bound device, its key) as a trusted device of the user (insert or touch); returns its id. */
+export async function recordDevice(
+  sequelize: Sequelize,
+  t: Transaction,
+  userId: string,
+  fp: Fingerprint & { jkt?: string | null },
+  ip: string | null | undefined,
+): Promise<string> {
+  return (await upsertDevice(sequelize, t, userId, fp, ip)).id;
+}
+
+async function upsertDevice(sequelize: Sequelize, t: Transaction, userId: string, fp: Fingerprint & { jkt?: string | null }, ip: string | null | undefined) {
+  const rows = await sequelize.query<{ id: string; inserted: boolean }>(
+    `INSERT INTO device_fingerprints (id, user_id, fingerprint, label, trusted, last_ip, jkt)
+     VALUES ($1, $2, $3, $4, true, $5, $6)
      ON CONFLICT (user_id, fingerprint) DO UPDATE
        SET trusted = true, last_seen_at = now(), last_ip = EXCLUDED.last_ip, label = EXCLUDED.label
-     RETURNING id`,
-    { bind: [randomUUID(), userId, fp.hash, fp.label, ip ?? null], transaction: t, type: QueryTypes.SELECT },
+     RETURNING id, (xmax = 0) AS inserted`,
+    { bind: [randomUUID(), userId, fp.hash, fp.label, ip ?? null, fp.jkt ?? null], transaction: t, type: QueryTypes.SELECT },
   );
-  return rows[0].id;
+  return rows[0];
 }
 
 export class DeviceService implements DevicePolicy {
@@ -111,19 +142,48 @@ export class DeviceService implements DevicePolicy {
   constructor(
     private readonly sequelize: Sequelize,
     private readonly s: DeviceSettings,
-    private readonly flows: StepUpFlows,
+    private readonly flows: StepUpFlows & Partial<NewDeviceNotices>,
   ) {
-    this.knownDevice = { fingerprint: (meta) => deriveFingerprint(meta).hash, trustTtl: s.trustTtl };
+    this.knownDevice = { fingerprint: (meta) => deviceFingerprint(meta).hash, trustTtl: s.trustTtl };
   }
 
-  /** SessionService.deviceRecorder: the device of a new session (login) is trusted. */
-  readonly recordAtLogin = (t: Transaction, userId: string, meta: RequestMeta): Promise<string> =>
-    recordDevice(this.sequelize, t, userId, deriveFingerprint(meta), meta.ip);
+  /**
+   * SessionService.deviceRecorder: the device of a new session (login) is trusted (the password
+   * proves the user). A key the account has not signed in with, while it has other keys, is a
+   * new device: audited, and the owner is e-mailed once the sign-in commits.
+   */
+  readonly recordAtLogin = async (t: Transaction, userId: string, meta: RequestMeta): Promise<string> => {
+    const fp = deviceFingerprint(meta);
+    const row = await upsertDevice(this.sequelize, t, userId, fp, meta.ip);
+    if (fp.jkt && row.inserted) {
+      const known = await this.sequelize.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM device_fingerprints WHERE user_id = $1 AND jkt IS NOT NULL AND id <> $2`,
+        { bind: [userId, row.id], transaction: t, type: QueryTypes.SELECT },
+      );
+      if (known[0].n > 0) {
+        await audit(t, 'device.new_key', userId, meta, { device_id: row.id, device: fp.label, known_keys: known[0].n });
+        const notices = this.flows.notify?.bind(this.flows);
+        if (notices) {
+          t.afterCommit(() => {
+            notices(`new-device:${row.id}`, {
+              userId,
+              template: 'generic',
+              params: {
+                subject: 'A sign-in from a new device',
+                body: `Your account was signed in to from a new device (${fp.label}${meta.ip ? `, IP ${meta.ip}` : ''}). If this was not you, change your password and end the session under your devices.`,
+              },
+            }).catch(() => undefined);
+          });
+        }
+      }
+    }
+    return row.id;
+  };
 
   /** SessionService.deviceCheck: runs inside the refresh transaction, after the token checks. */
   readonly check = async (ctx: RefreshContext): Promise<DeviceDecision> => {
     const { userId, sessionId, meta, t } = ctx;
-    const fp = deriveFingerprint(meta);
+    const fp = deviceFingerprint(meta);
     // Step 4: compare with this session's device (not with any device of the user).
     const rows = await this.sequelize.query<{ device_id: string | null; fingerprint: Buffer | null; trusted_now: boolean | null; user_has_devices: boolean }>(
       `SELECT s.device_id, d.fingerprint, ${trustedNowSql('d', '$3')} AS trusted_now,
@@ -145,7 +205,7 @@ export class DeviceService implements DevicePolicy {
   };
 
   /** Step 6: an unknown device. Everything written here commits with the deny decision. */
-  private async unknownDevice(ctx: RefreshContext, fp: Fingerprint, reason: UnknownDeviceReason): Promise<DeviceDecision> {
+  private async unknownDevice(ctx: RefreshContext, fp: Fingerprint & { jkt: string | null }, reason: UnknownDeviceReason): Promise<DeviceDecision> {
     const { userId, sessionId, meta, t } = ctx;
     const launcher = this.flows;
     const q = <T extends object>(sql: string, bind: unknown[]) => this.sequelize.query<T>(sql, { bind, transaction: t, type: QueryTypes.SELECT });
@@ -200,10 +260,10 @@ export class DeviceService implements DevicePolicy {
     const challengeId = randomUUID();
     const publicId = newVerificationId();
     const rows = await q<{ expires_at: Date }>(
-      `INSERT INTO step_up_challenges (id, public_id, session_id, user_id, refresh_token_id, fingerprint, label, ip, method, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))
+      `INSERT INTO step_up_challenges (id, public_id, session_id, user_id, refresh_token_id, fingerprint, label, ip, method, expires_at, jkt)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), $11)
        RETURNING expires_at`,
-      [challengeId, publicId, sessionId, userId, ctx.refreshTokenId, fp.hash, fp.label, meta.ip ?? null, method, this.s.stepUpTtl],
+      [challengeId, publicId, sessionId, userId, ctx.refreshTokenId, fp.hash, fp.label, meta.ip ?? null, method, this.s.stepUpTtl, fp.jkt],
     );
     await audit(t, 'refresh.unknown_device', userId, meta, { session_id: sessionId, challenge_id: challengeId, device: fp.label, reason, method });
     // Temporal down → DependencyError → the refresh transaction rolls back: nothing written, token unspent.
@@ -216,7 +276,7 @@ export class DeviceService implements DevicePolicy {
     if (!looksLikeVerificationId(publicId)) return undefined;
     const rows = await this.sequelize
       .query<ChallengeRow>(
-        `SELECT id, public_id, session_id, user_id, refresh_token_id, fingerprint, label, method, status, expires_at,
+        `SELECT id, public_id, session_id, user_id, refresh_token_id, fingerprint, label, method, status, expires_at, jkt,
               (status = 'pending' AND expires_at > now()) AS live
          FROM step_up_challenges WHERE public_id = $1`,
         { bind: [publicId], type: QueryTypes.SELECT },
@@ -241,15 +301,15 @@ export class DeviceService implements DevicePolicy {
   }
 
   /** What an access token of a session carries (after a step-up issued a new refresh token). */
-  async sessionClaims(sessionId: string): Promise<{ userId: string; amr: string[]; roles: string[] }> {
+  async sessionClaims(sessionId: string): Promise<{ userId: string; amr: string[]; roles: string[]; jkt: string | null }> {
     const rows = await this.sequelize
-      .query<{ user_id: string; amr: string[]; roles: string[] }>(
-        `SELECT s.user_id, s.amr, u.roles FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`,
+      .query<{ user_id: string; amr: string[]; roles: string[]; jkt: string | null }>(
+        `SELECT s.user_id, s.amr, u.roles, s.jkt FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1`,
         { bind: [sessionId], type: QueryTypes.SELECT },
       )
       .catch((err) => Promise.reject(mapDbError(err)));
     if (!rows[0]) throw new AppError('invalid_grant', 'the session no longer exists');
-    return { userId: rows[0].user_id, amr: rows[0].amr, roles: rows[0].roles };
+    return { userId: rows[0].user_id, amr: rows[0].amr, roles: rows[0].roles, jkt: rows[0].jkt };
   }
 
   /** The user's known devices; `current` marks the device of the caller's session; `trusted` is
@@ -376,7 +436,7 @@ export async function completeStepUp(
     if (!rt || rt.revoked_at || rt.status !== 'active' || new Date(rt.expires_at).getTime() <= now || new Date(rt.session_expires_at).getTime() <= now) {
       return fail('session_ended');
     }
-    const deviceId = await recordDevice(sequelize, t, ch.user_id, { hash: ch.fingerprint, label: ch.label ?? 'Unknown device' }, ch.ip);
+    const deviceId = await recordDevice(sequelize, t, ch.user_id, { hash: ch.fingerprint, label: ch.label ?? 'Unknown device', jkt: ch.jkt }, ch.ip);
     const expires = nextSessionExpiry(lifetimes, new Date(rt.session_created_at), now);
     await sequelize.query(
       `WITH spent AS (UPDATE refresh_tokens SET spent_at = now(), replaced_by = $2 WHERE id = $1),

@@ -16,6 +16,8 @@ export interface RequestMeta extends AuditMeta {
   userAgent?: string;
   acceptLanguage?: string;
   deviceId?: string;
+  /** RFC 9449: the thumbprint of the key whose fresh DPoP proof came with the request (verified by the route). */
+  dpopJkt?: string;
 }
 
 /**
@@ -52,7 +54,8 @@ export const nextSessionExpirySql = (created: string, idle: string, max: string)
 
 export interface IssuedTokens {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the session is bound to a key (the access token carries `cnf.jkt`). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   refresh_token: string;
   refresh_expires_in: number;
@@ -103,6 +106,7 @@ interface TokenRow {
   session_created_at: Date;
   status: string;
   roles: string[];
+  jkt: string | null;
 }
 
 export class SessionService {
@@ -135,7 +139,8 @@ export class SessionService {
 
   /**
    * The token response. `session` is the session's sign-in time (`auth_time`) and the expiry its
-   * new refresh token got; read from the database when the caller does not have them.
+   * new refresh token got; read from the database when the caller does not have them. `jkt`: the
+   * key the session is bound to (DPoP), if any.
    */
   async issue(
     userId: string,
@@ -144,6 +149,7 @@ export class SessionService {
     roles: string[],
     refresh: string,
     session?: { authTime: Date; expiresAt: Date },
+    jkt?: string | null,
   ): Promise<IssuedTokens> {
     if (!session) {
       const rows = await this.sequelize.query<{ created_at: Date; expires_at: Date }>(`SELECT created_at, expires_at FROM sessions WHERE id = $1`, {
@@ -153,8 +159,8 @@ export class SessionService {
       session = rows[0] ? { authTime: new Date(rows[0].created_at), expiresAt: new Date(rows[0].expires_at) } : { authTime: new Date(), expiresAt: new Date() };
     }
     return {
-      access_token: await this.tokens.issueAccessToken({ sub: userId, sid: sessionId, amr, roles, authTime: session.authTime }),
-      token_type: 'Bearer',
+      access_token: await this.tokens.issueAccessToken({ sub: userId, sid: sessionId, amr, roles, authTime: session.authTime, jkt }),
+      token_type: jkt ? 'DPoP' : 'Bearer',
       expires_in: this.tokens.accessTtl,
       refresh_token: refresh,
       refresh_expires_in: Math.max(0, Math.floor((session.expiresAt.getTime() - Date.now()) / 1000)),
@@ -176,7 +182,7 @@ export class SessionService {
     const createdAt = new Date();
     const expires = nextSessionExpiry(this.lifetimes, createdAt, createdAt.getTime());
     await this.sequelize.query(
-      `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $10, $10))
+      `WITH s AS (INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent, created_at, last_used_at, jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $10, $10, $11))
        INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($8, $1, $9, $5)`,
       {
         bind: [
@@ -190,12 +196,13 @@ export class SessionService {
           randomUUID(),
           hash,
           createdAt,
+          meta.dpopJkt ?? null,
         ],
         transaction: t,
         type: QueryTypes.INSERT,
       },
     );
-    return () => this.issue(user.id, sessionId, amr, user.roles, token, { authTime: createdAt, expiresAt: expires });
+    return () => this.issue(user.id, sessionId, amr, user.roles, token, { authTime: createdAt, expiresAt: expires }, meta.dpopJkt);
   }
 
   async refresh(presented: string, meta: RequestMeta): Promise<IssuedTokens> {
@@ -210,7 +217,7 @@ export class SessionService {
       outcome = await this.sequelize.transaction(async (t) => {
         const rows = await this.sequelize.query<TokenRow>(
           `SELECT rt.id, rt.session_id, rt.expires_at, rt.spent_at, s.user_id, s.amr, s.revoked_at,
-                  s.expires_at AS session_expires_at, s.created_at AS session_created_at, u.status, u.roles
+                  s.expires_at AS session_expires_at, s.created_at AS session_created_at, u.status, u.roles, s.jkt
              FROM refresh_tokens rt
              JOIN sessions s ON s.id = rt.session_id
              JOIN users u ON u.id = s.user_id
@@ -220,6 +227,15 @@ export class SessionService {
         );
         const row = rows[0];
         if (!row) return { ok: false, error: new AppError('invalid_grant', 'the refresh token is not valid') };
+        if (row.jkt && meta.dpopJkt !== row.jkt) {
+          // A key-bound token without a proof of its key: whoever sends it does not hold the
+          // device. Nothing changes (the token stays good for its device, no e-mail); audited.
+          const reason = meta.dpopJkt ? 'other_key' : 'no_proof';
+          await audit(t, 'refresh.dpop_refused', row.user_id, meta, { session_id: row.session_id, reason });
+          return { ok: false, error: new AppError('invalid_dpop_proof', 'this refresh token is bound to a key: send a fresh DPoP proof made with it') };
+        }
+        // A session that is not bound keeps the header fingerprint (the weaker mode), proof or not.
+        const deviceMeta: RequestMeta = row.jkt ? meta : { ...meta, dpopJkt: undefined };
         if (row.spent_at) {
           // A spent token again: someone holds a copy. End the whole session.
           if (!row.revoked_at) {
@@ -239,7 +255,7 @@ export class SessionService {
           const code = row.status === 'suspended' ? 'account_suspended' : row.status === 'locked' ? 'account_locked' : 'invalid_grant';
           return { ok: false, error: new AppError(code, 'the account cannot receive tokens in its current state') };
         }
-        const decision = await this.deviceCheck({ userId: row.user_id, sessionId: row.session_id, refreshTokenId: row.id, meta, t });
+        const decision = await this.deviceCheck({ userId: row.user_id, sessionId: row.session_id, refreshTokenId: row.id, meta: deviceMeta, t });
         if (decision.kind === 'deny') return { ok: false, error: decision.error };
 
         const next = newRefreshToken();
@@ -252,7 +268,7 @@ export class SessionService {
            UPDATE sessions SET last_used_at = now(), expires_at = $5, device_id = COALESCE($6, device_id) WHERE id = $3`,
           { bind: [row.id, nextId, row.session_id, next.hash, expires, decision.deviceId ?? null], transaction: t },
         );
-        return { ok: true, finish: () => this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token, { authTime, expiresAt: expires }) };
+        return { ok: true, finish: () => this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token, { authTime, expiresAt: expires }, row.jkt) };
       });
     } catch (err) {
       throw mapDbError(err);
@@ -265,14 +281,23 @@ export class SessionService {
    * The refresh hot path in one round trip. The UPDATE re-checks `spent_at IS NULL` under the row
    * lock, so of concurrent uses at most one rotates; the losers get no row here and take the
    * locked path, which treats the spent token as reuse. The device is the session's own
-   * (`s.device_id`), never just any device of the user with the same fingerprint.
+   * (`s.device_id`), never just any device of the user with the same fingerprint. A key-bound
+   * session takes this path only with a proof of its key (`s.jkt`), an unbound one only without.
    */
   private async rotateFromKnownDevice(hash: Buffer, known: KnownDeviceShortcut, meta: RequestMeta): Promise<IssuedTokens | null> {
     const next = newRefreshToken();
     const nextId = randomUUID();
-    const rows = await this.sequelize.query<{ session_id: string; user_id: string; amr: string[]; roles: string[]; created_at: Date; expires_at: Date }>(
+    const rows = await this.sequelize.query<{
+      session_id: string;
+      user_id: string;
+      amr: string[];
+      roles: string[];
+      created_at: Date;
+      expires_at: Date;
+      jkt: string | null;
+    }>(
       `WITH cand AS (
-         SELECT rt.id, rt.session_id, s.user_id, s.amr, u.roles, d.id AS device_id, s.created_at,
+         SELECT rt.id, rt.session_id, s.user_id, s.amr, u.roles, d.id AS device_id, s.created_at, s.jkt,
                 ${nextSessionExpirySql('s.created_at', '$5', '$8')} AS expires_at
            FROM refresh_tokens rt
            JOIN sessions s ON s.id = rt.session_id
@@ -281,10 +306,11 @@ export class SessionService {
                 AND ${trustedNowSql('d', '$7')}
           WHERE rt.token_hash = $1 AND rt.spent_at IS NULL AND rt.expires_at > now()
             AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
+            AND s.jkt IS NOT DISTINCT FROM $9::text
        ), spent AS (
          UPDATE refresh_tokens rt SET spent_at = now(), replaced_by = $3
            FROM cand WHERE rt.id = cand.id AND rt.spent_at IS NULL
-         RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id, cand.created_at, cand.expires_at
+         RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id, cand.created_at, cand.expires_at, cand.jkt
        ), ins AS (
          INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at)
          SELECT $3, session_id, $4, expires_at FROM spent
@@ -295,7 +321,7 @@ export class SessionService {
          UPDATE device_fingerprints d SET last_seen_at = now(), last_ip = $6
            FROM spent WHERE d.id = spent.device_id
        )
-       SELECT session_id, user_id, amr, roles, created_at, expires_at FROM spent`,
+       SELECT session_id, user_id, amr, roles, created_at, expires_at, jkt FROM spent`,
       {
         bind: [
           hash,
@@ -306,13 +332,22 @@ export class SessionService {
           meta.ip ?? null,
           known.trustTtl,
           this.lifetimes.max,
+          meta.dpopJkt ?? null,
         ],
         type: QueryTypes.SELECT,
       },
     );
     const row = rows[0];
     if (!row) return null;
-    return this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token, { authTime: new Date(row.created_at), expiresAt: new Date(row.expires_at) });
+    return this.issue(
+      row.user_id,
+      row.session_id,
+      row.amr,
+      row.roles,
+      next.token,
+      { authTime: new Date(row.created_at), expiresAt: new Date(row.expires_at) },
+      row.jkt,
+    );
   }
 
   /** Ends the session a refresh token belongs to. Unknown tokens are ignored (nothing to end). */

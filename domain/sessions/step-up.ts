@@ -35,6 +35,8 @@ export interface ChallengeRow {
   refresh_token_id: string;
   fingerprint: Buffer;
   label: string | null;
+  /** The DPoP key of a key-bound session's challenge: the verification_id works only with a proof of it. */
+  jkt: string | null;
   method: StepUpMethod;
   status: string;
   expires_at: Date;

@@ -15,6 +15,8 @@ export interface AccessClaims extends JWTPayload {
   roles: string[];
   /** When the user signed in for this session (seconds; OIDC `auth_time`); kept across refreshes. */
   auth_time?: number;
+  /** RFC 9449 §6: a DPoP-bound token carries its key's thumbprint. */
+  cnf?: { jkt: string };
 }
 
 /** Whether an access token's session has ended (domain/sessions/revocations.ts): sync from memory, async from the database. */
@@ -40,10 +42,10 @@ export class TokenService {
     return this.s.accessTtl;
   }
 
-  async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[]; authTime?: Date }): Promise<string> {
+  async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[]; authTime?: Date; jkt?: string | null }): Promise<string> {
     const { kid, key } = this.keys.signingKey();
     const authTime = c.authTime ? { auth_time: Math.floor(c.authTime.getTime() / 1000) } : {};
-    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles, ...authTime })
+    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles, ...authTime, ...(c.jkt ? { cnf: { jkt: c.jkt } } : {}) })
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'at+jwt' })
       .setIssuer(this.s.issuer)
       .setAudience(this.s.audience)
@@ -68,6 +70,7 @@ export class TokenService {
         { algorithms: [SIGNING_ALG], issuer: this.s.issuer, audience: this.s.audience, typ: 'at+jwt', requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'] },
       );
       if (!Array.isArray(payload.amr) || !Array.isArray(payload.roles)) throw new Error('claims missing');
+      if (payload.cnf !== undefined && typeof (payload.cnf as { jkt?: unknown }).jkt !== 'string') throw new Error('cnf without jkt');
       return payload as AccessClaims;
     } catch {
       throw new AppError('unauthorized', 'the access token is missing, malformed, expired or not signed by us');

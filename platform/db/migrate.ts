@@ -8,6 +8,7 @@ import * as m004 from './migrations/004-reset-devices';
 import * as m005 from './migrations/005-vault-ops';
 import * as m006 from './migrations/006-contested-registrations';
 import * as m007 from './migrations/007-login-throttles';
+import * as m008 from './migrations/008-dpop';
 import * as m009 from './migrations/009-token-revocations';
 import * as m010 from './migrations/010-flow-outbox';
 
@@ -24,6 +25,7 @@ export const MIGRATIONS: Array<[string, Migration]> = [
   ['005-vault-ops', m005],
   ['006-contested-registrations', m006],
   ['007-login-throttles', m007],
+  ['008-dpop', m008],
   ['009-token-revocations', m009],
   ['010-flow-outbox', m010],
 ];
