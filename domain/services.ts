@@ -32,7 +32,12 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   const keys = new KeyRing(vault, logger.child({ component: 'keys' }));
   await retrying('signing keys', logger, () => keys.load(true));
   keys.startRefresh(config.KEY_REFRESH_SECONDS * 1000);
-  const tokens = new TokenService(keys, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL });
+  const tokens = new TokenService(keys, {
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    accessTtl: config.ACCESS_TOKEN_TTL,
+    clientId: config.ACCESS_TOKEN_CLIENT_ID,
+  });
   const limits = new GuessingLimits(
     sequelize,
     {

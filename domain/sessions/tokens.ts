@@ -13,12 +13,19 @@ export interface AccessClaims extends JWTPayload {
   jti: string;
   amr: string[];
   roles: string[];
+  /** The client the token was issued to (RFC 9068 2.2). */
+  client_id: string;
 }
+
+/** Our first-party API has no client registry: every token names this client unless configured. */
+export const DEFAULT_CLIENT_ID = 'authflow-api';
 
 export interface TokenSettings {
   issuer: string;
   audience: string;
   accessTtl: number;
+  /** `client_id` claim written and required on verify (ACCESS_TOKEN_CLIENT_ID). */
+  clientId?: string;
 }
 
 export class TokenService {
@@ -33,7 +40,7 @@ export class TokenService {
 
   async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[] }): Promise<string> {
     const { kid, key } = this.keys.signingKey();
-    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles })
+    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles, client_id: this.s.clientId ?? DEFAULT_CLIENT_ID })
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'at+jwt' })
       .setIssuer(this.s.issuer)
       .setAudience(this.s.audience)
@@ -58,6 +65,7 @@ export class TokenService {
         { algorithms: [SIGNING_ALG], issuer: this.s.issuer, audience: this.s.audience, typ: 'at+jwt', requiredClaims: ['sub', 'sid', 'jti', 'exp', 'iat'] },
       );
       if (!Array.isArray(payload.amr) || !Array.isArray(payload.roles)) throw new Error('claims missing');
+      if (payload.client_id !== (this.s.clientId ?? DEFAULT_CLIENT_ID)) throw new Error('client_id missing or not ours');
       return payload as AccessClaims;
     } catch {
       throw new AppError('unauthorized', 'the access token is missing, malformed, expired or not signed by us');
