@@ -7,10 +7,10 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { Email, MfaCode, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope } from '../schemas';
+import { Email, MfaCode, MfaRequiredSchema, Password, RefreshBody, TokensSchema, UserEnvelope, UserName } from '../schemas';
 import { rateLimit } from '../middleware/rate-limit';
 
-const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
+const RegisterBody = z.object({ email: Email, password: Password, name: UserName.optional() }).strict();
 const VerifyBody = z
   .object({
     token: z.string().min(10).max(200),
