@@ -5,6 +5,15 @@ export const Email = z.string().trim().min(3).max(254).email();
 /** Length rules are the policy's job (clear reasons); here only a hard cap against abuse. */
 export const Password = z.string().min(1).max(1024);
 
+/** A display name: one printable line. No control or format characters (Unicode Cc, Cf: newlines,
+ * tabs, bidi overrides, zero-width characters) and no line or paragraph separators; trimmed. */
+export const UserName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u, 'one printable line: no control, format (bidi, zero-width) or line-break characters');
+
 export const UserSchema = z.object({
   id: z.string().uuid(),
   email: z.string().nullable(),

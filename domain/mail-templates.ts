@@ -19,7 +19,9 @@ export interface Rendered {
 }
 
 export function render(template: NotificationTemplate, v: Record<string, string>): Rendered {
-  const hello = v.name ? `Hello ${v.name},` : 'Hello,';
+  // Names are validated as one printable line on input; older rows are flattened here all the same.
+  const name = v.name?.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, ' ').trim();
+  const hello = name ? `Hello ${name},` : 'Hello,';
   const sign = '\n\n— Authflow';
   switch (template) {
     case 'email_verification':

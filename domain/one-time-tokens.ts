@@ -10,7 +10,7 @@ import { Op, QueryTypes, Sequelize, Transaction, WhereOptions } from 'sequelize'
 import { OneTimeToken } from '../platform/db/models';
 import { hashOpaque, numericCode, randomOpaque } from '../crypto/opaque-tokens';
 import { NotificationTemplate, render } from './mail-templates';
-import { mailRecipient, Outbox } from './outbox';
+import { greetingName, mailRecipient, Outbox } from './outbox';
 
 export type TokenPurpose = OneTimeToken['purpose'];
 
@@ -139,7 +139,7 @@ export class OneTimeCodes {
         // A contested registration kept no password: the mail says the click will ask for one.
         ...render(input.template, {
           ...(input.params ?? {}),
-          name: user.name ?? '',
+          name: greetingName(user),
           code,
           link,
           expiresAt: expiresAt.toISOString(),

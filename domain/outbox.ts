@@ -34,9 +34,15 @@ export type OutboxMessage = Omit<MailMessage, 'messageId'>;
 
 /** The user an e-mail goes to, or 404 `not_found` when there is no such user or no address. */
 export async function mailRecipient(userId: string): Promise<User> {
-  const user = await User.findByPk(userId, { attributes: ['id', 'email', 'name', 'status', 'registration_contested_at'] });
+  const user = await User.findByPk(userId, { attributes: ['id', 'email', 'name', 'status', 'registration_contested_at', 'email_verified_at'] });
   if (!user || !user.email) throw new AppError('not_found', `user ${userId} has no address`);
   return user;
+}
+
+/** The name a mail may greet with: none until the address is verified, since whoever registered
+ * an unverified address chose it (it may be a stranger's text aimed at the address's owner). */
+export function greetingName(user: Pick<User, 'name' | 'email_verified_at'>): string {
+  return user.email_verified_at ? (user.name ?? '') : '';
 }
 
 export class Outbox {
@@ -89,7 +95,7 @@ export class Outbox {
   async sendToUser(key: string, input: { userId: string; template: NotificationTemplate; params?: Record<string, string> }): Promise<boolean> {
     return this.sendOnce(key, input.userId, input.template, async () => {
       const user = await mailRecipient(input.userId);
-      const r = render(input.template, { ...(input.params ?? {}), name: user.name ?? '' });
+      const r = render(input.template, { ...(input.params ?? {}), name: greetingName(user) });
       return { to: user.email!, ...r };
     });
   }

@@ -50,7 +50,11 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
     { accessTtl: config.ACCESS_TOKEN_TTL, maxLagMs: config.REVOCATION_MAX_LAG_MS, heartbeatMs: config.REVOCATION_HEARTBEAT_MS },
     logger.child({ component: 'revocations' }),
   );
-  const tokens = new TokenService(keys, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL }, revocations);
+  const tokens = new TokenService(
+    keys,
+    { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL, clientId: config.ACCESS_TOKEN_CLIENT_ID },
+    revocations,
+  );
   const limits = new GuessingLimits(
     sequelize,
     {

@@ -37,10 +37,14 @@ const schema = z.object({
   /** Origins allowed to call the codec endpoint from a browser (the Temporal UI). */
   CORS_ORIGINS: z.string().default('http://localhost:8233'),
   TRUST_PROXY: bool.default(false),
+  /** Bearer token /metrics requires; unset, /metrics is not served (404). */
+  METRICS_TOKEN: z.string().min(32).optional(),
 
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).default('authflow'),
   ACCESS_TOKEN_TTL: seconds(900),
+  /** `client_id` claim of access tokens (RFC 9068); no client registry yet, so one first-party client. */
+  ACCESS_TOKEN_CLIENT_ID: z.string().trim().min(1).max(128).default('authflow-api'),
   REFRESH_TOKEN_TTL: seconds(30 * 24 * 3600),
   /** Session lifetimes: a session not refreshed for SESSION_IDLE_TIMEOUT seconds ends, and none
    * lives longer than SESSION_MAX_LIFETIME seconds after its sign-in, however often it is used. A
@@ -116,6 +120,8 @@ const schema = z.object({
   SMTP_HOST: z.string().default('127.0.0.1'),
   SMTP_PORT: int(1025, 1, 65535),
   SMTP_SECURE: bool.default(false),
+  /** On a plain-port relay: fail the send unless the relay offers STARTTLS (never send in clear). */
+  SMTP_REQUIRE_TLS: bool.default(false),
   MAIL_FROM: z.string().default('Authflow <no-reply@authflow.local>'),
 
   ARGON2_MEMORY_KIB: int(19456, 8192),
@@ -213,6 +219,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     missing.push('KEY_PROPAGATION_DELAY: must be at least twice KEY_REFRESH_SECONDS, so every API publishes a new key before any signs with it');
   if (c.REVOCATION_HEARTBEAT_MS * 2 > c.REVOCATION_MAX_LAG_MS)
     missing.push('REVOCATION_HEARTBEAT_MS: must be at most half of REVOCATION_MAX_LAG_MS, or a healthy feed would count as lagging');
+  if (c.RESTORE_DRILL_DATABASE === c.DB_NAME)
+    missing.push('RESTORE_DRILL_DATABASE: must not be DB_NAME: the drill restores the backup into it, over the live data (objects dropped first)');
   if (missing.length) throw new ConfigError(missing);
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
 }

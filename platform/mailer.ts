@@ -18,6 +18,8 @@ export interface MailerConfig {
   SMTP_HOST: string;
   SMTP_PORT: number;
   SMTP_SECURE: boolean;
+  /** Plain-port relay: upgrade with STARTTLS or fail the send (never send in clear). */
+  SMTP_REQUIRE_TLS?: boolean;
   MAIL_FROM: string;
 }
 
@@ -36,7 +38,10 @@ export class Mailer {
       host: this.c.SMTP_HOST,
       port: this.c.SMTP_PORT,
       secure: this.c.SMTP_SECURE,
-      ignoreTLS: !this.c.SMTP_SECURE,
+      // SMTP_REQUIRE_TLS: a relay that offers no STARTTLS fails the send before MAIL FROM.
+      // Otherwise (the local maildev) STARTTLS is not attempted.
+      requireTLS: !this.c.SMTP_SECURE && this.c.SMTP_REQUIRE_TLS === true,
+      ignoreTLS: !this.c.SMTP_SECURE && this.c.SMTP_REQUIRE_TLS !== true,
       auth: creds?.username ? { user: creds.username, pass: creds.password ?? '' } : undefined,
       connectionTimeout: 5000,
       greetingTimeout: 5000,
@@ -55,7 +60,9 @@ export class Mailer {
     } catch (err) {
       const e = err as { responseCode?: number; code?: string };
       if (e.code === 'EAUTH' || e.responseCode === 535) this.transport = undefined; // re-read creds next time
-      if (e.responseCode && e.responseCode >= 500 && e.responseCode !== 535) throw err; // permanent
+      // No STARTTLS under SMTP_REQUIRE_TLS (ETLS, whatever the relay answered to STARTTLS): the
+      // relay's configuration, not the message, so retried like an outage, never sent in clear.
+      if (e.code !== 'ETLS' && e.responseCode && e.responseCode >= 500 && e.responseCode !== 535) throw err; // permanent
       throw new DependencyError('smtp', err);
     }
   }

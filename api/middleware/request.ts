@@ -1,4 +1,7 @@
-/** Request id, per-request child logger, access log and latency metric. */
+/** Request id, per-request child logger, access log and latency metric. The request id is always
+ * the server's own (a UUID): it keys audit events and idempotent notifications, so a client must
+ * not choose it. A client's `X-Request-Id` is kept only as an untrusted log field,
+ * `client_request_id`, when it is a short plain token (anything else is dropped). */
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import type { Logger } from '../../platform/logger';
@@ -8,7 +11,7 @@ const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 declare module 'koa' {
   interface DefaultState {
-    /** The request id (the client's `X-Request-Id` when well-formed, else a new one). */
+    /** The server-generated request id (also the `X-Request-Id` response header). */
     requestId: string;
     /** The request's child logger (carries the request id). */
     log: Logger;
@@ -18,10 +21,10 @@ declare module 'koa' {
 export function requestContext(logger: Logger): Koa.Middleware {
   return async (ctx, next) => {
     const incoming = ctx.get('X-Request-Id');
-    const id = ID_RE.test(incoming) ? incoming : randomUUID();
+    const id = randomUUID();
     ctx.state.requestId = id;
     ctx.set('X-Request-Id', id);
-    const log = logger.child({ req_id: id });
+    const log = logger.child(ID_RE.test(incoming) ? { req_id: id, client_request_id: incoming } : { req_id: id });
     ctx.state.log = log;
     const start = process.hrtime.bigint();
     try {

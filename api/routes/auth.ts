@@ -17,10 +17,11 @@ import {
   RefreshBody,
   TokensSchema,
   UserEnvelope,
+  UserName,
 } from '../schemas';
 import { rateLimit } from '../middleware/rate-limit';
 
-const RegisterBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(100).optional() }).strict();
+const RegisterBody = z.object({ email: Email, password: Password, name: UserName.optional() }).strict();
 const VerifyBody = z
   .object({
     token: z.string().min(10).max(200),

@@ -3,7 +3,8 @@
  * <api>/codec`, it posts to `<endpoint>/decode` and `/encode`) and the CLI (`--codec-endpoint
  * <api>/codec --codec-auth "Bearer <token>"`) send payloads in proto-JSON form and get them back
  * decrypted (or encrypted) with the same codec the API's Temporal client uses. Admin bearer token
- * only; CORS for the UI origins in CORS_ORIGINS. Decoded payloads are never logged: the log line
+ * of a live session only (as the admin routes: a revoked session or a demoted admin is refused
+ * while its JWT is still valid); CORS for the UI origins in CORS_ORIGINS. Decoded payloads are never logged: the log line
  * and the audit event carry the operator, the namespace and a count.
  */
 import Router from '@koa/router';
@@ -14,7 +15,7 @@ import { audit } from '../../domain/audit';
 import { CodecError, payloadFromJson, payloadToJson } from '../../platform/temporal/payload-codec';
 import { AppError } from '../../platform/errors';
 import type { AppDeps } from '../context';
-import { requestMeta, requireAuth, requireRole } from '../middleware/auth';
+import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 
@@ -101,11 +102,12 @@ export function codecRouter(deps: AppDeps): Router {
       responses: {
         200: { description: `the payloads, ${op}d, in the same order`, schema: Reply },
         400: { description: 'malformed payloads, unknown key id or tampered ciphertext, or another namespace' },
-        403: { description: 'not an admin' },
+        401: { description: 'missing or invalid access token, or the session has ended' },
+        403: { description: 'not an admin (checked against the account now, not only the token)' },
       },
     });
     r.options(`/${op}`, cors, preflight);
-    r.post(`/${op}`, cors, requireAuth(deps.tokens), requireRole('admin'), handler(op));
+    r.post(`/${op}`, cors, requireAuth(deps.tokens), requireRole('admin'), requireLiveAdmin(deps), handler(op));
   }
   return r;
 }

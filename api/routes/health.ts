@@ -1,8 +1,10 @@
 /** Operations endpoints: liveness, readiness (names the failing dependency), metrics, OpenAPI. */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import { z } from 'zod';
 import { registry } from '../../platform/metrics';
 import type { AppDeps } from '../context';
+import { AppError } from '../../platform/errors';
 import { problem } from '../middleware/errors';
 import { buildDocument, describe } from '../openapi';
 
@@ -52,14 +54,29 @@ export function healthRouter(deps: AppDeps): Router {
   });
 
   describe('get', '/metrics', {
-    summary: 'Prometheus metrics',
+    summary: 'Prometheus metrics (Authorization: Bearer <METRICS_TOKEN>, not an access token)',
+    description: 'Served only when METRICS_TOKEN is configured (404 otherwise); the scraper sends that token as a bearer credential.',
     tags: ['operations'],
-    responses: { 200: { description: 'text format', schema: z.string(), mediaType: 'text/plain' } },
+    responses: {
+      200: { description: 'text format', schema: z.string(), mediaType: 'text/plain' },
+      401: { description: 'missing or wrong metrics token' },
+      404: { description: 'METRICS_TOKEN is not configured: metrics are not served' },
+    },
   });
-  r.get('/metrics', async (ctx) => {
-    ctx.type = registry.contentType;
-    ctx.body = await registry.metrics();
-  });
+  const metricsToken = deps.config.METRICS_TOKEN;
+  if (metricsToken) {
+    // Compare digests: constant time and independent of the presented token's length.
+    const digest = (s: string) => createHash('sha256').update(s).digest();
+    const expected = digest(`Bearer ${metricsToken}`);
+    r.get('/metrics', async (ctx) => {
+      if (!timingSafeEqual(digest(ctx.get('Authorization')), expected)) {
+        ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+        throw new AppError('unauthorized', 'send the metrics token as Authorization: Bearer <METRICS_TOKEN>');
+      }
+      ctx.type = registry.contentType;
+      ctx.body = await registry.metrics();
+    });
+  }
 
   describe('get', '/openapi.json', {
     summary: 'This OpenAPI document',

@@ -11,7 +11,7 @@ import { AppError } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
 import { render } from '../mail-templates';
 import { deleteUserTokens } from '../one-time-tokens';
-import type { Outbox } from '../outbox';
+import { greetingName, type Outbox } from '../outbox';
 import { lockUser, transition } from './account-state';
 import { MFA_CLEARED, wipeCredentials } from './credentials';
 import { throttleAccountKey } from './lockout';
@@ -69,7 +69,7 @@ export class AccountErasure {
     // Farewell notice, at most once per workflow run (outbox row keyed by run and activity).
     const { row } = await this.outbox.claim(key, user.id, 'account_erased');
     if (row.status !== 'sent' && user.email) {
-      await this.outbox.deliver(key, row, { to: user.email, ...render('account_erased', { name: user.name ?? '' }) });
+      await this.outbox.deliver(key, row, { to: user.email, ...render('account_erased', { name: greetingName(user) }) });
     }
 
     const erasedAt = new Date();

@@ -17,6 +17,8 @@ export interface AccessClaims extends JWTPayload {
   auth_time?: number;
   /** RFC 9449 §6: a DPoP-bound token carries its key's thumbprint. */
   cnf?: { jkt: string };
+  /** The client the token was issued to (RFC 9068 2.2). */
+  client_id: string;
 }
 
 /** Whether an access token's session has ended (domain/sessions/revocations.ts): sync from memory, async from the database. */
@@ -24,10 +26,15 @@ export interface RevocationCheck {
   isRevoked(c: { sid: string; sub: string; iat?: number }): boolean | Promise<boolean>;
 }
 
+/** Our first-party API has no client registry: every token names this client unless configured. */
+export const DEFAULT_CLIENT_ID = 'authflow-api';
+
 export interface TokenSettings {
   issuer: string;
   audience: string;
   accessTtl: number;
+  /** `client_id` claim written and required on verify (ACCESS_TOKEN_CLIENT_ID). */
+  clientId?: string;
 }
 
 export class TokenService {
@@ -45,7 +52,14 @@ export class TokenService {
   async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[]; authTime?: Date; jkt?: string | null }): Promise<string> {
     const { kid, key } = this.keys.signingKey();
     const authTime = c.authTime ? { auth_time: Math.floor(c.authTime.getTime() / 1000) } : {};
-    return new SignJWT({ sid: c.sid, amr: c.amr, roles: c.roles, ...authTime, ...(c.jkt ? { cnf: { jkt: c.jkt } } : {}) })
+    return new SignJWT({
+      sid: c.sid,
+      amr: c.amr,
+      roles: c.roles,
+      client_id: this.s.clientId ?? DEFAULT_CLIENT_ID,
+      ...authTime,
+      ...(c.jkt ? { cnf: { jkt: c.jkt } } : {}),
+    })
       .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'at+jwt' })
       .setIssuer(this.s.issuer)
       .setAudience(this.s.audience)
@@ -71,6 +85,7 @@ export class TokenService {
       );
       if (!Array.isArray(payload.amr) || !Array.isArray(payload.roles)) throw new Error('claims missing');
       if (payload.cnf !== undefined && typeof (payload.cnf as { jkt?: unknown }).jkt !== 'string') throw new Error('cnf without jkt');
+      if (payload.client_id !== (this.s.clientId ?? DEFAULT_CLIENT_ID)) throw new Error('client_id missing or not ours');
       return payload as AccessClaims;
     } catch {
       throw new AppError('unauthorized', 'the access token is missing, malformed, expired or not signed by us');

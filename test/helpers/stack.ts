@@ -40,6 +40,13 @@ export async function api<T = any>(
   return { status: res.status, headers: res.headers, body: body as T };
 }
 
+/** GET /metrics with the stack's METRICS_TOKEN (test/env/metrics.json). */
+export async function metricsText(url = stackInfo().urls.api): Promise<string> {
+  const res = await fetch(`${url}/metrics`, { headers: { Authorization: `Bearer ${stackInfo().serviceEnv.METRICS_TOKEN}` } });
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
+  return res.text();
+}
+
 export async function pg(): Promise<PgClient> {
   const c = new PgClient({ connectionString: stackInfo().pgSuperuserUrl.replace(/\/postgres$/, '/authflow') });
   await c.connect();

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { api, pg, stackInfo, uniqueEmail, unsealKeys, vaultRoot, waitForMail } from '../helpers/stack';
+import { api, metricsText, pg, stackInfo, uniqueEmail, unsealKeys, vaultRoot, waitForMail } from '../helpers/stack';
 
 describe('the local stack', () => {
   test('migrations are applied to the service database', async () => {
@@ -104,8 +104,7 @@ describe('the local stack', () => {
   });
 
   test('metrics count dependency calls by operation and outcome', async () => {
-    const r = await fetch(`${stackInfo().urls.api}/metrics`);
-    const text = await r.text();
+    const text = await metricsText();
     expect(text).toMatch(/authflow_dependency_calls_total\{dependency="vault",operation="approle_login",outcome="ok"\} \d+/);
     expect(text).toMatch(/authflow_dependency_call_duration_seconds_bucket\{le="[^"]+",dependency="postgres"/);
     expect(text).toMatch(/authflow_vault_token_ttl_seconds \d+/);

@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlowAttr, UserIdAttr } from '../../platform/temporal/ids';
-import { api, pg, sleep, stackInfo, vaultRoot } from '../helpers/stack';
+import { api, metricsText, pg, sleep, stackInfo, vaultRoot } from '../helpers/stack';
 import {
   closeTemporal,
   currentWorkerPid,
@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 async function metric(name: string, labels = ''): Promise<number | undefined> {
-  const text = await (await fetch(`${stackInfo().urls.api}/metrics`)).text();
+  const text = await metricsText();
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
   return line ? Number(line.split(' ').pop()) : undefined;
 }

@@ -15,7 +15,7 @@ import { parseConfig } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
 import { FlowAttr, scheduleIds, UserIdAttr } from '../../platform/temporal/ids';
 import { registerSchedules } from '../../worker/schedules';
-import { api, pg, sleep, stackInfo, uniqueEmail, vaultRoot as vaultRootAdmin } from '../helpers/stack';
+import { api, metricsText, pg, sleep, stackInfo, uniqueEmail, vaultRoot as vaultRootAdmin } from '../helpers/stack';
 import { VaultAdmin } from '../../infra/stack/vault-admin';
 import { closeTemporal, logLines, makeAdmin, recordPid, ROOT, startService, stopPid, temporal, waitRun, workerLogName } from '../helpers/ops';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
@@ -33,9 +33,7 @@ afterAll(async () => {
   await closeTemporal();
 });
 
-async function metrics(url = stackInfo().urls.api): Promise<string> {
-  return (await fetch(`${url}/metrics`)).text();
-}
+const metrics = metricsText;
 function metricValue(text: string, name: string, labels = ''): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
   return line ? Number(line.split(' ').pop()) : undefined;

@@ -26,6 +26,8 @@ path "secret/data/authflow/codec-keys" {
   capabilities = ["read"]
 }
 
+# Not used by the service (it signs with the in-memory keys above): bench/suites/signing.ts
+# measures transit signing with the API's identity, so the bench keeps sign and key metadata.
 path "transit/sign/authflow-jwt" {
   capabilities = ["update"]
 }

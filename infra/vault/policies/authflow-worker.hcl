@@ -1,4 +1,6 @@
-# The Temporal worker: runs activities that send mail, rotate keys and take backups.
+# The Temporal worker: runs activities that send mail, rotate keys and take backups. No TOTP
+# transit key: no activity reads or writes TOTP secrets (the API enrols and checks them), so a
+# worker token cannot decrypt them.
 
 path "secret/data/authflow/database" {
   capabilities = ["read"]
@@ -22,14 +24,6 @@ path "secret/data/authflow/signing-keys" {
 
 path "secret/data/authflow/codec-keys" {
   capabilities = ["create", "read", "update"]
-}
-
-path "transit/encrypt/authflow-totp" {
-  capabilities = ["update"]
-}
-
-path "transit/decrypt/authflow-totp" {
-  capabilities = ["update"]
 }
 
 # Backups: a fresh data key per backup file (the file stores only its wrapped form), and

@@ -26,6 +26,12 @@ describe('configuration', () => {
     }
   });
 
+  test('refuses a restore-drill database that is the service database', () => {
+    expect(() => parseConfig({ ...base, RESTORE_DRILL_DATABASE: 'authflow' })).toThrow(/RESTORE_DRILL_DATABASE: must not be DB_NAME/);
+    expect(() => parseConfig({ ...base, DB_NAME: 'prod', RESTORE_DRILL_DATABASE: 'prod' })).toThrow(/RESTORE_DRILL_DATABASE/);
+    expect(parseConfig({ ...base, DB_NAME: 'prod' }).RESTORE_DRILL_DATABASE).toBe('authflow_restore_drill');
+  });
+
   test('.env.example lists every variable the service reads', () => {
     const example = readFileSync(join(__dirname, '..', '..', '..', '.env.example'), 'utf8');
     const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));

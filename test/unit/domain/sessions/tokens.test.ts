@@ -65,6 +65,28 @@ describe('access tokens', () => {
     await expect(good.verifyAccessToken(none)).rejects.toMatchObject({ code: 'unauthorized' });
   });
 
+  test('carry client_id (RFC 9068) and a token without ours is refused', async () => {
+    const { keys, set } = await ring();
+    const svc = new TokenService(keys, { issuer: 'i', audience: 'a', accessTtl: 60 });
+    expect(await svc.verifyAccessToken(await svc.issueAccessToken({ sub: 'u', sid: 's', amr: ['pwd'], roles: ['user'] }))).toMatchObject({
+      client_id: 'authflow-api',
+    });
+    const other = new TokenService(keys, { issuer: 'i', audience: 'a', accessTtl: 60, clientId: 'other-client' });
+    await expect(svc.verifyAccessToken(await other.issueAccessToken({ sub: 'u', sid: 's', amr: ['pwd'], roles: ['user'] }))).rejects.toMatchObject({
+      code: 'unauthorized',
+    });
+    const noClient = await new SignJWT({ sid: 's', amr: ['pwd'], roles: ['user'] })
+      .setProtectedHeader({ alg: 'EdDSA', kid: set.keys[0].kid, typ: 'at+jwt' })
+      .setIssuer('i')
+      .setAudience('a')
+      .setSubject('u')
+      .setJti('j')
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(keys.signingKey().key);
+    await expect(svc.verifyAccessToken(noClient)).rejects.toMatchObject({ code: 'unauthorized' });
+  });
+
   test('the JWKS holds public keys only', async () => {
     const { keys } = await ring();
     for (const k of keys.jwks().keys) {
