@@ -55,6 +55,10 @@ const schema = z.object({
   DB_NAME: z.string().default('authflow'),
   DB_POOL_MAX: int(10, 1, 200),
   DB_STATEMENT_TIMEOUT_MS: int(10000, 100),
+  /** TLS to Postgres: disable | require (encrypted, certificate unchecked) | verify-full (needs DB_SSL_CA). */
+  DB_SSL_MODE: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+  /** Path to the PEM CA that signed the Postgres server's certificate (verify-full). */
+  DB_SSL_CA: z.string().min(1).optional(),
 
   VAULT_ADDR: z.url(),
   VAULT_ROLE_ID: z.string().min(1).optional(),
@@ -188,6 +192,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!c.VAULT_SECRET_ID && !c.VAULT_SECRET_ID_FILE) missing.push('VAULT_SECRET_ID or VAULT_SECRET_ID_FILE: one of them is required');
   if (c.KEY_PROPAGATION_DELAY < 2 * c.KEY_REFRESH_SECONDS)
     missing.push('KEY_PROPAGATION_DELAY: must be at least twice KEY_REFRESH_SECONDS, so every API publishes a new key before any signs with it');
+  if (c.DB_SSL_MODE === 'verify-full' && !c.DB_SSL_CA)
+    missing.push('DB_SSL_CA: required when DB_SSL_MODE=verify-full (path to the PEM CA of the Postgres server)');
   if (missing.length) throw new ConfigError(missing);
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
 }
