@@ -37,7 +37,7 @@ export function createBackupsActivities(deps: ActivityDeps) {
 
   async function dbTarget(database = config.DB_NAME): Promise<PgTarget> {
     const creds = await readDbCredentials(vault);
-    return { host: config.DB_HOST, port: config.DB_PORT, database, username: creds.username, password: creds.password };
+    return { host: config.DB_HOST, port: config.DB_PORT, database, username: creds.username, password: creds.password, ssl: config };
   }
 
   const validId = (id: string) => {

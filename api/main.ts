@@ -21,8 +21,10 @@ async function main() {
   // background, so it starts before the worker has) and encrypts what it sends to Temporal.
   const codecKeys = new CodecKeyRing(rt.vault, logger.child({ component: 'codec' }));
   codecKeys.loadInBackground(config.CODEC_KEY_REFRESH_SECONDS * 1000);
-  const payloadCodec = new AesGcmPayloadCodec(codecKeys);
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(payloadCodec) });
+  // What the client reads must be encrypted (plaintext is refused); the codec endpoint, which the
+  // Temporal UI hands every payload it shows (Temporal's own plaintext ones too), passes it through.
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterWith(new AesGcmPayloadCodec(codecKeys)) });
+  const payloadCodec = new AesGcmPayloadCodec(codecKeys, { plaintext: 'pass' });
   const flows = new TemporalFlows(temporal, flowSettings(config));
   const services = await buildServices(rt, flows);
   services.revocations.start();

@@ -104,6 +104,7 @@ async function main() {
       database: arg('database') ?? config.DB_NAME,
       username: creds.username,
       password: creds.password,
+      ssl: config,
     };
     say(`restoring into database ${target.database} on ${target.host}:${target.port}`);
     let last = 0;

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client as PgClient } from 'pg';
+import { pgSsl, pgSslEnv, type DbSslConfig } from './db/ssl';
 import type { VaultClient } from './vault';
 
 export const BACKUP_TRANSIT_KEY = 'authflow-backups';
@@ -56,6 +57,8 @@ export interface PgTarget {
   database: string;
   username: string;
   password: string;
+  /** TLS to the server (DB_SSL_MODE / DB_SSL_CA); absent means disable. */
+  ssl?: DbSslConfig;
 }
 
 export function appVersion(): string {
@@ -174,6 +177,7 @@ export async function pgConnect(t: PgTarget, database = t.database): Promise<PgC
     password: t.password,
     connectionTimeoutMillis: 10000,
     application_name: 'authflow-backup',
+    ssl: pgSsl(t.ssl ?? NO_SSL),
   });
   // A dropped connection (Postgres restarting) must fail the operation, not crash the process.
   c.on('error', () => undefined);
@@ -194,8 +198,18 @@ export function pgConnectionArgs(t: PgTarget): string[] {
   return ['--host', t.host, '--port', String(t.port), '--username', t.username, '--dbname', t.database];
 }
 
-export function runTool(bin: string, args: string[], password: string, signal?: AbortSignal) {
-  const child = spawn(bin, args, { env: { ...process.env, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' }, stdio: ['pipe', 'pipe', 'pipe'] });
+/** libpq's TLS environment (PGSSLMODE, PGSSLROOTCERT) for pg_dump / pg_restore reaching `t`. */
+export function pgToolEnv(t: PgTarget): Record<string, string> {
+  return pgSslEnv(t.ssl ?? NO_SSL);
+}
+
+const NO_SSL: DbSslConfig = { DB_SSL_MODE: 'disable' };
+
+export function runTool(bin: string, args: string[], password: string, signal?: AbortSignal, extraEnv: Record<string, string> = {}) {
+  const child = spawn(bin, args, {
+    env: { ...process.env, ...extraEnv, PGPASSWORD: password, PGCONNECT_TIMEOUT: '10' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => {
     stderr = (stderr + b.toString()).slice(-2000);
@@ -250,6 +264,7 @@ export async function dumpDatabase(opts: {
       [...pgConnectionArgs(target), '--format', 'custom', '--snapshot', snapshot, '--no-password'],
       target.password,
       opts.signal,
+      pgToolEnv(target),
     );
     tool.child.stdin.end();
     let part: BackupPart;

@@ -70,6 +70,10 @@ const schema = z.object({
   DB_NAME: z.string().default('authflow'),
   DB_POOL_MAX: int(10, 1, 200),
   DB_STATEMENT_TIMEOUT_MS: int(10000, 100),
+  /** TLS to Postgres: disable | require (encrypted, certificate unchecked) | verify-full (needs DB_SSL_CA). */
+  DB_SSL_MODE: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+  /** Path to the PEM CA that signed the Postgres server's certificate (verify-full). */
+  DB_SSL_CA: z.string().min(1).optional(),
 
   VAULT_ADDR: z.url(),
   VAULT_ROLE_ID: z.string().min(1).optional(),
@@ -221,6 +225,8 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     missing.push('REVOCATION_HEARTBEAT_MS: must be at most half of REVOCATION_MAX_LAG_MS, or a healthy feed would count as lagging');
   if (c.RESTORE_DRILL_DATABASE === c.DB_NAME)
     missing.push('RESTORE_DRILL_DATABASE: must not be DB_NAME: the drill restores the backup into it, over the live data (objects dropped first)');
+  if (c.DB_SSL_MODE === 'verify-full' && !c.DB_SSL_CA)
+    missing.push('DB_SSL_CA: required when DB_SSL_MODE=verify-full (path to the PEM CA of the Postgres server)');
   if (missing.length) throw new ConfigError(missing);
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
 }

@@ -28,6 +28,7 @@ import {
   decryptStream,
   partialDir,
   pgConnectionArgs,
+  pgToolEnv,
   runTool,
   sha256File,
   type BackupPart,
@@ -209,6 +210,7 @@ export async function restoreDatabase(opts: {
     ],
     target.password,
     opts.signal,
+    pgToolEnv(target),
   );
   tool.child.stdout.resume();
   const { stream, plain } = await decryptStream(opts.vault, opts.dir, p);

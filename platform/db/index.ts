@@ -9,6 +9,7 @@ import type { Logger } from '../logger';
 import { dependencyCalls, dependencyLatency } from '../metrics';
 import type { VaultClient } from '../vault';
 import { initModels } from './models';
+import { pgSsl, type DbSslMode } from './ssl';
 
 export interface DbConfig {
   DB_HOST: string;
@@ -16,6 +17,8 @@ export interface DbConfig {
   DB_NAME: string;
   DB_POOL_MAX: number;
   DB_STATEMENT_TIMEOUT_MS: number;
+  DB_SSL_MODE: DbSslMode;
+  DB_SSL_CA?: string;
 }
 
 export interface DbCredentials {
@@ -136,7 +139,7 @@ export function createSequelize(
     logging: logger ? (sql: string) => logger.trace({ sql }, 'sql') : false,
     benchmark: false,
     pool: { max: c.DB_POOL_MAX, min: 0, acquire: 10000, idle: 10000 },
-    dialectOptions: { statement_timeout: c.DB_STATEMENT_TIMEOUT_MS, application_name: 'authflow' },
+    dialectOptions: { statement_timeout: c.DB_STATEMENT_TIMEOUT_MS, application_name: 'authflow', ssl: pgSsl(c) },
     define: { underscored: true, timestamps: false },
   });
   instrumentSequelize(sequelize);

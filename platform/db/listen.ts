@@ -4,11 +4,12 @@
  */
 import { Client } from 'pg';
 import type { DbConfig, DbCredentials } from './index';
+import { pgSsl, type DbSslConfig } from './ssl';
 
 export type ListenClient = Client;
 
 export function listenClient(
-  c: Pick<DbConfig, 'DB_HOST' | 'DB_PORT' | 'DB_NAME' | 'DB_STATEMENT_TIMEOUT_MS'>,
+  c: Pick<DbConfig, 'DB_HOST' | 'DB_PORT' | 'DB_NAME' | 'DB_STATEMENT_TIMEOUT_MS'> & DbSslConfig,
   creds: DbCredentials,
   name: string,
 ): ListenClient {
@@ -22,5 +23,6 @@ export function listenClient(
     statement_timeout: c.DB_STATEMENT_TIMEOUT_MS,
     connectionTimeoutMillis: 3000,
     keepAlive: true,
+    ssl: pgSsl(c),
   });
 }

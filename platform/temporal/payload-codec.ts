@@ -13,7 +13,7 @@
  * id fails to decrypt. Error messages name key ids and counts only, never payload contents.
  */
 import { AES_GCM_IV_BYTES, AES_GCM_TAG_BYTES, openAesGcm, sealAesGcm } from '../../crypto/aes-gcm';
-import type { Payload, PayloadCodec } from '@temporalio/common';
+import { ApplicationFailure, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { DependencyError } from '../errors';
 
@@ -21,6 +21,8 @@ export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const CIPHER_NAME = 'AES-256-GCM';
 export const META_KEY_ID = 'encryption-key-id';
 export const META_CIPHER = 'encryption-cipher';
+/** ApplicationFailure type of a refused unencrypted payload (see AesGcmPayloadCodec.decode). */
+export const PLAINTEXT_REFUSED = 'PlaintextPayloadRefused';
 const FORMAT_VERSION = 1;
 const IV_BYTES = AES_GCM_IV_BYTES;
 const TAG_BYTES = AES_GCM_TAG_BYTES;
@@ -98,14 +100,31 @@ export function decryptPayload(p: Payload, key: Buffer): Payload {
   return { metadata: inner.metadata, data: inner.data };
 }
 
-/** AES-256-GCM payload codec; payloads that are not encrypted decode unchanged (older histories,
- * search attributes), payloads that already are encrypted encode unchanged. */
+/**
+ * What decode does with a payload that is not encrypted:
+ *  - `refuse` (the API's Temporal client, the worker, every tool's client): a non-retryable
+ *    ApplicationFailure (type PlaintextPayloadRefused). Everything our processes send is
+ *    encrypted, so plaintext input was written by someone who reached the Temporal server without
+ *    the codec keys (a plain client started `notificationWorkflow`, say): the workflow task fails
+ *    and the workflow never runs an activity; an activity fails without a retry.
+ *  - `pass`: returned unchanged. Only for the codec endpoint (api/routes/codec.ts), which the
+ *    Temporal UI and CLI hand every payload they show, including Temporal's own plaintext ones.
+ * Search attributes and headers never pass through the codec (the SDK skips them), and failure
+ * messages arrive as encrypted payloads (platform/temporal/failure-converter.ts), or as plain
+ * strings that are not payloads (timeouts, terminations), so neither needs an exception.
+ */
+export type PlaintextPolicy = 'refuse' | 'pass';
+
+/** AES-256-GCM payload codec; payloads that already are encrypted encode unchanged. */
 export class AesGcmPayloadCodec implements PayloadCodec {
-  constructor(private readonly keys: CodecKeySource) {}
+  constructor(
+    private readonly keys: CodecKeySource,
+    private readonly opts: { plaintext: PlaintextPolicy } = { plaintext: 'refuse' },
+  ) {}
 
   /** What a logger that dumps options (the SDK logs worker options at debug) sees: no keys. */
   toJSON() {
-    return { codec: CIPHER_NAME };
+    return { codec: CIPHER_NAME, plaintext: this.opts.plaintext };
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
@@ -119,6 +138,7 @@ export class AesGcmPayloadCodec implements PayloadCodec {
     const out: Payload[] = [];
     for (const p of payloads) {
       if (!isEncrypted(p)) {
+        if (this.opts.plaintext === 'refuse') throw plaintextRefused(p);
         out.push(p);
         continue;
       }
@@ -138,6 +158,16 @@ export class AesGcmPayloadCodec implements PayloadCodec {
     }
     return out;
   }
+}
+
+/** The failure for an unencrypted payload: names its encoding (cut short), never its content. */
+export function plaintextRefused(p: Payload): ApplicationFailure {
+  const encoding = (metaString(p, 'encoding') ?? '(none)').slice(0, 40).replace(/[^\x20-\x7e]/g, '?');
+  return ApplicationFailure.create({
+    type: PLAINTEXT_REFUSED,
+    message: `refusing an unencrypted payload (encoding ${encoding}): whoever wrote it does not hold the payload codec keys`,
+    nonRetryable: true,
+  });
 }
 
 /** Proto-JSON form of a payload (what the codec endpoint, the UI and the CLI exchange): metadata

@@ -1,7 +1,7 @@
 /** The payload codec: AES-256-GCM, key id in the metadata, rotation, tampering, key-set guards. */
 import { randomBytes } from 'node:crypto';
-import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { AesGcmPayloadCodec, CodecError, ENCRYPTED_ENCODING, META_KEY_ID, metaString } from '../../../../platform/temporal/payload-codec';
+import { ApplicationFailure, defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { AesGcmPayloadCodec, CodecError, ENCRYPTED_ENCODING, META_KEY_ID, metaString, PLAINTEXT_REFUSED } from '../../../../platform/temporal/payload-codec';
 import { CodecKeyRing, CodecKeySet, FIXTURE_KID_PREFIX, newCodecKey, StaticCodecKeys } from '../../../../platform/temporal/codec-keys';
 import { failureConverter } from '../../../../platform/temporal/failure-converter';
 import { createLogger } from '../../../../platform/logger';
@@ -66,13 +66,27 @@ describe('the payload codec', () => {
     await expect(codec.decode([{ ...enc, data: flipped.subarray(0, 10) }])).rejects.toBeInstanceOf(CodecError);
   });
 
-  test('plain payloads decode unchanged and encrypted payloads are not encrypted twice', async () => {
+  test('plain payloads are refused (non-retryable, content not named); encrypted payloads are not encrypted twice', async () => {
     const codec = codecFor(keySet('c-1'));
-    const plain = defaultPayloadConverter.toPayload({ n: 1 });
-    expect(await codec.decode([plain])).toEqual([plain]);
+    const plain = defaultPayloadConverter.toPayload({ n: 1, email: 'alice@example.com' });
+    const err = await codec.decode([plain]).catch((e) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err.type).toBe(PLAINTEXT_REFUSED);
+    expect(err.nonRetryable).toBe(true);
+    expect(err.message).toContain('json/plain');
+    expect(err.message).not.toContain('alice');
+    // A payload without metadata at all is refused too.
+    await expect(codec.decode([{ data: plain.data }])).rejects.toBeInstanceOf(ApplicationFailure);
     const [enc] = await codec.encode([plain]);
     const [again] = await codec.encode([enc]);
     expect(again).toBe(enc);
+  });
+
+  test("the codec endpoint's policy passes plain payloads through unchanged (the UI hands it every payload)", async () => {
+    const codec = new AesGcmPayloadCodec(new StaticCodecKeys(keySet('c-1')), { plaintext: 'pass' });
+    const plain = defaultPayloadConverter.toPayload({ n: 1 });
+    const [enc] = await codec.encode([plain]);
+    expect(await codec.decode([plain, enc])).toEqual([plain, plain]);
   });
 
   test('a key set with a wrong-sized key or without its active key is refused', () => {
