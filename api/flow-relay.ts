@@ -13,7 +13,7 @@ import type { TemporalFlows } from '../platform/temporal/flows';
 
 export function flowEventHandler(
   flows: TemporalFlows,
-  services: { accounts: Pick<AccountService, 'awaitsVerification'>; passwordResets: Pick<PasswordResetService, 'requestServedSince'> },
+  services: { accounts: Pick<AccountService, 'awaitsVerification'>; passwordResets: Pick<PasswordResetService, 'requestServedSince' | 'acceptForgot'> },
   s: { acceptWithinMs: number },
 ): FlowEventHandler {
   const { accounts, passwordResets } = services;
@@ -28,6 +28,12 @@ export function flowEventHandler(
         if (!(await accounts.awaitsVerification(event.userId))) return;
         return flows.relayResendVerification(event.userId, `flow-outbox:${id}`, s.acceptWithinMs);
       case 'password_reset.requested':
+        if (await passwordResets.requestServedSince(event.userId, createdAt)) return;
+        return flows.requestPasswordReset(event.userId);
+      // A forgot request of any address: nothing for an unknown or ineligible account.
+      case 'password_reset.forgot':
+        if (!event.userId) return;
+        if (!(await passwordResets.acceptForgot(event.userId, id, { requestId: event.requestId, ip: event.ip }))) return;
         if (await passwordResets.requestServedSince(event.userId, createdAt)) return;
         return flows.requestPasswordReset(event.userId);
       default:

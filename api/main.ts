@@ -12,6 +12,38 @@ import { readinessChecks } from '../platform/health';
 import { FlowOutboxGauges, OpsStatusGauges, RevocationFeedGauges } from '../platform/metrics';
 import { flowEventHandler } from './flow-relay';
 import { createServer } from './server';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import type { Logger } from '../platform/logger';
+
+/**
+ * One HTTP server per address of API_HOST (a comma-separated list: the dev stack listens on both
+ * loopbacks, 127.0.0.1 and ::1, so `localhost` works whichever one a client resolves). The first
+ * address must bind; a later one that this host does not have (no IPv6) is logged and skipped.
+ */
+async function listenOnEach(handler: RequestListener, hosts: string[], port: number, logger: Logger): Promise<Server[]> {
+  const servers: Server[] = [];
+  for (const [i, host] of hosts.entries()) {
+    const server = createHttpServer(handler);
+    server.keepAliveTimeout = 65000;
+    try {
+      await new Promise<void>((done, fail) => {
+        server.once('error', fail);
+        server.listen(port, host, () => {
+          server.off('error', fail);
+          done();
+        });
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (i === 0 || (code !== 'EADDRNOTAVAIL' && code !== 'EAFNOSUPPORT')) throw err;
+      logger.warn({ host, code }, 'api address not available on this host; skipped');
+      continue;
+    }
+    logger.info({ url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` }, 'api listening');
+    servers.push(server);
+  }
+  return servers;
+}
 
 async function main() {
   const rt = await createRuntime('authflow-api', loadConfig());
@@ -35,22 +67,18 @@ async function main() {
   new FlowOutboxGauges(services.flowOutbox);
   const readiness = readinessChecks({ sequelize: rt.sequelize, vault: rt.vault, temporal: connection });
   const app = createServer({ config, logger, ...services, flows, payloadCodec, readiness });
-  const server = app.listen(config.API_PORT, config.API_HOST, () => {
-    logger.info({ url: `http://${config.API_HOST}:${config.API_PORT}` }, 'api listening');
-  });
-  server.keepAliveTimeout = 65000;
+  const handle = app.callback();
+  const servers = await listenOnEach((req, res) => void handle(req, res), config.API_HOST, config.API_PORT, logger);
   const stop = () => {
     logger.info('api shutting down');
     services.keys.stop();
     void services.revocations.stop();
     codecKeys.stop();
-    server.close(() => {
-      void (async () => {
-        await services.flowOutbox.stop();
-        await connection.close().catch(() => undefined);
-        await rt.close();
-        process.exit(0);
-      })();
+    void Promise.all(servers.map((server) => new Promise<void>((done) => server.close(() => done())))).then(async () => {
+      await services.flowOutbox.stop();
+      await connection.close().catch(() => undefined);
+      await rt.close();
+      process.exit(0);
     });
     setTimeout(() => process.exit(0), 10000).unref();
   };

@@ -31,7 +31,12 @@ const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
-  API_HOST: z.string().default('127.0.0.1'),
+  /** Addresses the API listens on, comma-separated (e.g. `127.0.0.1,::1`, or `0.0.0.0` in a container). */
+  API_HOST: z
+    .string()
+    .default('127.0.0.1')
+    .transform((v) => v.split(',').map((h) => h.trim()))
+    .refine((hs) => hs.length > 0 && hs.every((h) => h.length > 0), { message: 'a comma-separated list of addresses' }),
   API_PORT: int(3000, 0, 65535),
   PUBLIC_BASE_URL: z.url().default('http://localhost:3000'),
   /** Origins allowed to call the codec endpoint from a browser (the Temporal UI). */

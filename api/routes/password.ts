@@ -1,6 +1,6 @@
 /**
- * Forgotten password: `POST /v1/auth/password/forgot` (always 202, same body, same time: the
- * account lookup and the flow outbox row run after the answer; the relay starts the flow) and `POST /v1/auth/password/reset`
+ * Forgotten password: `POST /v1/auth/password/forgot` (always 202, same body, same time: one
+ * flow outbox row for any address is committed before the answer; the relay decides and starts the flow) and `POST /v1/auth/password/reset`
  * (spend the e-mailed token, set the password, end every session, tell the workflow, which sends
  * "your password was changed"). The flow: workflows/password-reset.ts; its I/O:
  * activities/password-reset.ts; the database half: domain/accounts/password-reset.ts.
@@ -9,7 +9,6 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { DependencyError } from '../../platform/errors';
 import { rateLimit } from '../middleware/rate-limit';
-import type { RequestMeta } from '../../domain/sessions/sessions';
 import type { AppDeps } from '../context';
 import { requestMeta } from '../middleware/auth';
 import { parse } from '../middleware/validate';
@@ -21,31 +20,27 @@ const ResetBody = z.object({ token: z.string().min(1).max(200), new_password: Pa
 const Accepted = z.object({ status: z.literal('accepted') });
 
 export function passwordRouter(deps: AppDeps): Router {
-  const { flows, passwordResets, logger } = deps;
-  const log = logger.child({ component: 'password-reset' });
+  const { flows, passwordResets } = deps;
   const r = new Router({ prefix: '/v1/auth/password' });
-
-  /** After the 202: find the account and commit its reset request as a flow outbox row (the relay starts or signals the flow). */
-  async function requestReset(email: string, meta: RequestMeta): Promise<void> {
-    await passwordResets.requestReset(email, meta);
-  }
 
   describe('post', '/v1/auth/password/forgot', {
     summary: 'Ask for a password-reset e-mail (always 202; the same answer for any address)',
     description:
-      'The request of an eligible account is committed as a flow outbox row after the answer and relayed to the reset flow once Temporal answers, ' +
-      'so a request made while Temporal is down gets its e-mail when it is back.',
+      'Every request, whatever the address, is committed as one flow outbox row before the 202 (the same work for any address); ' +
+      'the relay sends the reset e-mail to an eligible account once Temporal answers, so a request made while Temporal is down, ' +
+      'or just before the API crashed, gets its e-mail when it is back. 503 with Retry-After when the database cannot take the request.',
     tags: ['auth'],
     body: ForgotBody,
-    responses: { 202: { description: 'accepted', schema: Accepted }, 429: { description: 'rate_limited' } },
+    responses: {
+      202: { description: 'accepted', schema: Accepted },
+      429: { description: 'rate_limited' },
+      503: { description: 'dependency_unavailable (the database); retry after Retry-After' },
+    },
   });
-  r.post('/forgot', rateLimit(deps, 'forgot'), (ctx) => {
+  r.post('/forgot', rateLimit(deps, 'forgot'), async (ctx) => {
     const { email } = parse(ForgotBody, ctx.request.body);
-    const meta = requestMeta(ctx);
-    // Nothing about the account may show in the answer or its timing: the work runs afterwards.
-    setImmediate(() => {
-      requestReset(email, meta).catch((err) => log.warn({ err: (err as Error).message, requestId: meta.requestId }, 'password reset request not started'));
-    });
+    // The same lookup and insert for any address; the relay does the rest.
+    await passwordResets.recordForgot(email, requestMeta(ctx));
     ctx.status = 202;
     ctx.body = { status: 'accepted' };
   });

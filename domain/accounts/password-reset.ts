@@ -1,10 +1,11 @@
 /**
  * Password reset, the database half (the flow itself is workflows/password-reset.ts).
  *
- * `accountFor` decides who may receive a reset e-mail; `requestReset` (which the API calls in the
- * background of a forgot request, so the answer and its timing never depend on the account) writes
- * the request and its flow outbox row in one transaction: the relay starts or signals the flow once
- * Temporal answers, so a request made while it is down is not lost. `reset` spends a
+ * `recordForgot` commits a forgot request as a flow outbox row before the answer, the same work for
+ * any address (so the answer and its timing never depend on the account); the relay asks
+ * `acceptForgot` whether the account may be e-mailed (`RESET_ELIGIBLE`), audits it and starts or
+ * signals the flow once Temporal answers, so a request made while it is down, or just before a
+ * crash, is not lost. `reset` spends a
  * token: only the SHA-256 of the e-mailed token is stored, and a token is valid while unused, not
  * superseded by a newer one and not expired. Applying the new password, spending the token,
  * superseding the others, ending every session of the user and the audit event are one
@@ -19,7 +20,7 @@ import type { AccountService } from './accounts';
 import { audit } from '../audit';
 import type { FlowOutbox } from '../flow-outbox';
 import { mapDbError } from '../../platform/db';
-import { OneTimeToken, User, UserStatus } from '../../platform/db/models';
+import { AuditEvent, OneTimeToken, User, UserStatus } from '../../platform/db/models';
 import type { Logger } from '../../platform/logger';
 import { AppError } from '../../platform/errors';
 import { Argon2Params, hashPassword } from '../../crypto/argon2';
@@ -56,16 +57,42 @@ export class PasswordResetService {
     return user && RESET_ELIGIBLE.self.has(user.status) ? user.id : undefined;
   }
 
-  /** A forgot request: the audit event and the flow outbox row of an eligible account, one transaction; nothing otherwise. */
-  async requestReset(email: string, meta: RequestMeta): Promise<void> {
-    const userId = await this.accountFor(email);
-    if (!userId) return;
+  /**
+   * A forgot request, committed before the answer: one flow outbox row for any address (the id of
+   * the account the address names, or null), so the answer costs the same lookup and insert
+   * whoever asks and a crash after the answer loses nothing. The relay decides (`acceptForgot`).
+   */
+  async recordForgot(email: string, meta: RequestMeta): Promise<void> {
     await this.sequelize
       .transaction(async (t) => {
-        await audit(t, 'password.reset_requested', userId, meta);
-        await this.flowOutbox.enqueue(t, { kind: 'password_reset.requested', userId });
+        const user = await User.findOne({ where: { email: normaliseEmail(email) }, attributes: ['id'], transaction: t });
+        await this.flowOutbox.enqueue(t, {
+          kind: 'password_reset.forgot',
+          userId: user?.id ?? null,
+          ...(meta.requestId ? { requestId: meta.requestId } : {}),
+          ...(meta.ip ? { ip: meta.ip } : {}),
+        });
       })
       .catch((err) => Promise.reject(mapDbError(err)));
+  }
+
+  /**
+   * The relay's half of a forgot request (flow outbox row `rowId`): whether the account may get a
+   * reset e-mail now; if so, its audit event is written once per row (a relay retry finds it).
+   */
+  async acceptForgot(userId: string, rowId: string, meta: RequestMeta): Promise<boolean> {
+    const user = await User.findByPk(userId, { attributes: ['id', 'status'] }).catch((err) => Promise.reject(mapDbError(err)));
+    if (!user || !RESET_ELIGIBLE.self.has(user.status)) return false;
+    await this.sequelize
+      .transaction(async (t) => {
+        const seen = await AuditEvent.count({
+          where: { type: 'password.reset_requested', user_id: userId, data: { flow_event: rowId } },
+          transaction: t,
+        });
+        if (!seen) await audit(t, 'password.reset_requested', userId, meta, { flow_event: rowId });
+      })
+      .catch((err) => Promise.reject(mapDbError(err)));
+    return true;
   }
 
   /**

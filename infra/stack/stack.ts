@@ -125,7 +125,8 @@ export class Stack {
       dataDir: d,
       ports: p,
       urls: {
-        api: `http://127.0.0.1:${p.api}`,
+        // localhost, not an IP: WebAuthn refuses IP origins, and DPoP proofs name this URL.
+        api: `http://localhost:${p.api}`,
         temporalUi: `http://localhost:${p.temporalUi}`,
         mailUi: `http://127.0.0.1:${p.mailWeb}`,
         vault: `http://127.0.0.1:${p.vault}`,
@@ -322,7 +323,7 @@ export class Stack {
       '--search-attribute',
       'Flow=Keyword',
       '--ui-codec-endpoint',
-      `${this.info.urls.api.replace('127.0.0.1', 'localhost')}/codec`,
+      `${this.info.urls.api}/codec`,
       '--log-level',
       'warn',
       '--log-format',
@@ -487,7 +488,7 @@ export class Stack {
     this.info.serviceEnv = {
       NODE_ENV: process.env.NODE_ENV === 'test' ? 'test' : 'development',
       LOG_LEVEL: this.opts.logLevel ?? 'info',
-      API_HOST: '127.0.0.1',
+      API_HOST: '127.0.0.1,::1',
       API_PORT: String(p.api),
       PUBLIC_BASE_URL: this.info.urls.api,
       CORS_ORIGINS: `http://localhost:${p.temporalUi},http://127.0.0.1:${p.temporalUi}`,

@@ -4,9 +4,13 @@
  * not the device's private key, gets nothing; proofs are accepted once, for one method and URL,
  * within the iat window; a sign-in with a new key on an account with known keys is a new device.
  */
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { authenticator } from 'otplib';
-import { api, mailsTo, query, sleep, waitForMail } from '../helpers/stack';
+import { api, apiUrl, mailsTo, query, sleep, stackInfo, waitForMail } from '../helpers/stack';
+import { startService, stopPid } from '../helpers/ops';
 import { registerAndVerify } from '../helpers/users';
 import { ath, deviceKey, dpopGet, dpopPost, proof, type DeviceKey } from '../helpers/dpop';
 
@@ -229,5 +233,97 @@ describe('a new key is a new device', () => {
     // Neither session's refresh token works with the other's key.
     expectDpopRefused(await dpopPost('/v1/auth/refresh', { refresh_token: first.refresh_token }, thief, HEADERS));
     expectDpopRefused(await dpopPost('/v1/auth/refresh', { refresh_token: second.refresh_token }, laptop, HEADERS));
+  });
+});
+
+describe('server nonces (DPOP_NONCE_REQUIRED)', () => {
+  // Two more API instances that require nonces, behind the same public URL (proofs name it).
+  let b: Awaited<ReturnType<typeof startService>>;
+  let c: Awaited<ReturnType<typeof startService>>;
+  beforeAll(async () => {
+    const env = (n: number) => ({ API_PORT: String(stackInfo().ports.api + n), DPOP_NONCE_REQUIRED: 'true' });
+    [b, c] = await Promise.all([startService('api', env(61), 'api-dpop-nonce-b'), startService('api', env(62), 'api-dpop-nonce-c')]);
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all([b, c].filter(Boolean).map((s) => stopPid(s.pid)));
+  });
+
+  async function post(base: string, path: string, body: unknown, key: DeviceKey, nonce?: string) {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...HEADERS, DPoP: await proof(key, 'POST', path, { claims: nonce === undefined ? {} : { nonce } }) },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+  }
+
+  test('a proof without the nonce gets 401 use_dpop_nonce and a nonce; any instance accepts any instance’s nonce; a made-up one is refused', async () => {
+    const u = await registerAndVerify();
+    const key = await deviceKey();
+    const creds = { email: u.email, password: u.password };
+
+    const first = await post(b.url!, '/v1/auth/login', creds, key);
+    expect([first.status, first.body.code]).toEqual([401, 'use_dpop_nonce']);
+    expect(first.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    const nonce = first.headers.get('dpop-nonce');
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(first.body.access_token).toBeUndefined();
+
+    const made = await post(b.url!, '/v1/auth/login', creds, key, 'A'.repeat(43));
+    expect([made.status, made.body.code]).toEqual([401, 'use_dpop_nonce']);
+
+    // B's nonce at C: the nonces of every instance come from the same Vault-held secret.
+    const ok = await post(c.url!, '/v1/auth/login', creds, key, nonce!);
+    expect([ok.status, ok.body.token_type]).toEqual([200, 'DPoP']);
+    expect(ok.headers.get('dpop-nonce')).toBeTruthy();
+
+    const refreshed = await post(b.url!, '/v1/auth/refresh', { refresh_token: ok.body.refresh_token }, key, nonce!);
+    expect([refreshed.status, refreshed.body.token_type]).toEqual([200, 'DPoP']);
+
+    // A resource request without the nonce: the DPoP challenge names use_dpop_nonce.
+    const at = refreshed.body.access_token as string;
+    const me = await fetch(`${c.url}/v1/me`, { headers: { Authorization: `DPoP ${at}`, DPoP: await proof(key, 'GET', '/v1/me', { accessToken: at }) } });
+    expect(me.status).toBe(401);
+    expect(me.headers.get('www-authenticate')).toMatch(/^DPoP error="use_dpop_nonce"/);
+    const withNonce = await fetch(`${c.url}/v1/me`, {
+      headers: { Authorization: `DPoP ${at}`, DPoP: await proof(key, 'GET', '/v1/me', { accessToken: at, claims: { nonce: me.headers.get('dpop-nonce') } }) },
+    });
+    expect(withNonce.status).toBe(200);
+  });
+});
+
+describe('the public URL', () => {
+  test('is http://localhost:<port> (WebAuthn refuses IP origins), and the API answers on both loopback addresses', async () => {
+    const info = stackInfo();
+    expect(info.urls.api).toBe(`http://localhost:${info.ports.api}`);
+    expect(info.serviceEnv.PUBLIC_BASE_URL).toBe(info.urls.api);
+    for (const host of ['127.0.0.1', '[::1]']) expect((await fetch(`http://${host}:${info.ports.api}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('the resource-server recipe of docs/security.md', () => {
+  test('run as written against the real API: accepts the bound token with its proof, refuses a thief and a replay', async () => {
+    // The recipe's code block, compiled and loaded as a module of its own (what a reader copies).
+    const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'security.md'), 'utf8');
+    const block = /### A resource server of your own, with jose[\s\S]*?```ts\n([\s\S]*?)```/.exec(doc)![1];
+    const dir = mkdtempSync(join(tmpdir(), 'authflow-recipe-'));
+    const file = join(dir, 'recipe.ts');
+    writeFileSync(file, block.replace("'http://localhost:3000'", JSON.stringify(apiUrl())));
+    // Resolve 'jose' from this checkout.
+    symlinkSync(join(__dirname, '..', '..', 'node_modules'), join(dir, 'node_modules'));
+    const { authenticate } = (await import(file)) as {
+      authenticate: (r: { method: string; url: string; authorization?: string; dpop?: string }) => Promise<{ sub?: string }>;
+    };
+    const u = await registerAndVerify();
+    const key = await deviceKey();
+    const t = await boundLogin(u.email, u.password, key);
+    const url = `${apiUrl()}/v1/things`;
+    const good = { method: 'GET', url, authorization: `DPoP ${t.access_token}`, dpop: await proof(key, 'GET', '/v1/things', { accessToken: t.access_token }) };
+    await expect(authenticate(good)).resolves.toMatchObject({ sub: u.user.id });
+    await expect(authenticate(good)).rejects.toThrow(/replayed/);
+    const thief = await deviceKey();
+    await expect(authenticate({ ...good, dpop: await proof(thief, 'GET', '/v1/things', { accessToken: t.access_token }) })).rejects.toThrow(/another key/);
+    await expect(authenticate({ ...good, authorization: `Bearer ${t.access_token}` })).rejects.toThrow(/DPoP/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -8,11 +8,14 @@
  *   answer at once, and their e-mails arrive once it is back;
  * - idempotency: a row relayed twice (a relay that crashed after Temporal accepted, before the
  *   mark) sends no second e-mail, and a committed row nobody relayed yet (its API died right
- *   after the commit) is picked up by the poll and sends exactly one.
+ *   after the commit) is picked up by the poll and sends exactly one;
+ * - forgot-password commits its request before the 202 for any address (a crash right after the
+ *   answer loses nothing), and with the database away answers 503 instead of a 202 that is lost.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { api, mailsTo, query, sleep, uniqueEmail, until, waitForMail } from '../helpers/stack';
+import { restartPostgres } from '../helpers/ops';
 import { startTemporal, stopTemporal, withWorkerPaused } from '../helpers/temporal-server';
 import { GOOD_PASSWORD, registerAndVerify } from '../helpers/users';
 
@@ -175,7 +178,7 @@ describe('flows requested while Temporal is down', () => {
         'SELECT kind, attempts, relayed_at, created_at FROM flow_outbox WHERE user_id = ANY($1) AND created_at >= $2 ORDER BY id',
         [[freshId, pendingId, verified.user.id], new Date(t0)],
       );
-      expect(rows.map((r) => r.kind)).toEqual(['email_verification.start', 'email_verification.resend', 'password_reset.requested']);
+      expect(rows.map((r) => r.kind)).toEqual(['email_verification.start', 'email_verification.resend', 'password_reset.forgot']);
       expect(rows.every((r) => r.relayed_at)).toBe(true);
       // The relay tried during the outage (rows behind a failing one wait their turn).
       expect(rows.some((r) => r.attempts >= 2)).toBe(true);
@@ -223,5 +226,40 @@ describe('the relay delivers each event once', () => {
     await allRelayed(id, 1);
     await sleep(3000);
     expect(await mailsTo(email, /Verify/)).toHaveLength(1);
+  });
+});
+
+describe('forgot-password keeps its request before it answers', () => {
+  const forgot = (email: string) => api('POST', '/v1/auth/password/forgot', { body: { email } });
+  const rowOf = (requestId: string) =>
+    query<{ kind: string; user_id: string | null }>(`SELECT kind, user_id FROM flow_outbox WHERE payload->>'requestId' = $1`, [requestId]);
+
+  test('the 202 comes after the commit of one outbox row, for a known and for an unknown address alike', async () => {
+    const verified = await registerAndVerify();
+    const known = await forgot(verified.email);
+    expect(known.status).toBe(202);
+    // Read at once: a process killed right after this answer has already committed the request.
+    expect(await rowOf(known.headers.get('x-request-id')!)).toEqual([{ kind: 'password_reset.forgot', user_id: verified.user.id }]);
+    const unknown = await forgot(uniqueEmail('forgot-nobody'));
+    expect(unknown.status).toBe(202);
+    expect(unknown.body).toEqual(known.body);
+    expect(await rowOf(unknown.headers.get('x-request-id')!)).toEqual([{ kind: 'password_reset.forgot', user_id: null }]);
+    await waitForMail(verified.email, /Reset/);
+  });
+
+  test('with Postgres away the answer is 503 with Retry-After, not a 202 that is lost; the retry gets its e-mail', async () => {
+    const verified = await registerAndVerify();
+    let during: Awaited<ReturnType<typeof forgot>> | undefined;
+    await restartPostgres(0, async () => {
+      during = await forgot(verified.email);
+    });
+    expect(during!.status).toBe(503);
+    expect(during!.headers.get('retry-after')).toBeTruthy();
+    expect(during!.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    await sleep(3000);
+    expect(await mailsTo(verified.email, /Reset/)).toHaveLength(0);
+    // The client retries once the database is back (the pool reconnects within a few tries).
+    await until('forgot accepted again', async () => (await forgot(verified.email)).status === 202, 30000);
+    await waitForMail(verified.email, /Reset/, 60000);
   });
 });
