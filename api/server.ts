@@ -16,11 +16,15 @@ import { stepUpRouter } from './routes/step-up';
 import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
 import { healthRouter } from './routes/health';
+import { clientIp } from './middleware/client-ip';
 
 export function createServer(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: deps.config.TRUST_PROXY });
+  // Koa's own proxy mode stays off (it believes the leftmost X-Forwarded-For and X-Forwarded-Host);
+  // the client address comes from TRUST_PROXY through one resolver.
+  const app = new Koa({ proxy: false });
   app.silent = true; // errors are logged by our middleware, never printed raw
   app.context.dpop = deps.dpop; // requireAuth's DPoP proof checks (api/middleware/auth.ts)
+  app.use(clientIp(deps.config.TRUST_PROXY));
   app.use(requestContext(deps.logger));
   app.use(errorMiddleware());
   app.use(async (ctx, next) => {

@@ -2,8 +2,27 @@
  * Configuration: the only module that reads process.env. Parsed and validated once; a missing or
  * bad variable stops the process with a message naming it. `.env.example` lists every variable.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Argon2Params } from '../crypto/argon2';
+
+/** TRUST_PROXY, parsed. */
+export type TrustProxy = { kind: 'none' } | { kind: 'hops'; hops: number } | { kind: 'cidrs'; cidrs: string[] };
+
+function refuse(ctx: z.RefinementCtx, message: string): never {
+  ctx.addIssue({ code: 'custom', message });
+  return z.NEVER;
+}
+
+/** `a.b.c.d/n`, `x::y/n`, or a bare address (a /32 or /128). */
+function validCidr(c: string): boolean {
+  const [addr, bits, ...rest] = c.split('/');
+  const family = isIP(addr);
+  if (!family || rest.length) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
@@ -41,7 +60,31 @@ const schema = z.object({
   PUBLIC_BASE_URL: z.url().default('http://localhost:3000'),
   /** Origins allowed to call the codec endpoint from a browser (the Temporal UI). */
   CORS_ORIGINS: z.string().default('http://localhost:8233'),
-  TRUST_PROXY: bool.default(false),
+  /**
+   * Which X-Forwarded-For entries name the client (api/middleware/client-ip.ts): `false` (the
+   * socket peer, nothing forwarded is believed), a hop count `N` (N proxies in front: the N-th
+   * address from the right, counting the socket peer as the first), or a comma-separated list of
+   * the proxies' CIDRs (the nearest address outside them). `true` (believe the leftmost entry,
+   * which any client can write) is refused.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v, ctx): TrustProxy => {
+      const t = v.trim();
+      if (t === 'false' || t === '0' || t === 'no' || t === '') return { kind: 'none' };
+      if (t === 'true' || t === 'yes')
+        return refuse(ctx, 'true would believe the leftmost X-Forwarded-For, which clients write: give the number of proxies in front, or their CIDRs');
+      if (/^\d+$/.test(t)) {
+        const hops = Number(t);
+        if (hops > 10) return refuse(ctx, 'a hop count of at most 10');
+        return { kind: 'hops', hops };
+      }
+      const cidrs = t.split(',').map((c) => c.trim());
+      const bad = cidrs.filter((c) => !validCidr(c));
+      if (bad.length) return refuse(ctx, `not a CIDR or an address: ${bad.join(', ')}`);
+      return { kind: 'cidrs', cidrs };
+    }),
   /** Bearer token /metrics requires; unset, /metrics is not served (404). */
   METRICS_TOKEN: z.string().min(32).optional(),
 

@@ -61,7 +61,7 @@ export function accountRouter(deps: AppDeps): Router {
       429: { description: 'rate_limited' },
     },
   });
-  r.post('/reactivate', rateLimit(deps, 'login'), async (ctx) => {
+  r.post('/reactivate', rateLimit(deps, 'login', ReactivateBody), async (ctx) => {
     const body = parse(ReactivateBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const found = await deps.accounts.authenticatePassword(body.email, body.password, meta, {

@@ -51,7 +51,7 @@ export function authRouter(deps: AppDeps): Router {
       429: { description: 'rate_limited (per IP or per address), with Retry-After' },
     },
   });
-  r.post('/register', rateLimit(deps, 'register'), async (ctx) => {
+  r.post('/register', rateLimit(deps, 'register', RegisterBody), async (ctx) => {
     const body = parse(RegisterBody, ctx.request.body);
     const meta = requestMeta(ctx);
     const { user, created } = await accounts.register(body, meta);
@@ -145,7 +145,7 @@ export function authRouter(deps: AppDeps): Router {
       429: { description: 'rate_limited (per IP or per account), with Retry-After' },
     },
   });
-  r.post('/login', rateLimit(deps, 'login'), async (ctx) => {
+  r.post('/login', rateLimit(deps, 'login', LoginBody), async (ctx) => {
     const { email, password } = parse(LoginBody, ctx.request.body);
     const meta = await tokenEndpointMeta(ctx, deps.dpop);
     const result = await accounts.login(email, password, meta, {
@@ -195,7 +195,7 @@ export function authRouter(deps: AppDeps): Router {
       429: { description: 'rate_limited (per IP or per account), with Retry-After' },
     },
   });
-  r.post('/refresh', rateLimit(deps, 'refresh'), async (ctx) => {
+  r.post('/refresh', rateLimit(deps, 'refresh', RefreshBody), async (ctx) => {
     const { refresh_token } = parse(RefreshBody, ctx.request.body);
     ctx.body = await sessions.refresh(refresh_token, await tokenEndpointMeta(ctx, deps.dpop));
   });

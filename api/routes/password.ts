@@ -37,7 +37,7 @@ export function passwordRouter(deps: AppDeps): Router {
       503: { description: 'dependency_unavailable (the database); retry after Retry-After' },
     },
   });
-  r.post('/forgot', rateLimit(deps, 'forgot'), async (ctx) => {
+  r.post('/forgot', rateLimit(deps, 'forgot', ForgotBody), async (ctx) => {
     const { email } = parse(ForgotBody, ctx.request.body);
     // The same lookup and insert for any address; the relay does the rest.
     await passwordResets.recordForgot(email, requestMeta(ctx));

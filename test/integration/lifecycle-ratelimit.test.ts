@@ -6,56 +6,15 @@
  * per-account limits apply to every address. */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { callFrom as call, type FromResponse as Res } from '../helpers/http-from';
 import { pg, sleep, stackInfo, uniqueEmail } from '../helpers/stack';
 
 const ROOT = join(__dirname, '..', '..');
 let second: ChildProcess | undefined;
 let urlA: string;
 let urlB: string;
-
-interface Res {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: any;
-}
-
-/** A JSON request from a chosen loopback source address. */
-function call(base: string, method: string, path: string, body: unknown, from = '127.0.0.1'): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const u = new URL(path, base);
-    const req = request(
-      {
-        host: u.hostname,
-        port: u.port,
-        path: u.pathname + u.search,
-        method,
-        localAddress: from,
-        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            /* not JSON */
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -79,7 +38,8 @@ function expect429(r: Res) {
 
 beforeAll(async () => {
   const info = stackInfo();
-  urlA = info.urls.api;
+  // By address: the source addresses below are IPv4 loopbacks, whatever localhost resolves to.
+  urlA = `http://127.0.0.1:${info.ports.api}`;
   const port = await freePort();
   urlB = `http://127.0.0.1:${port}`;
   const log = createWriteStream(join(info.logs, 'api-second.log'));
