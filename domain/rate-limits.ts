@@ -16,7 +16,8 @@ import type { Sequelize } from 'sequelize';
 import type { Config } from '../platform/config';
 import { AppError } from '../platform/errors';
 
-export type LimitedAction = 'login' | 'register' | 'forgot' | 'refresh';
+/** `reauth`: a signed-in user's password re-authentication (password change, TOTP enrolment and removal), per user and IP. */
+export type LimitedAction = 'login' | 'register' | 'forgot' | 'refresh' | 'reauth';
 export type LimitScope = 'ip' | 'account';
 
 export interface LimitSpec {
@@ -39,6 +40,7 @@ export function rateLimitSettings(c: Config): RateLimitSettings {
       register: { ip: c.RATE_LIMIT_REGISTER_IP, account: c.RATE_LIMIT_REGISTER_ACCOUNT },
       forgot: { ip: c.RATE_LIMIT_FORGOT_IP, account: c.RATE_LIMIT_FORGOT_ACCOUNT },
       refresh: { ip: c.RATE_LIMIT_REFRESH_IP, account: c.RATE_LIMIT_REFRESH_ACCOUNT },
+      reauth: { ip: c.RATE_LIMIT_REAUTH_IP, account: c.RATE_LIMIT_REAUTH_ACCOUNT },
     },
   };
 }

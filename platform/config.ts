@@ -232,6 +232,9 @@ const schema = z.object({
   RATE_LIMIT_FORGOT_ACCOUNT: rateLimit('5/3600'),
   RATE_LIMIT_REFRESH_IP: rateLimit('300/300'),
   RATE_LIMIT_REFRESH_ACCOUNT: rateLimit('60/300'),
+  /** Password re-authentication of a signed-in user (password change, TOTP enrolment and removal). */
+  RATE_LIMIT_REAUTH_IP: rateLimit('30/900'),
+  RATE_LIMIT_REAUTH_ACCOUNT: rateLimit('10/900'),
   /** Client IPs (comma-separated, exact) exempt from the per-IP limits; per-account limits still apply. */
   RATE_LIMIT_IP_ALLOWLIST: z
     .string()

@@ -1,6 +1,10 @@
 /**
- * TOTP second factor of the signed-in user: enrol (pending secret + QR code), confirm (MFA on,
- * recovery codes), disable (needs a fresh code). The MFA step of a login lives in routes/auth.ts.
+ * TOTP second factor of the signed-in user: enrol (needs the current password; pending secret +
+ * QR code), confirm (MFA on, recovery codes), disable (needs the password and a fresh code). A
+ * stolen access token alone can neither add an attacker's authenticator nor remove the owner's.
+ * The password is checked like a login (counted, throttled, locking) and the routes share the
+ * per-user re-authentication limit with the password change. The MFA step of a login lives in
+ * routes/auth.ts.
  */
 import Router from '@koa/router';
 import type Koa from 'koa';
@@ -9,7 +13,7 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { MfaCode } from '../schemas';
+import { MfaCode, Password } from '../schemas';
 
 const EnrolmentSchema = z.object({
   secret: z.string().describe('base32 secret, for typing into an app by hand'),
@@ -17,6 +21,8 @@ const EnrolmentSchema = z.object({
   qr_code: z.string().describe('the otpauth URI as a PNG data URL'),
 });
 const CodeBody = z.object({ code: MfaCode }).strict();
+const EnrolBody = z.object({ password: Password.describe('the current password (re-authentication)') }).strict();
+const DisableBody = z.object({ password: Password.describe('the current password (re-authentication)'), code: MfaCode }).strict();
 const RecoveryCodesSchema = z.object({
   recovery_codes: z.array(z.string()).describe('one-time codes, shown once; each signs in once in place of a TOTP code'),
 });
@@ -36,13 +42,24 @@ export function mfaRouter(deps: AppDeps): Router {
   }
 
   describe('post', '/v1/me/mfa/totp', {
-    summary: 'Start TOTP enrolment: a new pending secret with its otpauth URI and QR code',
+    summary: 'Start TOTP enrolment (needs the current password): a new pending secret with its otpauth URI and QR code',
     tags: ['mfa'],
     auth: true,
-    responses: { 200: { description: 'pending secret (MFA is not on until confirmed)', schema: EnrolmentSchema }, 409: { description: 'MFA is already on' } },
+    body: EnrolBody,
+    responses: {
+      200: { description: 'pending secret (MFA is not on until confirmed)', schema: EnrolmentSchema },
+      401: { description: 'invalid_credentials: the password is wrong (counted like a failed login)' },
+      409: { description: 'MFA is already on' },
+      429: { description: 'rate_limited (per user or per IP), with Retry-After' },
+    },
   });
   r.post('/totp', async (ctx) => {
-    ctx.body = await mfa.beginEnrolment(ctx.state.auth!.sub, requestMeta(ctx));
+    const { password } = parse(EnrolBody, ctx.request.body);
+    const userId = ctx.state.auth!.sub;
+    const meta = requestMeta(ctx);
+    await deps.rateLimits.consume('reauth', { ip: ctx.ip, account: `user:${userId}` });
+    await deps.accounts.reauthenticate(userId, password, meta, 'mfa_enrolment');
+    ctx.body = await mfa.beginEnrolment(userId, meta);
   });
 
   describe('post', '/v1/me/mfa/totp/confirm', {
@@ -69,21 +86,25 @@ export function mfaRouter(deps: AppDeps): Router {
   });
 
   describe('delete', '/v1/me/mfa/totp', {
-    summary: 'Turn MFA off; needs a fresh TOTP code (or an unused recovery code)',
+    summary: 'Turn MFA off; needs the current password and a fresh TOTP code (or an unused recovery code)',
     tags: ['mfa'],
     auth: true,
-    body: CodeBody,
+    body: DisableBody,
     responses: {
       204: { description: 'MFA is off; the secret and recovery codes are deleted' },
-      401: { description: 'invalid_mfa_code (counted toward the lockout)' },
+      401: { description: 'invalid_credentials (wrong password, counted like a failed login) or invalid_mfa_code (counted toward the lockout)' },
       409: { description: 'MFA is not on' },
       423: { description: 'account_locked (too many failed codes)' },
+      429: { description: 'rate_limited (per user or per IP), with Retry-After' },
     },
   });
   r.delete('/totp', async (ctx) => {
-    const { code } = parse(CodeBody, ctx.request.body);
+    const { password, code } = parse(DisableBody, ctx.request.body);
     const userId = ctx.state.auth!.sub;
-    await mfa.disable(userId, code, requestMeta(ctx));
+    const meta = requestMeta(ctx);
+    await deps.rateLimits.consume('reauth', { ip: ctx.ip, account: `user:${userId}` });
+    await deps.accounts.reauthenticate(userId, password, meta, 'mfa_disable');
+    await mfa.disable(userId, code, meta);
     await notify(
       ctx,
       userId,

@@ -12,6 +12,7 @@ import { mapDbError } from '../../platform/db';
 import { OneTimeToken, User } from '../../platform/db/models';
 import { AppError, DependencyError } from '../../platform/errors';
 import type { GuessingLimits } from './lockout';
+import type { SecondFactorClaim } from './mfa';
 import { checkPassword } from './password-policy';
 import { Argon2Params, hashPassword, needsRehash, verifyPassword } from '../../crypto/argon2';
 import type { IssuedTokens, RequestMeta, SessionService } from '../sessions/sessions';
@@ -298,21 +299,66 @@ export class AccountService {
     return { kind: 'tokens', user, tokens: await finish() };
   }
 
-  /** Changes the password after checking the current one; ends every other session. */
-  async changePassword(userId: string, sessionId: string, current: string, next: string, meta: RequestMeta): Promise<User> {
-    const user = await User.findByPk(userId);
-    if (!user || user.status !== 'active') throw new AppError('unauthorized');
-    if (!(await verifyPassword(user.password_hash, current, this.s.argon2))) {
-      await audit(undefined, 'password.change_failed', user.id, meta);
+  /**
+   * Re-authentication of a signed-in user by password, before changing the password or the second
+   * factor. Counted exactly like a login attempt (device throttle, account-wide cap, lock), so a
+   * stolen session is no unlimited password oracle; a wrong password answers 401
+   * `invalid_credentials` ("the current password is incorrect") whatever the reason.
+   */
+  async reauthenticate(userId: string, password: string, meta: RequestMeta, purpose: string): Promise<User> {
+    const user = await User.findByPk(userId).catch((err) => Promise.reject(mapDbError(err)));
+    if (!user || user.status !== 'active' || !user.email) throw new AppError('unauthorized', 'the account cannot do this in its current state');
+    const email = normaliseEmail(user.email);
+    const [slot, ok] = await Promise.all([this.limits.reserveAttempt(email, user.id, meta), verifyPassword(user.password_hash, password, this.s.argon2)]);
+    const refuse = async (reason: string): Promise<never> => {
+      await audit(undefined, 'reauth.failed', user.id, meta, { reason, purpose }).catch(() => undefined);
       throw new AppError('invalid_credentials', 'the current password is incorrect');
+    };
+    if (slot.throttled) return refuse('throttled');
+    if (slot.failures === null) return refuse('locked');
+    if (this.limits.capReached(slot.failures)) {
+      const last = slot.failures === this.limits.threshold;
+      if (!ok || !last) await this.limits.lockForFailures(user.id, 'password', meta);
+      if (!last) return refuse('cap_reached');
     }
-    this.policyCheck(next, user.email ?? undefined, user.name ?? undefined);
-    const hash = await hashPassword(next, this.s.argon2);
-    await this.sequelize.transaction(async (t) => {
-      await user.update({ password_hash: hash, password_changed_at: new Date(), updated_at: new Date() }, { transaction: t });
-      const ended = await this.sessions.revokeAllForUser(t, user.id, 'password_changed', sessionId);
-      await audit(t, 'password.changed', user.id, meta, { sessions_ended: ended });
-    });
+    if (!ok) return refuse('bad_password');
+    // This attempt's slot only: earlier failures (someone guessing elsewhere) still count.
+    await this.limits.settleAttempt(email, user.id, meta, true);
+    return user;
+  }
+
+  /**
+   * Changes the password: the new one is checked against the policy first (400 whatever the
+   * current password, so the answer tells nothing about it), then the current one is verified
+   * like a login (`reauthenticate`), then an MFA user's fresh code is checked; the code is spent
+   * in the transaction that changes the password and ends every other session, so a change that
+   * fails leaves it usable. `prepareCode` is MfaService.prepareSecondFactor.
+   */
+  async changePassword(
+    userId: string,
+    sessionId: string,
+    current: string,
+    next: string,
+    meta: RequestMeta,
+    prepareCode: () => Promise<SecondFactorClaim | null>,
+  ): Promise<User> {
+    const found = await User.findByPk(userId).catch((err) => Promise.reject(mapDbError(err)));
+    if (!found || found.status !== 'active') throw new AppError('unauthorized', 'the account cannot do this in its current state');
+    this.policyCheck(next, found.email ?? undefined, found.name ?? undefined);
+    const user = await this.reauthenticate(userId, current, meta, 'password_change');
+    const code = await prepareCode();
+    try {
+      const hash = await hashPassword(next, this.s.argon2);
+      await this.sequelize.transaction(async (t) => {
+        await code?.spend(t);
+        await user.update({ password_hash: hash, password_changed_at: new Date(), updated_at: new Date() }, { transaction: t });
+        const ended = await this.sessions.revokeAllForUser(t, user.id, 'password_changed', sessionId);
+        await audit(t, 'password.changed', user.id, meta, { sessions_ended: ended });
+      });
+    } catch (err) {
+      await code?.release();
+      throw mapDbError(err);
+    }
     return user;
   }
 }

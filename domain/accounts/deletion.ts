@@ -4,7 +4,7 @@
  * the same database transaction so neither exists without the other; and its cancellation
  * (reactivation), which goes through the workflow's update (its handler restores the account).
  */
-import type { Sequelize } from 'sequelize';
+import type { Sequelize, Transaction } from 'sequelize';
 import { User } from '../../platform/db/models';
 import { withTx } from '../../platform/db';
 import { AppError } from '../../platform/errors';
@@ -32,7 +32,8 @@ export class DeletionService {
 
   /**
    * The user's own request: the password is checked like a sign-in (wrong ones count), MFA users
-   * add a fresh code (missing: 401 mfa_required; wrong: 401 invalid_mfa_code), then `schedule`.
+   * add a fresh code (missing: 401 mfa_required; wrong: 401 invalid_mfa_code), spent in the
+   * transaction of `schedule` (a deletion that does not happen leaves the code usable).
    */
   async requestBySelf(userId: string, password: string, code: string | undefined, meta: RequestMeta): Promise<{ user: User; dueAt: Date }> {
     const current = await User.findByPk(userId);
@@ -41,19 +42,32 @@ export class DeletionService {
       throw new AppError('invalid_transition', 'the account is already pending deletion', { status_now: current.status, event: 'request_deletion' });
     }
     await this.accounts.authenticatePassword(current.email, password, meta);
-    await this.mfa.assertFreshSecondFactor(userId, code, meta, 'account_deletion');
-    return this.schedule(userId, meta, 'self');
+    const claim = await this.mfa.prepareSecondFactor(userId, code, meta, 'account_deletion');
+    try {
+      return await this.schedule(userId, meta, 'self', undefined, claim ? (t) => claim.spend(t) : undefined);
+    } catch (err) {
+      await claim?.release();
+      throw err;
+    }
   }
 
   /**
    * Moves the user to `pending_deletion` and starts the deletion workflow, in one transaction (a
-   * failed start rolls the status back). `guard` runs on the locked row first.
+   * failed start rolls the status back). `guard` runs on the locked row first; `inTx` (spending the
+   * second factor that authorised it) in the same transaction.
    */
-  async schedule(userId: string, meta: RequestMeta, by: 'self' | 'admin', guard?: (u: User) => void): Promise<{ user: User; dueAt: Date }> {
+  async schedule(
+    userId: string,
+    meta: RequestMeta,
+    by: 'self' | 'admin',
+    guard?: (u: User) => void,
+    inTx?: (t: Transaction) => Promise<void>,
+  ): Promise<{ user: User; dueAt: Date }> {
     const dueAt = new Date(Date.now() + this.graceSeconds * 1000);
     return withTx(this.sequelize, async (t) => {
       const user = await lockUser(userId, t);
       guard?.(user);
+      await inTx?.(t);
       await transition(t, user, 'request_deletion', { meta, deletionDueAt: dueAt, data: { by, due_at: dueAt.toISOString() } });
       await this.flows.startDeletion({ userId, dueAt: dueAt.toISOString(), requestedBy: by });
       return { user, dueAt };

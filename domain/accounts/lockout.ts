@@ -229,6 +229,42 @@ export class GuessingLimits {
     return { locked: result.locked, ...(result.lockedUntil ? { lockedUntil: result.lockedUntil } : {}) };
   }
 
+  /**
+   * Reserves one evaluation of a second-factor code against the account-wide cap, before the code
+   * is checked: one conditional statement, so of parallel requests at most the cap's remaining
+   * slots get one. Returns the account's consecutive failures including this attempt, or null
+   * when the cap is reached or the account is no longer in `status` (the caller asks
+   * `lockForFailures`). `status` is the one the caller found: `active`, or `pending_deletion`
+   * for a reactivation.
+   */
+  async reserveMfaAttempt(userId: string, status: 'active' | 'pending_deletion' = 'active'): Promise<number | null> {
+    try {
+      const rows = await this.sequelize.query<{ failed_logins: number }>(
+        `UPDATE users SET failed_logins = failed_logins + 1, failed_window_start = COALESCE(failed_window_start, now())
+          WHERE id = $1 AND status = $3 AND failed_logins < $2
+          RETURNING failed_logins`,
+        { bind: [userId, this.s.threshold, status], type: QueryTypes.SELECT },
+      );
+      return rows[0]?.failed_logins ?? null;
+    } catch (err) {
+      throw mapDbError(err);
+    }
+  }
+
+  /** Gives back one reserved slot (a code that was right, or that could not be checked). */
+  async releaseAttempt(userId: string, t?: Transaction): Promise<void> {
+    try {
+      await this.sequelize.query(
+        `UPDATE users SET failed_logins = failed_logins - 1,
+                          failed_window_start = CASE WHEN failed_logins > 1 THEN failed_window_start END
+          WHERE id = $1 AND failed_logins > 0`,
+        { bind: [userId], transaction: t },
+      );
+    } catch (err) {
+      throw mapDbError(err);
+    }
+  }
+
   /** A successful authentication resets the counter. */
   async clearFailedAttempts(userId: string, t?: Transaction): Promise<void> {
     try {

@@ -13,7 +13,11 @@
  * step`), a recovery code is marked used with `used_at IS NULL`, so of two concurrent requests
  * with one code exactly one succeeds (RFC 6238 §5.2: a code is accepted once).
  *
- * Failed codes (wrong, replayed, malformed) are audited and counted toward the account lockout.
+ * Every evaluated code takes a slot of the account-wide cap first (`evaluate`: the slot is
+ * reserved with one conditional UPDATE before the code is checked, so a parallel burst over many
+ * mfa_tokens gets at most the cap evaluated); a right code gives its slot back inside the
+ * transaction of the change it authorises, which also re-checks that the account is still active.
+ * Failed codes (wrong, replayed, malformed) are audited and keep their slot.
  * The one exception is confirming an enrolment: the secret there was just handed to the caller,
  * so a wrong code proves nothing about an attacker and locking the account would only punish a
  * user fumbling with the setup.
@@ -24,7 +28,7 @@ import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { audit } from '../audit';
 import { mapDbError, withTx } from '../../platform/db';
 import { MfaRecoveryCode, User } from '../../platform/db/models';
-import { AppError } from '../../platform/errors';
+import { AppError, DependencyError } from '../../platform/errors';
 import { deriveFingerprint } from '../sessions/fingerprint';
 import type { GuessingLimits } from './lockout';
 import type { IssuedTokens, RequestMeta, SessionService } from '../sessions/sessions';
@@ -89,6 +93,18 @@ interface ChallengeRow {
   created_at: Date;
   live: boolean;
 }
+
+/** A right second-factor code not spent yet (MfaService.prepareSecondFactor). */
+export interface SecondFactorClaim {
+  /** Inside the change's transaction: spends the code (401 invalid_mfa_code if a concurrent request did) and gives back its slot. */
+  spend(t: Transaction): Promise<void>;
+  /** The change did not happen: gives back the code's slot of the cap (the code stays usable). */
+  release(): Promise<void>;
+  failures: number;
+}
+
+const lockedError = (until?: Date) =>
+  new AppError('account_locked', 'too many failed attempts; the account is locked', until ? { retry_at: new Date(until).toISOString() } : {});
 
 export class MfaService {
   constructor(
@@ -168,21 +184,71 @@ export class MfaService {
   }
 
   /**
-   * A failed code: audit it, count it toward the lockout, and answer. When this failure locks the
-   * account the answer is `account_locked`; otherwise `invalid_mfa_code` (the same for wrong,
-   * replayed and malformed codes, so the answer does not help a guesser).
+   * A failed code, whose slot was reserved by `evaluate`: audit it and answer. When the slot was
+   * the cap's last the account is locked and the answer is `account_locked`; otherwise
+   * `invalid_mfa_code` (the same for wrong, replayed and malformed codes, so the answer does not
+   * help a guesser).
    */
-  private async fail(userId: string, reason: FailureReason, purpose: string, meta: RequestMeta, extra: Record<string, unknown> = {}): Promise<never> {
+  private async fail(
+    userId: string,
+    reason: FailureReason,
+    purpose: string,
+    meta: RequestMeta,
+    failures: number,
+    extra: Record<string, unknown> = {},
+  ): Promise<never> {
     await audit(undefined, 'mfa.code_rejected', userId, meta, { reason, purpose }).catch(() => undefined);
-    const lock = await this.limits.registerFailedAttempt(userId, 'mfa', meta);
-    if (lock.locked) {
-      throw new AppError(
-        'account_locked',
-        'too many failed attempts; the account is locked',
-        lock.lockedUntil ? { retry_at: new Date(lock.lockedUntil).toISOString() } : {},
-      );
+    if (failures >= this.limits.threshold) {
+      const lock = await this.limits.lockForFailures(userId, 'mfa', meta);
+      if (lock.locked) throw lockedError(lock.lockedUntil);
     }
     throw new AppError('invalid_mfa_code', 'the code is wrong, expired or was already used', extra);
+  }
+
+  /**
+   * Reserve, then check: the code's slot of the account-wide cap is taken before the code is
+   * evaluated. No slot left: the account is locked (or already was) and the code is not looked
+   * at. A wrong code keeps its slot (`fail`); a check that could not run (Vault away) gives it
+   * back. Returns the matching verdict and the failures count including this attempt.
+   */
+  private async evaluate(
+    user: User,
+    code: string,
+    purpose: string,
+    meta: RequestMeta,
+    extra: Record<string, unknown> = {},
+  ): Promise<{ v: Extract<Verdict, { ok: true }>; failures: number }> {
+    const status = user.status === 'pending_deletion' ? 'pending_deletion' : 'active';
+    let failures = await this.limits.reserveMfaAttempt(user.id, status);
+    if (failures === null) {
+      // The cap is reached (lock it now) or a lock ran out (unlocked by the same call): try once more.
+      const lock = await this.limits.lockForFailures(user.id, 'mfa', meta);
+      if (!lock.locked) failures = await this.limits.reserveMfaAttempt(user.id, status);
+      if (failures === null) {
+        await audit(undefined, 'mfa.attempt_refused', user.id, meta, { purpose, reason: 'cap_reached' }).catch(() => undefined);
+        throw lockedError(lock.lockedUntil);
+      }
+    }
+    let v: Verdict;
+    try {
+      v = await this.check(user, code);
+    } catch (err) {
+      await this.limits.releaseAttempt(user.id).catch(() => undefined);
+      throw err;
+    }
+    if (!v.ok) return this.fail(user.id, v.reason, purpose, meta, failures, extra);
+    return { v, failures };
+  }
+
+  /** Inside a success transaction: the account must still be in `status` (a racing failure may have locked it). */
+  private async stillActive(t: Transaction, userId: string, status: 'active' | 'pending_deletion' = 'active'): Promise<void> {
+    const [row] = await this.sequelize.query<{ status: string; locked_until: Date | null }>(`SELECT status, locked_until FROM users WHERE id = $1 FOR UPDATE`, {
+      bind: [userId],
+      transaction: t,
+      type: QueryTypes.SELECT,
+    });
+    if (row?.status === 'locked') throw lockedError(row.locked_until ?? undefined);
+    if (row?.status !== status) throw new AppError('unauthorized', 'the account cannot do this in its current state');
   }
 
   // ---- Enrolment -------------------------------------------------------------------------------
@@ -251,14 +317,15 @@ export class MfaService {
     return { recovery_codes: codes };
   }
 
-  /** Turns MFA off after a fresh code (TOTP or recovery); secrets, recovery codes and open login challenges go. */
+  /** Turns MFA off after a fresh code (TOTP or recovery); secrets, recovery codes and open login challenges go.
+   * The caller has re-authenticated the user with the password (AccountService.reauthenticate). */
   async disable(userId: string, code: string, meta: RequestMeta): Promise<void> {
     const user = await this.activeUser(userId);
     if (!user.mfa_enabled) throw new AppError('conflict', 'two-factor authentication is not on');
-    const v = await this.check(user, code);
-    if (!v.ok) return this.fail(user.id, v.reason, 'disable', meta);
+    const { v, failures } = await this.evaluate(user, code, 'disable', meta);
     try {
       await withTx(this.sequelize, async (t) => {
+        await this.stillActive(t, user.id);
         if (!(await this.claim(t, user.id, v))) throw new LostRace();
         await this.sequelize.query(
           `UPDATE users SET mfa_enabled = false, totp_secret_enc = NULL, totp_pending_enc = NULL, totp_last_step = NULL, updated_at = now() WHERE id = $1`,
@@ -266,35 +333,62 @@ export class MfaService {
         );
         await MfaRecoveryCode.destroy({ where: { user_id: user.id }, transaction: t });
         await this.sequelize.query(`UPDATE mfa_challenges SET used_at = now() WHERE user_id = $1 AND used_at IS NULL`, { bind: [user.id], transaction: t });
+        await this.limits.releaseAttempt(user.id, t);
         await audit(t, 'mfa.disabled', user.id, meta, { method: v.method });
       });
     } catch (err) {
-      if (err instanceof LostRace) return this.fail(user.id, 'replayed', 'disable', meta);
+      if (err instanceof LostRace) return this.fail(user.id, 'replayed', 'disable', meta, failures);
       throw err;
     }
   }
 
   /**
-   * For sensitive operations (change password, delete account, ...): a no-op for users without
-   * MFA; for MFA users a fresh code (TOTP or recovery) must come with the request. Missing →
-   * 401 `mfa_required`; wrong or replayed → 401 `invalid_mfa_code` (counted toward lockout).
-   * The code is spent here, before the operation runs.
+   * For sensitive operations (change password, delete account, ...): null for users without MFA;
+   * for MFA users a fresh code (TOTP or recovery) must come with the request. Missing → 401
+   * `mfa_required`; wrong or replayed → 401 `invalid_mfa_code` (its slot of the cap kept). A right
+   * code is not spent yet: the caller spends it with `spend(t)` inside the transaction of the
+   * change it authorises (so a change that fails leaves the code usable), or `release()`s it.
    */
-  async assertFreshSecondFactor(userId: string, code: string | undefined, meta: RequestMeta, purpose = 'sensitive_operation'): Promise<void> {
+  async prepareSecondFactor(userId: string, code: string | undefined, meta: RequestMeta, purpose = 'sensitive_operation'): Promise<SecondFactorClaim | null> {
     const user = await User.findByPk(userId).catch((err) => Promise.reject(mapDbError(err)));
-    if (!user || !user.mfa_enabled) return;
+    if (!user || !user.mfa_enabled) return null;
     if (code === undefined || code.trim() === '') {
       throw new AppError('mfa_required', 'this operation needs a current code from your authenticator app (field `code`)');
     }
-    const v = await this.check(user, code);
-    if (!v.ok) return this.fail(user.id, v.reason, purpose, meta);
-    try {
-      await withTx(this.sequelize, async (t) => {
-        if (!(await this.claim(t, user.id, v))) throw new LostRace();
+    const { v, failures } = await this.evaluate(user, code, purpose, meta);
+    let settled = false;
+    return {
+      spend: async (t: Transaction) => {
+        await this.stillActive(t, user.id, user.status === 'pending_deletion' ? 'pending_deletion' : 'active');
+        if (!(await this.claim(t, user.id, v))) {
+          settled = true;
+          // Spent by a concurrent request: a replay, whose slot stays counted.
+          await audit(undefined, 'mfa.code_rejected', user.id, meta, { reason: 'replayed', purpose }).catch(() => undefined);
+          throw new AppError('invalid_mfa_code', 'the code is wrong, expired or was already used');
+        }
+        await this.limits.releaseAttempt(user.id, t);
         await audit(t, 'mfa.verified', user.id, meta, { method: v.method, purpose });
-      });
+        t.afterCommit(() => {
+          settled = true;
+        });
+      },
+      release: async () => {
+        if (settled) return;
+        settled = true;
+        await this.limits.releaseAttempt(user.id).catch(() => undefined);
+      },
+      failures,
+    };
+  }
+
+  /** `prepareSecondFactor` and its spend in a transaction of its own (operations that run after it). */
+  async assertFreshSecondFactor(userId: string, code: string | undefined, meta: RequestMeta, purpose = 'sensitive_operation'): Promise<void> {
+    const claim = await this.prepareSecondFactor(userId, code, meta, purpose);
+    if (!claim) return;
+    try {
+      await withTx(this.sequelize, (t) => claim.spend(t));
     } catch (err) {
-      if (err instanceof LostRace) return this.fail(user.id, 'replayed', purpose, meta);
+      await claim.release();
       throw err;
     }
   }
@@ -372,9 +466,7 @@ export class MfaService {
     const passwordChangedSince = user.password_changed_at && new Date(user.password_changed_at) > new Date(ch.created_at);
     if (user.status !== 'active' || !user.mfa_enabled || passwordChangedSince) throw invalidToken();
 
-    const v = await this.check(user, code);
-
-    // One attempt used, committed whatever happens next.
+    // One attempt of this token used before the code is looked at, committed whatever happens next.
     const used = await this.sequelize
       .query<{ attempts: number }>(
         `UPDATE mfa_challenges SET attempts = attempts + 1
@@ -386,12 +478,26 @@ export class MfaService {
     if (!used[0]) throw invalidToken();
     const attemptsLeft = this.s.maxAttempts - used[0].attempts;
 
-    if (!v.ok) return this.fail(user.id, v.reason, 'login', meta, { attempts_remaining: attemptsLeft });
+    let evaluated: { v: Extract<Verdict, { ok: true }>; failures: number };
+    try {
+      evaluated = await this.evaluate(user, code, 'login', meta, { attempts_remaining: attemptsLeft });
+    } catch (err) {
+      // A check that could not run (Vault away: 503) uses none of the token's attempts.
+      if (!(err instanceof AppError) || err instanceof DependencyError) {
+        await this.sequelize
+          .query(`UPDATE mfa_challenges SET attempts = attempts - 1 WHERE id = $1 AND attempts > 0`, { bind: [ch.id] })
+          .catch(() => undefined);
+      }
+      throw err;
+    }
+    const { v, failures } = evaluated;
 
     let finish: () => Promise<IssuedTokens>;
     try {
       finish = await withTx(this.sequelize, async (t) => {
-        // Code first: losing its race rolls everything back, and the token stays usable.
+        // The account first (a racing failure may have locked it), then the code: losing its race
+        // rolls everything back, and the token stays usable.
+        await this.stillActive(t, user.id);
         if (!(await this.claim(t, user.id, v))) throw new LostRace();
         const spent = await this.sequelize.query(
           `UPDATE mfa_challenges SET used_at = now() WHERE id = $1 AND used_at IS NULL AND expires_at > now() RETURNING id`,
@@ -405,7 +511,7 @@ export class MfaService {
         return f;
       });
     } catch (err) {
-      if (err instanceof LostRace) return this.fail(user.id, 'replayed', 'login', meta, { attempts_remaining: attemptsLeft });
+      if (err instanceof LostRace) return this.fail(user.id, 'replayed', 'login', meta, failures, { attempts_remaining: attemptsLeft });
       throw err;
     }
     return finish();

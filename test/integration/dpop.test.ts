@@ -174,7 +174,7 @@ describe('the mfa_token and the step-up verification_id are bound to the key', (
   test('an mfa_token from a bound password step used with another key (or none) is refused; the right key signs in bound', async () => {
     const u = await registerAndVerify();
     const s = await api('POST', '/v1/auth/login', { body: { email: u.email, password: u.password }, headers: HEADERS });
-    const enrol = await api('POST', '/v1/me/mfa/totp', { token: s.body.access_token });
+    const enrol = await api('POST', '/v1/me/mfa/totp', { token: s.body.access_token, body: { password: u.password } });
     const secret = new URL(enrol.body.otpauth_url as string).searchParams.get('secret')!;
     const confirm = await api('POST', '/v1/me/mfa/totp/confirm', { token: s.body.access_token, body: { code: authenticator.generate(secret) } });
     expect(confirm.status).toBe(200);

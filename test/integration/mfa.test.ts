@@ -5,85 +5,16 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
-import { authenticator } from 'otplib';
 import { api, sleep, stackInfo, unsealKeys, vaultRoot, waitForMail, query } from '../helpers/stack';
+import { authenticatorApp } from '../helpers/totp-app';
 import { GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 
 jest.setTimeout(180_000);
 
 /** Everything secret the tests handle, to check the service logs at the end. */
 const secretsSeen: string[] = [];
-
-/**
- * An authenticator app: reads the otpauth URI and computes codes with otplib. It never hands out
- * a step at or before one already used (the server refuses replays) and picks a step the server
- * accepts now and still two seconds from now (its window is ±1 step), waiting for the next step
- * only when it must.
- */
-class App {
-  private lastStep = -Infinity;
-  readonly period: number;
-  readonly digits: number;
-  constructor(
-    readonly secret: string,
-    url: URL,
-  ) {
-    this.period = Number(url.searchParams.get('period') ?? 30);
-    this.digits = Number(url.searchParams.get('digits') ?? 6);
-    secretsSeen.push(secret);
-  }
-
-  static fromUrl(otpauthUrl: string): App {
-    const url = new URL(otpauthUrl);
-    return new App(url.searchParams.get('secret')!, url);
-  }
-
-  stepNow(ms = Date.now()): number {
-    return Math.floor(ms / 1000 / this.period);
-  }
-
-  codeAt(step: number): string {
-    return authenticator
-      .clone({ epoch: step * this.period * 1000, step: this.period, digits: this.digits, algorithm: 'sha1' as never, window: 0 })
-      .generate(this.secret);
-  }
-
-  /** Marks a step as used and returns its code. */
-  take(step: number): string {
-    this.lastStep = Math.max(this.lastStep, step);
-    const code = this.codeAt(step);
-    secretsSeen.push(code);
-    return code;
-  }
-
-  async fresh(): Promise<string> {
-    for (;;) {
-      const now = Date.now();
-      const step = Math.max(this.lastStep + 1, this.stepNow(now + 2500) - 1);
-      if (step <= this.stepNow(now) + 1) return this.take(step);
-      await sleep((this.stepNow(now) + 1) * this.period * 1000 - now + 100);
-    }
-  }
-
-  /**
-   * The step after the current one, chosen when at least three seconds of the current step are
-   * left (waiting for the next step otherwise), so the server still sees it as one step ahead
-   * when the request lands, wherever the wall clock happens to be.
-   */
-  async oneStepAhead(): Promise<number> {
-    for (;;) {
-      const now = Date.now();
-      const step = this.stepNow(now);
-      if (this.stepNow(now + 3000) === step && step + 1 > this.lastStep) return step + 1;
-      await sleep((step + 1) * this.period * 1000 - now + 100);
-    }
-  }
-
-  /** A well-formed code of a step far from now: certainly wrong for the server. */
-  wrong(): string {
-    return this.codeAt(this.stepNow() + 40);
-  }
-}
+const App = authenticatorApp(secretsSeen);
+type App = InstanceType<typeof App>;
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
@@ -103,7 +34,7 @@ async function mfaLogin(mfa_token: string, code: string, headers: Record<string,
 async function enrolledUser() {
   const { email, password, user } = await registerAndVerify();
   const session = await login(email, password);
-  const enrol = await api('POST', '/v1/me/mfa/totp', { token: session.access_token });
+  const enrol = await api('POST', '/v1/me/mfa/totp', { token: session.access_token, body: { password } });
   expect(enrol.status).toBe(200);
   const app = App.fromUrl(enrol.body.otpauth_url);
   const confirm = await api('POST', '/v1/me/mfa/totp/confirm', { token: session.access_token, body: { code: await app.fresh() } });
@@ -119,7 +50,7 @@ describe('TOTP enrolment', () => {
   test('returns a pending 160-bit secret, an otpauth URI and a QR code; the secret is stored only as Vault ciphertext', async () => {
     const { email, password, user } = await registerAndVerify();
     const session = await login(email, password);
-    const r = await api('POST', '/v1/me/mfa/totp', { token: session.access_token });
+    const r = await api('POST', '/v1/me/mfa/totp', { token: session.access_token, body: { password } });
     expect(r.status).toBe(200);
     const { secret, otpauth_url, qr_code } = r.body;
     secretsSeen.push(secret);
@@ -145,7 +76,7 @@ describe('TOTP enrolment', () => {
   test('a code from an independent TOTP implementation confirms it: MFA on, hashed one-time recovery codes, a notice e-mail', async () => {
     const { email, password, user } = await registerAndVerify();
     const session = await login(email, password);
-    const enrol = await api('POST', '/v1/me/mfa/totp', { token: session.access_token });
+    const enrol = await api('POST', '/v1/me/mfa/totp', { token: session.access_token, body: { password } });
     const app = App.fromUrl(enrol.body.otpauth_url);
     const [pending] = await query('SELECT totp_pending_enc FROM users WHERE id = $1', [user.id]);
 
@@ -183,8 +114,8 @@ describe('TOTP enrolment', () => {
     expect(none.body.code).toBe('conflict');
 
     // A restarted enrolment replaces the pending secret: codes of the first no longer confirm.
-    const first = App.fromUrl((await api('POST', '/v1/me/mfa/totp', { token: t })).body.otpauth_url);
-    const second = App.fromUrl((await api('POST', '/v1/me/mfa/totp', { token: t })).body.otpauth_url);
+    const first = App.fromUrl((await api('POST', '/v1/me/mfa/totp', { token: t, body: { password } })).body.otpauth_url);
+    const second = App.fromUrl((await api('POST', '/v1/me/mfa/totp', { token: t, body: { password } })).body.otpauth_url);
     expect(second.secret).not.toBe(first.secret);
     for (const code of [first.codeAt(first.stepNow()), second.wrong(), 'abcdef', '1234567']) {
       const bad = await api('POST', '/v1/me/mfa/totp/confirm', { token: t, body: { code } });
@@ -194,7 +125,7 @@ describe('TOTP enrolment', () => {
     expect((await query('SELECT mfa_enabled FROM users WHERE id = $1', [user.id]))[0].mfa_enabled).toBe(false);
 
     expect((await api('POST', '/v1/me/mfa/totp/confirm', { token: t, body: { code: await second.fresh() } })).status).toBe(200);
-    const again = await api('POST', '/v1/me/mfa/totp', { token: t });
+    const again = await api('POST', '/v1/me/mfa/totp', { token: t, body: { password } });
     expect([again.status, again.body.code]).toEqual([409, 'conflict']);
     expect((await api('POST', '/v1/me/mfa/totp/confirm', { token: t, body: { code: await second.fresh() } })).status).toBe(409);
     // Without a bearer token nothing happens.
@@ -391,25 +322,25 @@ describe('MFA login', () => {
 });
 
 describe('sensitive operations of an MFA user', () => {
-  test('turning MFA off needs a fresh code; afterwards the password alone signs in', async () => {
+  test('turning MFA off needs the password and a fresh code; afterwards the password alone signs in', async () => {
     const { email, user, app } = await enrolledUser();
     const loginCode = await app.fresh();
     const tokens = (await mfaLogin(await passwordStep(email), loginCode)).body;
     const t = tokens.access_token;
     expect((await api('DELETE', '/v1/me/mfa/totp', { token: t })).status).toBe(400);
     for (const code of [app.wrong(), loginCode]) {
-      const r = await api('DELETE', '/v1/me/mfa/totp', { token: t, body: { code } });
+      const r = await api('DELETE', '/v1/me/mfa/totp', { token: t, body: { password: GOOD_PASSWORD, code } });
       expect([r.status, r.body.code]).toEqual([401, 'invalid_mfa_code']);
     }
     expect(await failedLogins(user.id)).toBe(2);
-    const off = await api('DELETE', '/v1/me/mfa/totp', { token: t, body: { code: await app.fresh() } });
+    const off = await api('DELETE', '/v1/me/mfa/totp', { token: t, body: { password: GOOD_PASSWORD, code: await app.fresh() } });
     expect(off.status).toBe(204);
     const [row] = await query('SELECT mfa_enabled, totp_secret_enc, totp_pending_enc, totp_last_step FROM users WHERE id = $1', [user.id]);
     expect(row).toEqual({ mfa_enabled: false, totp_secret_enc: null, totp_pending_enc: null, totp_last_step: null });
     expect((await query('SELECT count(*)::int AS n FROM mfa_recovery_codes WHERE user_id = $1', [user.id]))[0].n).toBe(0);
     const plain = await login(email, GOOD_PASSWORD);
     expect(decodeJwt(plain.access_token).amr).toEqual(['pwd']);
-    expect((await api('DELETE', '/v1/me/mfa/totp', { token: t, body: { code: app.wrong() } })).status).toBe(409);
+    expect((await api('DELETE', '/v1/me/mfa/totp', { token: t, body: { password: GOOD_PASSWORD, code: app.wrong() } })).status).toBe(409);
     await waitForMail(email, /Two-factor authentication is off/);
   });
 

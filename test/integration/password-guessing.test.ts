@@ -184,7 +184,7 @@ describe('reactivation is no password oracle', () => {
     const t = await login(email, password, device);
     let recovery: string[] = [];
     if (opts.mfa) {
-      const enrol = await api('POST', '/v1/me/mfa/totp', { token: t.access_token, headers: device });
+      const enrol = await api('POST', '/v1/me/mfa/totp', { token: t.access_token, headers: device, body: { password } });
       const secret = new URL(enrol.body.otpauth_url).searchParams.get('secret')!;
       const confirm = await api('POST', '/v1/me/mfa/totp/confirm', { token: t.access_token, headers: device, body: { code: authenticator.generate(secret) } });
       expect(confirm.status).toBe(200);

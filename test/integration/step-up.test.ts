@@ -280,8 +280,8 @@ describe('devices', () => {
 
 describe('step-up by TOTP', () => {
   test('an MFA user passes step-up from a new device with an authenticator code; no e-mail is sent', async () => {
-    const { email, tokens } = await signedIn();
-    const enrol = await api('POST', '/v1/me/mfa/totp', { token: tokens.access_token });
+    const { email, password, tokens } = await signedIn();
+    const enrol = await api('POST', '/v1/me/mfa/totp', { token: tokens.access_token, body: { password } });
     expect(enrol.status).toBe(200);
     const secret = new URL(enrol.body.otpauth_url).searchParams.get('secret')!;
     const codeAt = (step: number) => authenticator.clone({ epoch: step * 30_000, step: 30, digits: 6, algorithm: 'sha1' as never, window: 0 }).generate(secret);

@@ -87,7 +87,7 @@ async function startTraffic(n = 5) {
 
 /** An endpoint that needs Vault (TOTP enrolment encrypts the secret with transit). */
 async function enrolTotp(token: string) {
-  return api('POST', '/v1/me/mfa/totp', { token, body: {} });
+  return api('POST', '/v1/me/mfa/totp', { token, body: { password: GOOD_PASSWORD } });
 }
 
 async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30000): Promise<T> {
