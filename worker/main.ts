@@ -7,6 +7,7 @@ import { createActivities } from '../activities';
 import { AesGcmPayloadCodec } from '../platform/temporal/payload-codec';
 import { dataConverterWith } from '../platform/temporal/data-converter';
 import { CodecKeyRing } from '../platform/temporal/codec-keys';
+import { temporalConnectionOptions } from '../platform/temporal/connection';
 import type { Logger } from '../platform/logger';
 import { createRuntime, retrying } from '../platform/runtime';
 import { registerSchedulesAtStart } from './schedules';
@@ -50,7 +51,7 @@ async function main() {
   const codecKeys = new CodecKeyRing(rt.vault, logger.child({ component: 'codec' }));
   await retrying('payload codec keys', logger, () => codecKeys.load(true));
   codecKeys.startRefresh(config.CODEC_KEY_REFRESH_SECONDS * 1000);
-  const connection = await retrying('temporal', logger, () => NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
+  const connection = await retrying('temporal', logger, () => NativeConnection.connect(temporalConnectionOptions(config)));
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
