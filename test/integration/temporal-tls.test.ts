@@ -14,7 +14,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
-import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
@@ -205,6 +205,7 @@ let keyProxy: KeyProxy;
 let bothProxy: KeyProxy;
 let clients: StackClients;
 let worker: ChildProcess | undefined;
+const apis: ChildProcess[] = [];
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'authflow-temporal-tls-'));
@@ -223,6 +224,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const a of apis) if (a.exitCode === null && a.signalCode === null) a.kill('SIGKILL');
   if (worker && worker.exitCode === null && worker.signalCode === null) {
     const gone = new Promise((r) => worker!.once('exit', r));
     worker.kill('SIGTERM');
@@ -441,5 +443,93 @@ describe('a real worker process through TLS + client certificate + API key', () 
     expect(identities.size).toBeGreaterThan(0);
     expect(bothProxy.forwarded.some((p) => p.endsWith('/RespondWorkflowTaskCompleted'))).toBe(true);
     expect(bothProxy.forwarded.some((p) => p.endsWith('/RespondActivityTaskCompleted'))).toBe(true);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createNetServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** api/main.ts with `env` on a free port; resolves once /healthz answers. */
+async function startApi(name: string, env: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
+  const info = stackInfo();
+  const port = await freePort();
+  const logPath = f(`${name}.log`);
+  const fd = openSync(logPath, 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'api', 'main.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...info.serviceEnv,
+      VAULT_ROLE_ID: info.roleIds.api,
+      VAULT_SECRET_ID_FILE: info.secretIdFiles.api,
+      API_HOST: '127.0.0.1',
+      API_PORT: String(port),
+      ...env,
+    },
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  apis.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  await until(
+    `${name} to start`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}): ${readFileSync(logPath, 'utf8').slice(-3000)}`);
+      return fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    90000,
+  );
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10000);
+      await gone;
+      clearTimeout(t);
+    },
+  };
+}
+
+describe('the API process through TLS + client certificate + API key', () => {
+  test('api/main.ts with the right settings is ready (its Temporal health check went through the proxy); with a wrong key it is not', async () => {
+    const before = bothProxy.forwarded.length;
+    const good = await startApi('api-tls', { TEMPORAL_ADDRESS: `127.0.0.1:${bothProxy.port}`, ...tlsEnv({ ...clientCert(), TEMPORAL_API_KEY: API_KEY }) });
+    try {
+      const r = await fetch(`${good.url}/readyz`);
+      expect(await r.json()).toMatchObject({ status: 'ok', checks: { temporal: 'ok' } });
+      expect(r.status).toBe(200);
+      expect(bothProxy.forwarded.slice(before)).toContain('/grpc.health.v1.Health/Check');
+    } finally {
+      await good.stop();
+    }
+    const refusedBefore = bothProxy.refused.length;
+    const bad = await startApi('api-tls-wrong-key', {
+      TEMPORAL_ADDRESS: `127.0.0.1:${bothProxy.port}`,
+      ...tlsEnv({ ...clientCert(), TEMPORAL_API_KEY: 'not-the-key' }),
+    });
+    try {
+      const r = await fetch(`${bad.url}/readyz`);
+      expect(r.status).toBe(503);
+      expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      const body = (await r.json()) as { failed: string[]; checks: Record<string, string> };
+      expect(body.failed).toEqual(['temporal']);
+      expect(body.checks.temporal).toMatch(/UNAUTHENTICATED|API key/i);
+      expect(bothProxy.refused.length).toBeGreaterThan(refusedBefore);
+    } finally {
+      await bad.stop();
+    }
   });
 });
