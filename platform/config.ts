@@ -110,6 +110,9 @@ const schema = z.object({
   /** API key sent with every Temporal call as `authorization: Bearer <key>` (Temporal Cloud API
    * keys, or a gRPC proxy that checks it). Needs TEMPORAL_TLS=true: a key never travels in clear. */
   TEMPORAL_API_KEY: z.string().min(1).optional(),
+  /** Read the API key from Vault KV `<prefix>/temporal` (field `api_key`) at start instead (the
+   * way the SMTP credentials are kept); exclusive with TEMPORAL_API_KEY, TLS only. */
+  TEMPORAL_API_KEY_FROM_VAULT: bool.default(false),
   /** How often the API and the worker re-read the payload codec keys from Vault (rotation). */
   CODEC_KEY_REFRESH_SECONDS: seconds(60),
   /** The flow outbox relay (domain/flow-outbox.ts): fallback poll, longest retry backoff and call
@@ -259,6 +262,7 @@ const temporalSchema = schema.pick({
   TEMPORAL_TLS_CERT: true,
   TEMPORAL_TLS_KEY: true,
   TEMPORAL_API_KEY: true,
+  TEMPORAL_API_KEY_FROM_VAULT: true,
 });
 /** The variables that say how to reach Temporal (platform/temporal/connection.ts reads them). */
 export type TemporalConnectionConfig = z.infer<typeof temporalSchema>;
@@ -273,7 +277,10 @@ function temporalConfigProblems(c: TemporalConnectionConfig): string[] {
     if (tlsOnly.length)
       out.push(`TEMPORAL_TLS: must be true when ${tlsOnly.join(', ')} ${tlsOnly.length > 1 ? 'are' : 'is'} set (they only apply to a TLS connection)`);
     if (c.TEMPORAL_API_KEY) out.push('TEMPORAL_API_KEY: needs TEMPORAL_TLS=true (the key must not travel in clear)');
+    if (c.TEMPORAL_API_KEY_FROM_VAULT) out.push('TEMPORAL_API_KEY_FROM_VAULT: needs TEMPORAL_TLS=true (the key must not travel in clear)');
   }
+  if (c.TEMPORAL_API_KEY && c.TEMPORAL_API_KEY_FROM_VAULT)
+    out.push('TEMPORAL_API_KEY_FROM_VAULT: set either TEMPORAL_API_KEY or TEMPORAL_API_KEY_FROM_VAULT=true, not both');
   return out;
 }
 

@@ -7,7 +7,7 @@ import { createActivities } from '../activities';
 import { AesGcmPayloadCodec } from '../platform/temporal/payload-codec';
 import { dataConverterWith } from '../platform/temporal/data-converter';
 import { CodecKeyRing } from '../platform/temporal/codec-keys';
-import { temporalConnectionOptions } from '../platform/temporal/connection';
+import { temporalConnectionOptions, withTemporalApiKeyFromVault } from '../platform/temporal/connection';
 import type { Logger } from '../platform/logger';
 import { createRuntime, retrying } from '../platform/runtime';
 import { registerSchedulesAtStart } from './schedules';
@@ -40,7 +40,9 @@ function sdkLogger(pinoLogger: Logger): TemporalLogger {
 
 async function main() {
   const rt = await createRuntime('authflow-worker', loadConfig());
-  const { config, logger } = rt;
+  const { logger } = rt;
+  // TEMPORAL_API_KEY_FROM_VAULT: the key is read from Vault once, for every Temporal connection below.
+  const config = await retrying('temporal api key', logger, () => withTemporalApiKeyFromVault(rt.config, rt.vault));
   Runtime.install({
     logger: sdkLogger(logger.child({ component: 'temporal' })),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }), forward: {} } },

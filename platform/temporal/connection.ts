@@ -8,7 +8,8 @@
  *    roots) and name TEMPORAL_TLS_SERVER_NAME (or the host of TEMPORAL_ADDRESS).
  *  - TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY: the client certificate presented for mTLS.
  *  - TEMPORAL_API_KEY: sent as `authorization: Bearer <key>` metadata on every call (TLS only;
- *    platform/config.ts refuses it without).
+ *    platform/config.ts refuses it without). With TEMPORAL_API_KEY_FROM_VAULT=true the processes
+ *    read it from Vault KV `<prefix>/temporal` first (withTemporalApiKeyFromVault).
  */
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
@@ -20,6 +21,22 @@ export interface TemporalConnectionOptions {
   /** Absent for plaintext; the SDKs treat `undefined` as "no TLS" unless an API key is set. */
   tls?: TLSConfig;
   apiKey?: string;
+}
+
+/** The Vault KV secret (under VAULT_KV_PREFIX) holding the API key, field `api_key`. */
+export const TEMPORAL_KV_SECRET = 'temporal';
+
+/** `c` with TEMPORAL_API_KEY filled from Vault when TEMPORAL_API_KEY_FROM_VAULT is set (read once,
+ * at start: a new key needs a restart); unchanged otherwise. A missing secret or field is an error. */
+export async function withTemporalApiKeyFromVault<C extends TemporalConnectionConfig>(c: C, vault: { kvGet<T>(name: string): Promise<T | null> }): Promise<C> {
+  if (!c.TEMPORAL_API_KEY_FROM_VAULT) return c;
+  const secret = await vault.kvGet<{ api_key?: unknown }>(TEMPORAL_KV_SECRET);
+  const key = secret?.api_key;
+  if (typeof key !== 'string' || key.length === 0)
+    throw new Error(
+      `TEMPORAL_API_KEY_FROM_VAULT: Vault KV secret "${TEMPORAL_KV_SECRET}" has no api_key field (write it with: vault kv put <mount>/<prefix>/${TEMPORAL_KV_SECRET} api_key=...)`,
+    );
+  return { ...c, TEMPORAL_API_KEY: key };
 }
 
 function pem(variable: string, path: string): Buffer {
@@ -34,11 +51,12 @@ function pem(variable: string, path: string): Buffer {
 export function temporalConnectionOptions(c: TemporalConnectionConfig): TemporalConnectionOptions {
   if (!c.TEMPORAL_TLS) {
     // parseConfig refuses these without TLS; a caller that built the config by hand gets the same answer.
-    if (c.TEMPORAL_API_KEY) throw new Error('TEMPORAL_API_KEY needs TEMPORAL_TLS=true (the key must not travel in clear)');
+    if (c.TEMPORAL_API_KEY || c.TEMPORAL_API_KEY_FROM_VAULT) throw new Error('TEMPORAL_API_KEY needs TEMPORAL_TLS=true (the key must not travel in clear)');
     if (c.TEMPORAL_TLS_CA || c.TEMPORAL_TLS_CERT || c.TEMPORAL_TLS_KEY || c.TEMPORAL_TLS_SERVER_NAME)
       throw new Error('TEMPORAL_TLS_* settings need TEMPORAL_TLS=true');
     return { address: c.TEMPORAL_ADDRESS };
   }
+  if (c.TEMPORAL_API_KEY_FROM_VAULT && !c.TEMPORAL_API_KEY) throw new Error('TEMPORAL_API_KEY_FROM_VAULT: read the key first (withTemporalApiKeyFromVault)');
   if (!!c.TEMPORAL_TLS_CERT !== !!c.TEMPORAL_TLS_KEY) throw new Error('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY: give both or neither');
   const tls: TLSConfig = {};
   if (c.TEMPORAL_TLS_CA) tls.serverRootCACertificate = pem('TEMPORAL_TLS_CA', c.TEMPORAL_TLS_CA);

@@ -25,7 +25,7 @@ import { parseConfig, parseTemporalConnectionConfig } from '../../platform/confi
 import { connectTemporal } from '../../platform/temporal/client';
 import { temporalConnectionOptions } from '../../platform/temporal/connection';
 import { dataConverterWith } from '../../platform/temporal/data-converter';
-import { stackInfo, until, waitForMail } from '../helpers/stack';
+import { stackInfo, until, vaultRoot, waitForMail } from '../helpers/stack';
 import { registerAndVerify } from '../helpers/users';
 import { stackClients, type StackClients } from '../replay/stack-codec';
 
@@ -359,6 +359,7 @@ describe('configuration refusals', () => {
     expect(() => parseConfig({ ...base, TEMPORAL_TLS: 'true', TEMPORAL_TLS_KEY: f('client.key') })).toThrow(/TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
     expect(() => parseConfig({ ...base, TEMPORAL_API_KEY: API_KEY })).toThrow(/TEMPORAL_API_KEY: needs TEMPORAL_TLS=true/);
     expect(() => parseConfig({ ...base, TEMPORAL_TLS_CA: f('ca.crt') })).toThrow(/TEMPORAL_TLS: must be true/);
+    expect(() => parseConfig({ ...base, TEMPORAL_API_KEY_FROM_VAULT: 'true' })).toThrow(/TEMPORAL_API_KEY_FROM_VAULT: needs TEMPORAL_TLS=true/);
   });
 
   test('a worker started with an API key and no TLS exits with a configuration error (78) before connecting', () => {
@@ -381,7 +382,9 @@ describe('configuration refusals', () => {
 });
 
 describe('a real worker process through TLS + client certificate + API key', () => {
-  test('worker/main.ts with the TEMPORAL_TLS_* and TEMPORAL_API_KEY variables polls through the proxy and runs a workflow', async () => {
+  test('worker/main.ts with the TEMPORAL_TLS_* variables and the API key from Vault (TEMPORAL_API_KEY_FROM_VAULT) polls through the proxy and runs a workflow', async () => {
+    // The operator's step: the key in Vault KV <prefix>/temporal, which the worker's policy may read.
+    await vaultRoot().kvPut('authflow/temporal', { api_key: API_KEY });
     // Its own namespace, so the schedules it registers at start and its task queue leave the stack's alone.
     const namespace = `authflow-tls-${randomUUID().slice(0, 8)}`;
     const taskQueue = 'authflow-tls';
@@ -406,7 +409,7 @@ describe('a real worker process through TLS + client certificate + API key', () 
         TEMPORAL_ADDRESS: `127.0.0.1:${bothProxy.port}`,
         TEMPORAL_NAMESPACE: namespace,
         TEMPORAL_TASK_QUEUE: taskQueue,
-        ...tlsEnv({ ...clientCert(), TEMPORAL_API_KEY: API_KEY }),
+        ...tlsEnv({ ...clientCert(), TEMPORAL_API_KEY_FROM_VAULT: 'true' }),
       },
       stdio: ['ignore', fd, fd],
     });

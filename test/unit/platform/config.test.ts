@@ -40,6 +40,8 @@ describe('configuration', () => {
     expect(() => parseConfig({ ...base, TEMPORAL_TLS: 'false', TEMPORAL_API_KEY: 'k' })).toThrow(/TEMPORAL_API_KEY: needs TEMPORAL_TLS=true/);
     expect(() => parseConfig({ ...base, TEMPORAL_TLS_CA: '/ca.pem' })).toThrow(/TEMPORAL_TLS: must be true when TEMPORAL_TLS_CA is set/);
     expect(() => parseConfig({ ...base, TEMPORAL_TLS: 'maybe' })).toThrow(/TEMPORAL_TLS/);
+    expect(() => parseConfig({ ...base, TEMPORAL_API_KEY_FROM_VAULT: 'true' })).toThrow(/TEMPORAL_API_KEY_FROM_VAULT: needs TEMPORAL_TLS=true/);
+    expect(() => parseConfig({ ...tls, TEMPORAL_API_KEY: 'k', TEMPORAL_API_KEY_FROM_VAULT: 'true' })).toThrow(/not both/);
     const ok = parseConfig({
       ...tls,
       TEMPORAL_TLS_CERT: '/c.pem',

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTemporalConnectionConfig, type TemporalConnectionConfig } from '../../../../platform/config';
-import { temporalConnectionOptions } from '../../../../platform/temporal/connection';
+import { temporalConnectionOptions, withTemporalApiKeyFromVault } from '../../../../platform/temporal/connection';
 
 let dir: string;
 beforeAll(() => {
@@ -11,7 +11,12 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const plain: TemporalConnectionConfig = { TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'default', TEMPORAL_TLS: false };
+const plain: TemporalConnectionConfig = {
+  TEMPORAL_ADDRESS: 'temporal:7233',
+  TEMPORAL_NAMESPACE: 'default',
+  TEMPORAL_TLS: false,
+  TEMPORAL_API_KEY_FROM_VAULT: false,
+};
 
 describe('temporalConnectionOptions', () => {
   test('plaintext by default: only the address', () => {
@@ -54,8 +59,25 @@ describe('temporalConnectionOptions', () => {
       TEMPORAL_ADDRESS: 'x:1',
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TLS: false,
+      TEMPORAL_API_KEY_FROM_VAULT: false,
     });
     expect(() => parseTemporalConnectionConfig({ TEMPORAL_API_KEY: 'k' })).toThrow(/TEMPORAL_API_KEY: needs TEMPORAL_TLS=true/);
     expect(() => parseTemporalConnectionConfig({ TEMPORAL_TLS: 'true', TEMPORAL_TLS_KEY: '/k' })).toThrow(/give both/);
+  });
+
+  test('withTemporalApiKeyFromVault reads <prefix>/temporal api_key only when asked, and fails without it', async () => {
+    const tls = { ...plain, TEMPORAL_TLS: true };
+    const vault = (v: unknown) => ({ kvGet: jest.fn(async () => v) as never });
+    const none = vault({ api_key: 'x' });
+    await expect(withTemporalApiKeyFromVault(tls, none)).resolves.toBe(tls);
+    expect((none.kvGet as jest.Mock).mock.calls).toHaveLength(0);
+    const ok = vault({ api_key: 'from-vault' });
+    const c = await withTemporalApiKeyFromVault({ ...tls, TEMPORAL_API_KEY_FROM_VAULT: true }, ok);
+    expect((ok.kvGet as jest.Mock).mock.calls).toEqual([['temporal']]);
+    expect(temporalConnectionOptions(c).apiKey).toBe('from-vault');
+    await expect(withTemporalApiKeyFromVault({ ...tls, TEMPORAL_API_KEY_FROM_VAULT: true }, vault(null))).rejects.toThrow(/has no api_key/);
+    await expect(withTemporalApiKeyFromVault({ ...tls, TEMPORAL_API_KEY_FROM_VAULT: true }, vault({ api_key: '' }))).rejects.toThrow(/has no api_key/);
+    // Never connect without the key that was asked for.
+    expect(() => temporalConnectionOptions({ ...tls, TEMPORAL_API_KEY_FROM_VAULT: true })).toThrow(/read the key first/);
   });
 });
