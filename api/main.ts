@@ -5,8 +5,9 @@ import { Client, Connection } from '@temporalio/client';
 import { AesGcmPayloadCodec } from '../platform/temporal/payload-codec';
 import { dataConverterWith } from '../platform/temporal/data-converter';
 import { CodecKeyRing } from '../platform/temporal/codec-keys';
+import { temporalConnectionOptions, withTemporalApiKeyFromVault } from '../platform/temporal/connection';
 import { buildServices } from '../domain/services';
-import { createRuntime } from '../platform/runtime';
+import { createRuntime, retrying } from '../platform/runtime';
 import { flowSettings, TemporalFlows } from '../platform/temporal/flows';
 import { readinessChecks } from '../platform/health';
 import { FlowOutboxGauges, OpsStatusGauges, RevocationFeedGauges } from '../platform/metrics';
@@ -48,7 +49,8 @@ async function listenOnEach(handler: RequestListener, hosts: string[], port: num
 async function main() {
   const rt = await createRuntime('authflow-api', loadConfig());
   const { config, logger } = rt;
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 3000 });
+  const temporalConfig = await retrying('temporal api key', logger, () => withTemporalApiKeyFromVault(config, rt.vault));
+  const connection = Connection.lazy({ ...temporalConnectionOptions(temporalConfig), connectTimeout: 3000 });
   // Payload codec keys: the worker creates them on a fresh install; the API reads them (in the
   // background, so it starts before the worker has) and encrypts what it sends to Temporal.
   const codecKeys = new CodecKeyRing(rt.vault, logger.child({ component: 'codec' }));

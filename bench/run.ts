@@ -8,6 +8,8 @@ import { Client as TemporalClient, Connection } from '@temporalio/client';
 import type { Client as PgClient } from 'pg';
 import { parseConfig } from '../platform/config';
 import { UserIdAttr } from '../platform/temporal/ids';
+import { temporalConnectionOptions } from '../platform/temporal/connection';
+import { parseTemporalConnectionConfig } from '../platform/config';
 import type { StackInfo } from '../infra/stack/stack';
 import { hashPassword } from '../crypto/argon2';
 import { argon2Params } from '../platform/config';
@@ -43,7 +45,8 @@ const HTTP_SUITES: Suite[] = ['refresh', 'login', 'forgot', 'scale'];
  * stack) and asks the database which of their UserIds are @bench.invalid users.
  */
 async function endBenchWorkflows(info: StackInfo, namespace: string, db: PgClient): Promise<void> {
-  const connection = await Connection.connect({ address: info.urls.temporal, connectTimeout: 3000 });
+  // As the service reaches it (TLS, client certificate, API key when the stack's service env sets them).
+  const connection = await Connection.connect({ ...temporalConnectionOptions(parseTemporalConnectionConfig(info.serviceEnv)), connectTimeout: 3000 });
   try {
     const client = new TemporalClient({ connection, namespace });
     const running: Array<{ workflowId: string; runId: string; userId: string }> = [];

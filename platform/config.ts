@@ -140,6 +140,22 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('authflow'),
+  /** TLS to the Temporal frontend (platform/temporal/connection.ts): off by default (the local
+   * stack's loopback dev server). TEMPORAL_TLS_CA: PEM CA bundle that signed the server's
+   * certificate (unset: the system roots); TEMPORAL_TLS_SERVER_NAME: the name the certificate is
+   * checked against (and sent as SNI) instead of TEMPORAL_ADDRESS's host; TEMPORAL_TLS_CERT +
+   * TEMPORAL_TLS_KEY: PEM client certificate and key for mTLS (both or neither). */
+  TEMPORAL_TLS: bool.default(false),
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().trim().min(1).max(253).optional(),
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  /** API key sent with every Temporal call as `authorization: Bearer <key>` (Temporal Cloud API
+   * keys, or a gRPC proxy that checks it). Needs TEMPORAL_TLS=true: a key never travels in clear. */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  /** Read the API key from Vault KV `<prefix>/temporal` (field `api_key`) at start instead (the
+   * way the SMTP credentials are kept); exclusive with TEMPORAL_API_KEY, TLS only. */
+  TEMPORAL_API_KEY_FROM_VAULT: bool.default(false),
   /** How often the API and the worker re-read the payload codec keys from Vault (rotation). */
   CODEC_KEY_REFRESH_SECONDS: seconds(60),
   /** The flow outbox relay (domain/flow-outbox.ts): fallback poll, longest retry backoff and call
@@ -278,8 +294,52 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     missing.push('RESTORE_DRILL_DATABASE: must not be DB_NAME: the drill restores the backup into it, over the live data (objects dropped first)');
   if (c.DB_SSL_MODE === 'verify-full' && !c.DB_SSL_CA)
     missing.push('DB_SSL_CA: required when DB_SSL_MODE=verify-full (path to the PEM CA of the Postgres server)');
+  missing.push(...temporalConfigProblems(c));
   if (missing.length) throw new ConfigError(missing);
   return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
+}
+
+const temporalSchema = schema.pick({
+  TEMPORAL_ADDRESS: true,
+  TEMPORAL_NAMESPACE: true,
+  TEMPORAL_TLS: true,
+  TEMPORAL_TLS_CA: true,
+  TEMPORAL_TLS_SERVER_NAME: true,
+  TEMPORAL_TLS_CERT: true,
+  TEMPORAL_TLS_KEY: true,
+  TEMPORAL_API_KEY: true,
+  TEMPORAL_API_KEY_FROM_VAULT: true,
+});
+/** The variables that say how to reach Temporal (platform/temporal/connection.ts reads them). */
+export type TemporalConnectionConfig = z.infer<typeof temporalSchema>;
+
+/** Combinations of the Temporal connection variables that are refused at load. */
+function temporalConfigProblems(c: TemporalConnectionConfig): string[] {
+  const out: string[] = [];
+  if (!!c.TEMPORAL_TLS_CERT !== !!c.TEMPORAL_TLS_KEY)
+    out.push('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY: give both (the client certificate and its key for mTLS) or neither');
+  if (!c.TEMPORAL_TLS) {
+    const tlsOnly = (['TEMPORAL_TLS_CA', 'TEMPORAL_TLS_SERVER_NAME', 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY'] as const).filter((k) => c[k]);
+    if (tlsOnly.length)
+      out.push(`TEMPORAL_TLS: must be true when ${tlsOnly.join(', ')} ${tlsOnly.length > 1 ? 'are' : 'is'} set (they only apply to a TLS connection)`);
+    if (c.TEMPORAL_API_KEY) out.push('TEMPORAL_API_KEY: needs TEMPORAL_TLS=true (the key must not travel in clear)');
+    if (c.TEMPORAL_API_KEY_FROM_VAULT) out.push('TEMPORAL_API_KEY_FROM_VAULT: needs TEMPORAL_TLS=true (the key must not travel in clear)');
+  }
+  if (c.TEMPORAL_API_KEY && c.TEMPORAL_API_KEY_FROM_VAULT)
+    out.push('TEMPORAL_API_KEY_FROM_VAULT: set either TEMPORAL_API_KEY or TEMPORAL_API_KEY_FROM_VAULT=true, not both');
+  return out;
+}
+
+/** Only the Temporal connection variables of `env` (tools that reach the service's Temporal as
+ * the service does, without the rest of its configuration), checked the same way. */
+export function parseTemporalConnectionConfig(env: Record<string, string | undefined>): TemporalConnectionConfig {
+  const input: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') input[k] = v;
+  const result = temporalSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+  const problems = temporalConfigProblems(result.data);
+  if (problems.length) throw new ConfigError(problems);
+  return result.data;
 }
 
 let cached: Config | undefined;

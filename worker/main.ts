@@ -7,6 +7,7 @@ import { createActivities } from '../activities';
 import { AesGcmPayloadCodec } from '../platform/temporal/payload-codec';
 import { dataConverterWith } from '../platform/temporal/data-converter';
 import { CodecKeyRing } from '../platform/temporal/codec-keys';
+import { temporalConnectionOptions, withTemporalApiKeyFromVault } from '../platform/temporal/connection';
 import type { Logger } from '../platform/logger';
 import { createRuntime, retrying } from '../platform/runtime';
 import { registerSchedulesAtStart } from './schedules';
@@ -39,7 +40,9 @@ function sdkLogger(pinoLogger: Logger): TemporalLogger {
 
 async function main() {
   const rt = await createRuntime('authflow-worker', loadConfig());
-  const { config, logger } = rt;
+  const { logger } = rt;
+  // TEMPORAL_API_KEY_FROM_VAULT: the key is read from Vault once, for every Temporal connection below.
+  const config = await retrying('temporal api key', logger, () => withTemporalApiKeyFromVault(rt.config, rt.vault));
   Runtime.install({
     logger: sdkLogger(logger.child({ component: 'temporal' })),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }), forward: {} } },
@@ -50,7 +53,7 @@ async function main() {
   const codecKeys = new CodecKeyRing(rt.vault, logger.child({ component: 'codec' }));
   await retrying('payload codec keys', logger, () => codecKeys.load(true));
   codecKeys.startRefresh(config.CODEC_KEY_REFRESH_SECONDS * 1000);
-  const connection = await retrying('temporal', logger, () => NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
+  const connection = await retrying('temporal', logger, () => NativeConnection.connect(temporalConnectionOptions(config)));
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

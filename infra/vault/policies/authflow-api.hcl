@@ -16,6 +16,11 @@ path "secret/data/authflow/smtp" {
   capabilities = ["read"]
 }
 
+# The Temporal API key, when TEMPORAL_API_KEY_FROM_VAULT=true (field api_key; an operator writes it).
+path "secret/data/authflow/temporal" {
+  capabilities = ["read"]
+}
+
 # Signing keys: the API creates the first key on a fresh install (check-and-set create only)
 # and reads the key set; rotation is the worker's job.
 path "secret/data/authflow/signing-keys" {

@@ -17,6 +17,11 @@ path "secret/data/authflow/smtp" {
   capabilities = ["read"]
 }
 
+# The Temporal API key, when TEMPORAL_API_KEY_FROM_VAULT=true (field api_key; an operator writes it).
+path "secret/data/authflow/temporal" {
+  capabilities = ["read"]
+}
+
 # Rotation rewrites the key set (check-and-set enforced by the rotation activity).
 path "secret/data/authflow/signing-keys" {
   capabilities = ["create", "read", "update"]

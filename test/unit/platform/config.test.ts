@@ -32,6 +32,27 @@ describe('configuration', () => {
     expect(parseConfig({ ...base, DB_NAME: 'prod' }).RESTORE_DRILL_DATABASE).toBe('authflow_restore_drill');
   });
 
+  test('Temporal: a client certificate without its key (or the reverse), an API key or TLS settings without TEMPORAL_TLS=true are refused', () => {
+    const tls = { ...base, TEMPORAL_TLS: 'true' };
+    expect(() => parseConfig({ ...tls, TEMPORAL_TLS_CERT: '/c.pem' })).toThrow(/TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY: give both/);
+    expect(() => parseConfig({ ...tls, TEMPORAL_TLS_KEY: '/c.key' })).toThrow(/TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY: give both/);
+    expect(() => parseConfig({ ...base, TEMPORAL_API_KEY: 'k' })).toThrow(/TEMPORAL_API_KEY: needs TEMPORAL_TLS=true/);
+    expect(() => parseConfig({ ...base, TEMPORAL_TLS: 'false', TEMPORAL_API_KEY: 'k' })).toThrow(/TEMPORAL_API_KEY: needs TEMPORAL_TLS=true/);
+    expect(() => parseConfig({ ...base, TEMPORAL_TLS_CA: '/ca.pem' })).toThrow(/TEMPORAL_TLS: must be true when TEMPORAL_TLS_CA is set/);
+    expect(() => parseConfig({ ...base, TEMPORAL_TLS: 'maybe' })).toThrow(/TEMPORAL_TLS/);
+    expect(() => parseConfig({ ...base, TEMPORAL_API_KEY_FROM_VAULT: 'true' })).toThrow(/TEMPORAL_API_KEY_FROM_VAULT: needs TEMPORAL_TLS=true/);
+    expect(() => parseConfig({ ...tls, TEMPORAL_API_KEY: 'k', TEMPORAL_API_KEY_FROM_VAULT: 'true' })).toThrow(/not both/);
+    const ok = parseConfig({
+      ...tls,
+      TEMPORAL_TLS_CERT: '/c.pem',
+      TEMPORAL_TLS_KEY: '/c.key',
+      TEMPORAL_API_KEY: 'k',
+      TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+    });
+    expect(ok).toMatchObject({ TEMPORAL_TLS: true, TEMPORAL_API_KEY: 'k', TEMPORAL_TLS_SERVER_NAME: 'temporal.internal' });
+    expect(parseConfig(base).TEMPORAL_TLS).toBe(false);
+  });
+
   test('.env.example lists every variable the service reads', () => {
     const example = readFileSync(join(__dirname, '..', '..', '..', '.env.example'), 'utf8');
     const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
