@@ -28,9 +28,25 @@ export function decodeCursor<T extends unknown[]>(cursor: string, check: (v: unk
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A timestamp as Postgres prints `created_at::text` (what user cursors carry), with a real date and time. */
+function isPgTimestamp(v: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.exec(v);
+  if (!m) return false;
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number);
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  return (
+    t.getUTCFullYear() === y &&
+    t.getUTCMonth() === mo - 1 &&
+    t.getUTCDate() === d &&
+    t.getUTCHours() === h &&
+    t.getUTCMinutes() === mi &&
+    t.getUTCSeconds() === se
+  );
+}
 const isUserKey = (v: unknown[]): v is [string, string] =>
-  v.length === 2 && typeof v[0] === 'string' && !Number.isNaN(Date.parse(v[0])) && typeof v[1] === 'string' && UUID_RE.test(v[1]);
-const isEventKey = (v: unknown[]): v is [string] => v.length === 1 && typeof v[0] === 'string' && /^[0-9]{1,19}$/.test(v[0]);
+  v.length === 2 && typeof v[0] === 'string' && isPgTimestamp(v[0]) && typeof v[1] === 'string' && UUID_RE.test(v[1]);
+// At most 18 digits: always inside bigint, so a forged cursor cannot make the cast fail.
+const isEventKey = (v: unknown[]): v is [string] => v.length === 1 && typeof v[0] === 'string' && /^[0-9]{1,18}$/.test(v[0]);
 
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
@@ -95,26 +111,28 @@ export async function listAuditEvents(
   const where: string[] = [];
   const rep: Record<string, unknown> = { limit: opts.limit + 1 };
   if (opts.userId) {
-    where.push('user_id = :userId');
+    where.push('e.user_id = :userId');
     rep.userId = opts.userId;
   }
   if (opts.type) {
     if (opts.type.endsWith('.*')) {
-      where.push(`type LIKE :typePrefix ESCAPE '\\'`);
+      where.push(`e.type LIKE :typePrefix ESCAPE '\\'`);
       rep.typePrefix = `${likeEscape(opts.type.slice(0, -1))}%`;
     } else {
-      where.push('type = :type');
+      where.push('e.type = :type');
       rep.type = opts.type;
     }
   }
   if (opts.cursor) {
     const [id] = decodeCursor(opts.cursor, isEventKey);
-    where.push('id < :cid');
+    where.push('e.id < CAST(:cid AS bigint)');
     rep.cid = id;
   }
+  // Ordered by the bigint column, qualified: the select's text alias `id` would otherwise shadow
+  // it and sort "99" after "943" (pages repeating and skipping events).
   const rows = await sequelize.query<AuditEventView & { created_at: Date; id: string | number }>(
-    `SELECT id::text AS id, type, user_id, actor_id, ip, request_id, data, created_at FROM audit_events
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT :limit`,
+    `SELECT e.id::text AS id, e.type, e.user_id, e.actor_id, e.ip, e.request_id, e.data, e.created_at FROM audit_events e
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.id DESC LIMIT :limit`,
     { replacements: rep, type: QueryTypes.SELECT },
   );
   const page = rows.slice(0, opts.limit).map((r) => ({ ...r, id: String(r.id), created_at: new Date(r.created_at).toISOString() }));
