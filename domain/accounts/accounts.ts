@@ -48,10 +48,11 @@ export class AccountService {
     private readonly flowOutbox: FlowOutbox,
   ) {}
 
-  policyCheck(password: string, email?: string, name?: string) {
+  /** The password policy; `field` is the request field the password came in (named in the 400). */
+  policyCheck(password: string, email?: string, name?: string, field = 'password') {
     const r = checkPassword(password, { email, name, minLength: this.s.minLength, maxLength: this.s.maxLength });
     if (!r.ok) {
-      throw new AppError('validation_failed', r.reason, { errors: [{ field: 'password', message: r.reason, reason: r.code }] });
+      throw new AppError('validation_failed', r.reason, { errors: [{ field, message: r.reason, reason: r.code }] });
     }
   }
 
@@ -344,7 +345,7 @@ export class AccountService {
   ): Promise<User> {
     const found = await User.findByPk(userId).catch((err) => Promise.reject(mapDbError(err)));
     if (!found || found.status !== 'active') throw new AppError('unauthorized', 'the account cannot do this in its current state');
-    this.policyCheck(next, found.email ?? undefined, found.name ?? undefined);
+    this.policyCheck(next, found.email ?? undefined, found.name ?? undefined, 'new_password');
     const user = await this.reauthenticate(userId, current, meta, 'password_change');
     const code = await prepareCode();
     try {

@@ -123,7 +123,7 @@ export class PasswordResetService {
     if (!found) throw invalidToken();
     const user = await User.findByPk(found.user_id).catch((err) => Promise.reject(mapDbError(err)));
     if (!user || !RESET_ELIGIBLE.admin.has(user.status)) throw invalidToken();
-    this.accounts.policyCheck(newPassword, user.email ?? undefined, user.name ?? undefined);
+    this.accounts.policyCheck(newPassword, user.email ?? undefined, user.name ?? undefined, 'new_password');
     const passwordHash = await hashPassword(newPassword, this.argon2);
     try {
       return await this.sequelize.transaction(async (t) => {
