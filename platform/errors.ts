@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   /** Verification of a contested registration: the mailbox owner must choose the password. */
   password_required: { status: 409, title: 'Choose a password to finish the verification' },
   self_action_not_confirmed: { status: 409, title: 'Action on your own account needs confirm_self=true' },
+  /** Locking, suspending or deleting the last active administrator would leave nobody to undo it. */
+  last_admin: { status: 409, title: 'The last active administrator must stay' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   rate_limited: { status: 429, title: 'Too many requests' },

@@ -37,7 +37,7 @@ export function accountRouter(deps: AppDeps): Router {
     responses: {
       202: { description: 'deletion scheduled; sessions ended', schema: DeletionEnvelope },
       401: { description: 'invalid_credentials (wrong password); mfa_required / invalid_mfa_code (MFA users without a fresh code)' },
-      409: { description: 'invalid_transition (already pending deletion)' },
+      409: { description: 'invalid_transition (already pending deletion) or last_admin (the last active administrator cannot delete itself)' },
     },
   });
   r.delete('/', requireAuth(deps.tokens), async (ctx) => {

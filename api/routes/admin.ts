@@ -133,7 +133,10 @@ export function adminRouter(deps: AppDeps): Router {
 
   const conflict = {
     404: { description: 'no such user' },
-    409: { description: 'invalid_transition (not legal from the current status) or self_action_not_confirmed' },
+    409: {
+      description:
+        'invalid_transition (not legal from the current status), self_action_not_confirmed, or last_admin (lock, suspension or deletion of the last active administrator)',
+    },
   };
 
   describe('post', '/v1/admin/users/:id/lock', {

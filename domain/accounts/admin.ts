@@ -9,6 +9,7 @@ import type { DeletionService } from './deletion';
 import { withTx } from '../../platform/db';
 import { endUserSessions } from '../sessions/sessions';
 import { audit, AuditMeta } from '../audit';
+import { assertNotLastAdmin } from './last-admin';
 import { User, UserStatus } from '../../platform/db/models';
 import { AppError } from '../../platform/errors';
 
@@ -218,14 +219,15 @@ export class AdminService {
   }
 
   async lock(id: string, opts: { until: Date | null; note?: string }, meta: AuditMeta): Promise<User> {
-    const { user } = await withTx(this.sequelize, (t) =>
-      transition(t, id, 'lock', {
+    const { user } = await withTx(this.sequelize, async (t) => {
+      await assertNotLastAdmin(this.sequelize, t, id);
+      return transition(t, id, 'lock', {
         meta,
         lockedUntil: opts.until,
         endSessions: true,
         data: { reason: 'admin', ...(opts.note ? { note: opts.note } : {}), until: opts.until?.toISOString() ?? null },
-      }),
-    );
+      });
+    });
     return user;
   }
 
@@ -242,7 +244,10 @@ export class AdminService {
   }
 
   async suspend(id: string, note: string | undefined, meta: AuditMeta): Promise<User> {
-    const { user } = await withTx(this.sequelize, (t) => transition(t, id, 'suspend', { meta, data: note ? { note } : {} }));
+    const { user } = await withTx(this.sequelize, async (t) => {
+      await assertNotLastAdmin(this.sequelize, t, id);
+      return transition(t, id, 'suspend', { meta, data: note ? { note } : {} });
+    });
     return user;
   }
 

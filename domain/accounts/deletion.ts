@@ -10,6 +10,7 @@ import { withTx } from '../../platform/db';
 import { AppError } from '../../platform/errors';
 import type { RequestMeta } from '../sessions/sessions';
 import { lockUser, transition } from './account-state';
+import { assertNotLastAdmin } from './last-admin';
 import type { AccountService } from './accounts';
 import type { MfaService } from './mfa';
 
@@ -65,6 +66,9 @@ export class DeletionService {
   ): Promise<{ user: User; dueAt: Date }> {
     const dueAt = new Date(Date.now() + this.graceSeconds * 1000);
     return withTx(this.sequelize, async (t) => {
+      // Nobody may delete the last active administrator, not even itself (the advisory lock first,
+      // then the row, the same order as every other admin-state change).
+      await assertNotLastAdmin(this.sequelize, t, userId);
       const user = await lockUser(userId, t);
       guard?.(user);
       await inTx?.(t);
