@@ -67,7 +67,19 @@ async function main() {
   // The flow outbox relay runs here, beside the Temporal client the API already holds (docs/workflows.md).
   services.flowOutbox.startRelay(flowEventHandler(flows, services, { acceptWithinMs: Math.min(3000, config.FLOW_OUTBOX_CALL_TIMEOUT_MS) }));
   new FlowOutboxGauges(services.flowOutbox);
-  const readiness = readinessChecks({ sequelize: rt.sequelize, vault: rt.vault, temporal: connection });
+  const readiness = readinessChecks({
+    sequelize: rt.sequelize,
+    vault: rt.vault,
+    temporal: connection,
+    signingKeysLoaded: () => {
+      try {
+        services.keys.signingKey();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  });
   const app = createServer({ config, logger, ...services, flows, payloadCodec, readiness });
   const handle = app.callback();
   const servers = await listenOnEach((req, res) => void handle(req, res), config.API_HOST, config.API_PORT, logger);

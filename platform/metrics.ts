@@ -49,6 +49,14 @@ export class VaultTokenTtlGauge {
   }
 }
 
+/** Set by every /readyz: 1 when the check passed, 0 when it failed (core and degradable checks alike). */
+export const readinessCheck = new client.Gauge({
+  name: 'authflow_readiness_check',
+  help: 'Outcome of the last /readyz probe per check (1 ok, 0 failed); core: postgres, signing_keys; degradable: vault, temporal',
+  labelNames: ['check', 'kind'],
+  registers: [registry],
+});
+
 export const vaultAvailable = new client.Gauge({
   name: 'authflow_vault_available',
   help: '1 while the last Vault call got an answer, 0 while Vault is sealed or unreachable',

@@ -2,7 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import { z } from 'zod';
-import { registry } from '../../platform/metrics';
+import { readinessCheck, registry } from '../../platform/metrics';
 import type { AppDeps } from '../context';
 import { AppError } from '../../platform/errors';
 import { problem } from '../middleware/errors';
@@ -26,31 +26,46 @@ export function healthRouter(deps: AppDeps): Router {
   const checks = deps.readiness;
 
   describe('get', '/readyz', {
-    summary: 'Readiness: Postgres, Vault (unsealed, token valid) and Temporal answer',
+    summary: 'Readiness: can this instance serve the core traffic (sign-in, refresh, verification)?',
+    description:
+      'Ready needs Postgres and the signing keys in memory. Vault (sealed, unreachable, token invalid) and Temporal are degradable: ' +
+      'while they fail the answer stays 200 with `status: "degraded"` and `degraded` naming them, since sign-in and refresh keep working ' +
+      '(Vault-backed operations answer 503 on their own; flow requests wait in the outbox). Every probe also sets ' +
+      '`authflow_readiness_check{check,kind}` in /metrics.',
     tags: ['operations'],
     responses: {
-      200: { description: 'ready', schema: z.object({ status: z.literal('ok'), checks: z.record(z.string(), z.string()) }) },
-      503: { description: 'a dependency failed; `failed` names it' },
+      200: {
+        description: 'ready; `degraded` lists failing degradable dependencies',
+        schema: z.object({ status: z.enum(['ok', 'degraded']), checks: z.record(z.string(), z.string()), degraded: z.array(z.string()) }),
+      },
+      503: { description: 'not ready: a core check (postgres, signing_keys) failed; `failed` names it' },
     },
   });
   r.get('/readyz', async (ctx) => {
-    const results = await Promise.all(
-      Object.entries(checks).map(async ([name, fn]) => {
-        try {
-          await withTimeout(fn(), 3000, name);
-          return [name, 'ok'] as const;
-        } catch (err) {
-          return [name, `failed: ${(err as Error).message?.slice(0, 200) ?? 'error'}`] as const;
-        }
-      }),
-    );
-    const failed = results.filter(([, v]) => v !== 'ok').map(([k]) => k);
+    const run = async (kind: 'core' | 'degradable', probes: Record<string, () => Promise<void>>) =>
+      Promise.all(
+        Object.entries(probes).map(async ([name, fn]) => {
+          let outcome: string;
+          try {
+            await withTimeout(fn(), 3000, name);
+            outcome = 'ok';
+          } catch (err) {
+            outcome = `failed: ${(err as Error).message?.slice(0, 200) ?? 'error'}`;
+          }
+          readinessCheck.set({ check: name, kind }, outcome === 'ok' ? 1 : 0);
+          return [name, outcome] as const;
+        }),
+      );
+    const [core, degradable] = await Promise.all([run('core', checks.core), run('degradable', checks.degradable)]);
+    const results = Object.fromEntries([...core, ...degradable]);
+    const failed = core.filter(([, v]) => v !== 'ok').map(([k]) => k);
+    const degraded = degradable.filter(([, v]) => v !== 'ok').map(([k]) => k);
     if (failed.length) {
       ctx.set('Retry-After', '5');
-      problem(ctx, 'dependency_unavailable', `not ready: ${failed.join(', ')}`, { failed, checks: Object.fromEntries(results) });
+      problem(ctx, 'dependency_unavailable', `not ready: ${failed.join(', ')}`, { failed, degraded, checks: results });
       return;
     }
-    ctx.body = { status: 'ok', checks: Object.fromEntries(results) };
+    ctx.body = { status: degraded.length ? 'degraded' : 'ok', checks: results, degraded };
   });
 
   describe('get', '/metrics', {

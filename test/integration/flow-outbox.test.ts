@@ -157,6 +157,9 @@ describe('flows requested while Temporal is down', () => {
       expect((await api('POST', '/v1/auth/password/forgot', { body: { email: verified.email } })).status).toBe(202);
       // Nothing waited for Temporal (its client would have waited seconds for a connection).
       expect(Date.now() - t0).toBeLessThan(2000);
+      // Temporal is degradable: still ready for the core traffic.
+      const ready = await api('GET', '/readyz');
+      expect([ready.status, ready.body.status, ready.body.degraded]).toEqual([200, 'degraded', ['temporal']]);
       const freshId = reg.body.user.id as string;
       // Some seconds of outage: the relay tries and backs off meanwhile.
       await sleep(6000);
@@ -250,9 +253,13 @@ describe('forgot-password keeps its request before it answers', () => {
   test('with Postgres away the answer is 503 with Retry-After, not a 202 that is lost; the retry gets its e-mail', async () => {
     const verified = await registerAndVerify();
     let during: Awaited<ReturnType<typeof forgot>> | undefined;
+    let ready: Awaited<ReturnType<typeof forgot>> | undefined;
     await restartPostgres(0, async () => {
       during = await forgot(verified.email);
+      ready = await api('GET', '/readyz');
     });
+    // Postgres is core: not ready.
+    expect([ready!.status, ready!.body.failed]).toEqual([503, ['postgres']]);
     expect(during!.status).toBe(503);
     expect(during!.headers.get('retry-after')).toBeTruthy();
     expect(during!.headers.get('content-type')).toMatch(/application\/problem\+json/);
