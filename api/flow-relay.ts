@@ -29,13 +29,15 @@ export function flowEventHandler(
         return flows.relayResendVerification(event.userId, `flow-outbox:${id}`, s.acceptWithinMs);
       case 'password_reset.requested':
         if (await passwordResets.requestServedSince(event.userId, createdAt)) return;
-        return flows.requestPasswordReset(event.userId);
+        return flows.requestPasswordReset(event.userId, `flow-outbox:${id}`);
       // A forgot request of any address: nothing for an unknown or ineligible account.
       case 'password_reset.forgot':
         if (!event.userId) return;
         if (!(await passwordResets.acceptForgot(event.userId, id, { requestId: event.requestId, ip: event.ip }))) return;
+        // The row id as the request key: a second delivery (the first one's answer was lost or
+        // late, and no token is issued yet) counts once in the flow.
         if (await passwordResets.requestServedSince(event.userId, createdAt)) return;
-        return flows.requestPasswordReset(event.userId);
+        return flows.requestPasswordReset(event.userId, `flow-outbox:${id}`);
       default:
         // A kind of a newer release: left for a process that knows it (retried with backoff).
         throw new Error(`unknown flow event kind ${(event as { kind: string }).kind}`);

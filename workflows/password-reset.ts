@@ -29,8 +29,13 @@ export interface PasswordResetState {
   expiresAt: string | null;
 }
 
-/** Another forgot-password request for the same user. */
-export const resetRequestedSignal = defineSignal('resetRequested');
+/**
+ * Another forgot-password request for the same user. `requestKey` (the flow outbox row's id) makes
+ * a repeated delivery of one request count once: the relay delivers at least once, and a signal
+ * carries no id Temporal would deduplicate by. Signals without a key (older callers, recorded
+ * histories) count each time, as before.
+ */
+export const resetRequestedSignal = defineSignal<[requestKey?: string]>('resetRequested');
 /** The API applied a new password with a token of this flow. */
 export const resetCompletedSignal = defineSignal('resetCompleted');
 export const resetStateQuery = defineQuery<PasswordResetState>('state');
@@ -48,7 +53,12 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
   let sequence = 0;
 
   const state = (): PasswordResetState => ({ status, emailsSent, requestsIgnored, expiresAt: expiresAt ? new Date(expiresAt).toISOString() : null });
-  setHandler(resetRequestedSignal, () => {
+  const seenRequests = new Set<string>();
+  setHandler(resetRequestedSignal, (requestKey?: string) => {
+    if (requestKey !== undefined) {
+      if (seenRequests.has(requestKey)) return;
+      seenRequests.add(requestKey);
+    }
     if (!completed) requested = true;
   });
   setHandler(resetCompletedSignal, () => {

@@ -185,13 +185,14 @@ export class TemporalFlows {
   // ---- password reset ---------------------------------------------------------------------------
 
   /** A user asked for a reset: starts the flow or counts the request in the running one. */
-  async requestPasswordReset(userId: string): Promise<void> {
-    await this.client.workflow.signalWithStart<typeof passwordResetWorkflow, []>('passwordResetWorkflow', {
+  /** A forgot request; `requestKey` identifies it, so a repeated delivery counts once in the flow. */
+  async requestPasswordReset(userId: string, requestKey: string): Promise<void> {
+    await this.client.workflow.signalWithStart<typeof passwordResetWorkflow, [requestKey?: string]>('passwordResetWorkflow', {
       workflowId: workflowIds.passwordReset(userId),
       taskQueue: this.s.taskQueue,
       args: [{ userId, reason: 'user_request' }],
       signal: resetRequestedSignal,
-      signalArgs: [],
+      signalArgs: [requestKey],
       // A running flow counts the request (and applies the e-mail interval and daily cap).
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: this.attrs(userId, 'password-reset'),

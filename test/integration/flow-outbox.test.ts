@@ -15,7 +15,9 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { api, mailsTo, query, sleep, uniqueEmail, until, waitForMail } from '../helpers/stack';
-import { restartPostgres } from '../helpers/ops';
+import { restartPostgres, temporal } from '../helpers/ops';
+import { workflowIds } from '../../platform/temporal/ids';
+import { resetRequestedSignal } from '../../workflows/password-reset';
 import { startTemporal, stopTemporal, withWorkerPaused } from '../helpers/temporal-server';
 import { GOOD_PASSWORD, registerAndVerify } from '../helpers/users';
 
@@ -218,6 +220,25 @@ describe('the relay delivers each event once', () => {
     expect(await mailsTo(verified.email, /Reset/)).toHaveLength(1);
     // Its registration's start, relayed again after the flow ended (verified): no new flow.
     expect(await mailsTo(verified.email, /Verify/)).toHaveLength(1);
+  });
+
+  test('a forgot request delivered twice before its token exists counts once in the flow (the signal carries the row id)', async () => {
+    const verified = await registerAndVerify();
+    expect((await api('POST', '/v1/auth/password/forgot', { body: { email: verified.email } })).status).toBe(202);
+    await waitForMail(verified.email, /Reset/);
+    const [row] = await query<{ id: string }>(`SELECT id::text AS id FROM flow_outbox WHERE user_id = $1 AND kind = 'password_reset.forgot'`, [
+      verified.user.id,
+    ]);
+    // Past the flow's e-mail interval (2 s in the tests), the same request again, as a relay whose
+    // first answer was lost would send it: nothing new. A request of its own (another key) is served.
+    await sleep(3000);
+    const { client } = await temporal();
+    const handle = client.workflow.getHandle(workflowIds.passwordReset(verified.user.id));
+    await handle.signal(resetRequestedSignal, `flow-outbox:${row.id}`);
+    await sleep(3000);
+    expect(await mailsTo(verified.email, /Reset/)).toHaveLength(1);
+    await handle.signal(resetRequestedSignal, 'flow-outbox:another-request');
+    await waitForMail(verified.email, /Reset/, 30000, 1);
   });
 
   test('a committed row no process relayed yet (its API died after the commit) is found by the poll: one e-mail', async () => {
