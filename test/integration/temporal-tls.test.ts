@@ -352,6 +352,12 @@ describe('API key (authorization: Bearer)', () => {
   });
 });
 
+/** The environment of a worker process as the stack runs it, with `extra` on top. */
+function workerEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const info = stackInfo();
+  return { ...process.env, ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.worker, VAULT_SECRET_ID_FILE: info.secretIdFiles.worker, ...extra };
+}
+
 describe('configuration refusals', () => {
   const base = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_ROLE_ID: 'r', VAULT_SECRET_ID: 's' };
   test('a client certificate without its key, an API key without TLS: the service does not start', () => {
@@ -363,16 +369,9 @@ describe('configuration refusals', () => {
   });
 
   test('a worker started with an API key and no TLS exits with a configuration error (78) before connecting', () => {
-    const info = stackInfo();
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'worker', 'main.ts')], {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        ...info.serviceEnv,
-        VAULT_ROLE_ID: info.roleIds.worker,
-        VAULT_SECRET_ID_FILE: info.secretIdFiles.worker,
-        TEMPORAL_API_KEY: API_KEY,
-      },
+      env: workerEnv({ TEMPORAL_API_KEY: API_KEY }),
       encoding: 'utf8',
       timeout: 60000,
     });
@@ -396,21 +395,16 @@ describe('a real worker process through TLS + client certificate + API key', () 
       ),
     );
 
-    const info = stackInfo();
     const logPath = f('worker.log');
     const fd = openSync(logPath, 'a');
     worker = spawn(process.execPath, ['--import', 'tsx', '--enable-source-maps', join(ROOT, 'worker', 'main.ts')], {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        ...info.serviceEnv,
-        VAULT_ROLE_ID: info.roleIds.worker,
-        VAULT_SECRET_ID_FILE: info.secretIdFiles.worker,
+      env: workerEnv({
         TEMPORAL_ADDRESS: `127.0.0.1:${bothProxy.port}`,
         TEMPORAL_NAMESPACE: namespace,
         TEMPORAL_TASK_QUEUE: taskQueue,
         ...tlsEnv({ ...clientCert(), TEMPORAL_API_KEY_FROM_VAULT: 'true' }),
-      },
+      }),
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);
