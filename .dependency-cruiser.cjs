@@ -6,7 +6,7 @@
  * 'type-only', `typeof import('x')` as 'type-import'; both are erased at compile time.
  */
 const PRODUCT = '^(api|worker|cli|domain|platform|crypto|workflows|activities)/';
-const OURS = '^(api|worker|cli|domain|platform|crypto|workflows|activities|test|bench|infra)/';
+const OURS = '^(api|worker|cli|domain|platform|crypto|workflows|activities|test|bench|infra|reliability)/';
 const TYPES_ONLY = ['type-only', 'type-import'];
 
 /** Rule 1: a folder may import its own files and the listed folders, no other folder of ours. */
@@ -94,9 +94,9 @@ module.exports = {
     {
       name: 'product-not-to-test-bench-infra',
       severity: 'error',
-      comment: 'test/, bench/ and infra/ may import the product, never the other way round.',
+      comment: 'test/, bench/, reliability/ and infra/ may import the product, never the other way round.',
       from: { path: PRODUCT },
-      to: { path: '^(test|bench|infra)/' },
+      to: { path: '^(test|bench|infra|reliability)/' },
     },
     {
       name: 'no-circular',

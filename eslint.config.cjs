@@ -29,7 +29,7 @@ module.exports = tseslint.config(
     // Harness code (tests, the stack launcher, benchmarks) reads HTTP/JSON bodies typed `any` on
     // purpose (res.body.user.id, Vault API replies); typing every reply would not catch a bug there.
     // Product code keeps all of these rules.
-    files: ['test/**/*.ts', 'infra/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'infra/**/*.ts', 'bench/**/*.ts', 'reliability/**/*.ts'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
