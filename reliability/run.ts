@@ -76,7 +76,15 @@ async function measureCapacity(ctx: ReliabilityContext, load: MixedLoad, plan: L
   const before = { ...load.done };
   await sleep(measure);
   const cap = Object.fromEntries(OPS.map((op) => [op, (load.done[op] - before[op]) / (measure / 1000)])) as Record<Op, number>;
+  const refused = new Map<string, number>();
+  for (const x of load.samples)
+    if (x.status < 200 || x.status >= 300)
+      refused.set(`${x.op} ${x.status}${x.code ? ` ${x.code}` : ''}`, (refused.get(`${x.op} ${x.status}${x.code ? ` ${x.code}` : ''}`) ?? 0) + 1);
+  if (refused.size) ctx.log(`answers other than success while measuring: ${[...refused].map(([k, n]) => `${n} × ${k}`).join(', ')}`);
   ctx.log(`capacity (unpaced, ${OPS.map((op) => `${plan.loops[op]} ${op}`).join(', ')} loops): ${OPS.map((op) => `${op} ${cap[op].toFixed(1)}/s`).join(', ')}`);
+  const none = OPS.filter((op) => plan.loops[op] > 0 && cap[op] === 0);
+  // A mix with an operation that never succeeds would measure nothing about it; stop here.
+  if (none.length) throw new Error(`no ${none.join(', ')} succeeded while measuring capacity (see the answers above)`);
   return cap;
 }
 
@@ -102,6 +110,12 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   log(`starting the reliability stack${opts.quick ? ' (quick run)' : ''}`);
   const { stack, info } = await startReliabilityStack(log);
+  // Ctrl-C or a timeout's SIGTERM stops the stack (the processes a fault restarted included).
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      log(`${sig}: stopping the reliability stack`);
+      void stack.stop().finally(() => process.exit(130));
+    });
   const rows: Row[] = [];
   const details: string[] = [];
   let db = await connectDb(info.pgSuperuserUrl.replace(/\/postgres$/, '/authflow'));

@@ -69,7 +69,9 @@ export function errorMiddleware(): Koa.Middleware {
         problem(ctx, code);
         return;
       }
-      ctx.state.log?.error({ err }, 'unhandled error');
+      // The SQLSTATE or errno of a driver error (never its message: it can quote values).
+      const cause = (err as { parent?: { code?: unknown }; code?: unknown })?.parent?.code ?? (err as { code?: unknown })?.code;
+      ctx.state.log?.error({ err, ...(typeof cause === 'string' || typeof cause === 'number' ? { cause_code: cause } : {}) }, 'unhandled error');
       problem(ctx, 'internal', 'An unexpected error occurred; it was logged with the request id.');
     }
   };

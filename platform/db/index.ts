@@ -164,9 +164,13 @@ export function isConnectionFailure(err: unknown): boolean {
   if (err instanceof ConnectionError || err instanceof TimeoutError) return true;
   const name = (err as Error)?.name ?? '';
   if (name.startsWith('SequelizeConnection') || name === 'SequelizeHostNotReachableError') return true;
-  const code = (err as { parent?: { code?: string }; original?: { code?: string } })?.parent?.code;
-  // admin_shutdown, cannot_connect_now, crash_shutdown, too_many_connections
-  return ['57P01', '57P03', '57P02', '53300', 'ECONNREFUSED', 'ECONNRESET'].includes(code ?? '');
+  const parent = (err as { parent?: { code?: string; message?: string } })?.parent;
+  const code = parent?.code ?? '';
+  // admin_shutdown, cannot_connect_now, crash_shutdown, too_many_connections, any connection_exception (08xxx)
+  if (['57P01', '57P03', '57P02', '53300', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code) || /^08/.test(code)) return true;
+  // A query on a connection the server just closed (a restart mid-request): node-postgres raises
+  // these without a code, and Sequelize wraps them as a DatabaseError.
+  return !code && /^(Connection terminated|Client has encountered a connection error|Client was closed)/.test(parent?.message ?? '');
 }
 
 /** Maps a connection-level failure to 503; other errors pass through unchanged. */

@@ -68,7 +68,7 @@ export interface LoadDeps {
   newEmail: () => string;
 }
 
-export const LOAD_PASSWORD_NEW = 'reliability-new-account-pass-7';
+export const LOAD_PASSWORD_NEW = 'quartz-lantern-maple-7';
 
 const RETRY_AFTER_CAP_MS = 2000;
 const REQUEST_TIMEOUT_MS = 15000;
