@@ -158,6 +158,11 @@ const schema = z.object({
   TEMPORAL_API_KEY_FROM_VAULT: bool.default(false),
   /** How often the API and the worker re-read the payload codec keys from Vault (rotation). */
   CODEC_KEY_REFRESH_SECONDS: seconds(60),
+  /** Workflows the worker keeps in its sticky cache (a V8 context each). The SDK's default scales
+   * with the heap limit (thousands on a large machine), so RSS grew with the number of waiting
+   * flows (554 → 1071 MB in a 10-minute soak); evicted workflows replay from history on their next
+   * task. */
+  WORKER_MAX_CACHED_WORKFLOWS: int(250, 10, 100000),
   /** The flow outbox relay (domain/flow-outbox.ts): fallback poll, longest retry backoff and call
    * timeout (milliseconds), and how long relayed rows are kept (seconds). */
   FLOW_OUTBOX_POLL_MS: int(1000, 50, 60000),

@@ -62,6 +62,7 @@ async function main() {
     activities: createActivities({ ...rt }),
     dataConverter: dataConverterWith(new AesGcmPayloadCodec(codecKeys)),
     shutdownGraceTime: '10 seconds',
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
   });
   const stop = () => {
     logger.info('worker shutting down');

@@ -10,7 +10,7 @@ import { DependencyError } from '../../../platform/errors';
 
 const dbError = (message: string, code?: string) => {
   const parent = Object.assign(new Error(message), code ? { code } : {}, { sql: 'SELECT 1' });
-  return new DatabaseError(parent as Error & { sql: string });
+  return new DatabaseError(parent);
 };
 
 describe('isConnectionFailure', () => {
