@@ -139,7 +139,8 @@ async function main() {
     ctx.apis.push(await startSecondApi());
     log(`API instances: ${ctx.apis.join(', ')}`);
 
-    // fuzz: merged with reliability/fuzz.ts
+    // fuzz: reliability/fuzz.ts is not written yet (issue 17 stays open); the row says so.
+    if (opts.parts.has('fuzz')) rows.push({ part: 'fuzz', measure: 'the part itself', figure: 'not built yet', target: 'runs', verdict: 'FAIL' });
 
     if (opts.parts.has('faults') || opts.parts.has('soak')) {
       const config = parseConfig({ ...info.serviceEnv, VAULT_ROLE_ID: info.roleIds.api, VAULT_SECRET_ID_FILE: info.secretIdFiles.api });
@@ -229,7 +230,8 @@ async function main() {
       }
     }
 
-    // races: merged with reliability/races.ts
+    // races: reliability/races.ts is not written yet (issue 17 stays open); the row says so.
+    if (opts.parts.has('races')) rows.push({ part: 'races', measure: 'the part itself', figure: 'not built yet', target: 'runs', verdict: 'FAIL' });
   } finally {
     await db.end().catch(() => undefined);
     log('stopping the reliability stack');
