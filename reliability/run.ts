@@ -229,7 +229,7 @@ async function main() {
       }
     }
 
-    // races: merged with reliability/races.ts
+    await guard('races', async () => (await import('./races.js')).racesPart(ctx, { rounds: opts.quick ? 5 : 50 }));
   } finally {
     await db.end().catch(() => undefined);
     log('stopping the reliability stack');
