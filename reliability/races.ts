@@ -68,6 +68,8 @@ export interface RoundResult {
   problems: string[];
   /** e.g. the deletion race's outcome: 'active' | 'deleted' */
   outcome?: string;
+  /** the raced requests' answers */
+  answers?: Answer[];
 }
 
 export async function raceEnv(info: StackInfo, apis: string[], db: PgClient): Promise<RaceEnv> {
@@ -237,7 +239,7 @@ export async function refreshRace(env: RaceEnv, u: RaceUser, n: number): Promise
     if (after.status !== 401)
       problems.push(`the winner's successor answered ${after.status} ${after.code ?? ''} after the reuse (expected 401: the session ended)`);
   }
-  return { ok: problems.length === 0, problems };
+  return { ok: problems.length === 0, problems, answers };
 }
 
 /** State of the reset race's user across rounds: its current password. */
@@ -279,7 +281,7 @@ export async function resetRace(env: RaceEnv, u: ResetUser, n: number): Promise<
   if (ended !== before.length) problems.push(`${ended} of ${before.length} sessions from before the reset ended with password_reset`);
   const audits = (await countAudit(env, u.id, 'password.reset')) - auditsBefore;
   if (audits !== (win ? 1 : 0)) problems.push(`${audits} password.reset audit events for one reset`);
-  return { ok: problems.length === 0, problems };
+  return { ok: problems.length === 0, problems, answers };
 }
 
 async function countAudit(env: RaceEnv, userId: string, type: string): Promise<number> {
@@ -336,7 +338,7 @@ export async function mfaRace(env: RaceEnv, u: MfaUser, n: number): Promise<Roun
   const replay = await call(env, 0, 'POST', '/v1/auth/login/mfa', { mfa_token: again.mfa_token, code }, dev);
   if (replay.status !== 401 || replay.code !== 'invalid_mfa_code')
     problems.push(`the spent code on a new mfa_token answered ${replay.status} ${replay.code ?? ''}`);
-  return { ok: problems.length === 0, problems };
+  return { ok: problems.length === 0, problems, answers };
 }
 
 /** A user signed in from device A, whose session is about to refresh from a new device. */
@@ -389,7 +391,7 @@ export async function stepUpRace(env: RaceEnv, u: StepUpUser, n: number): Promis
   }
   const late = await call(env, 0, 'POST', `/v1/auth/step-up/${vid}`, { code }, b);
   if (late.status !== 404) problems.push(`the code submitted again afterwards answered ${late.status} ${late.code ?? ''} (expected 404)`);
-  return { ok: problems.length === 0, problems };
+  return { ok: problems.length === 0, problems, answers };
 }
 
 export interface DeletionUser extends RaceUser {
@@ -472,7 +474,7 @@ export async function deletionRace(env: RaceEnv, u: DeletionUser, n: number, off
     outcome = row?.status ?? 'missing';
     problems.push(`the account is ${outcome} after the workflow closed`);
   }
-  return { ok: problems.length === 0, problems, outcome };
+  return { ok: problems.length === 0, problems, outcome, answers };
 }
 
 // ---- the part -----------------------------------------------------------------------------------
@@ -486,11 +488,21 @@ interface Tally {
   parallel: number[];
   failures: string[];
   outcomes: Map<string, number>;
+  /** every raced answer over all rounds, as "status code" → count */
+  answers: Map<string, number>;
   ms: number;
 }
 
+function tallyRound(t: Tally, res: RoundResult) {
+  if (res.outcome) t.outcomes.set(res.outcome, (t.outcomes.get(res.outcome) ?? 0) + 1);
+  for (const a of res.answers ?? []) {
+    const k = `${a.status}${a.code && a.status >= 300 ? ` ${a.code}` : ''}`;
+    t.answers.set(k, (t.answers.get(k) ?? 0) + 1);
+  }
+}
+
 async function rounds(name: string, count: number, log: (m: string) => void, one: (round: number, n: number) => Promise<RoundResult>): Promise<Tally> {
-  const t: Tally = { name, held: 0, rounds: count, parallel: [], failures: [], outcomes: new Map(), ms: 0 };
+  const t: Tally = { name, held: 0, rounds: count, parallel: [], failures: [], outcomes: new Map(), answers: new Map(), ms: 0 };
   const t0 = Date.now();
   for (let r = 0; r < count; r++) {
     const n = parallelOf(r);
@@ -503,7 +515,7 @@ async function rounds(name: string, count: number, log: (m: string) => void, one
     }
     if (res.ok) t.held++;
     else t.failures.push(`round ${r + 1} (${n} parallel): ${res.problems.join('; ')}`);
-    if (res.outcome) t.outcomes.set(res.outcome, (t.outcomes.get(res.outcome) ?? 0) + 1);
+    tallyRound(t, res);
   }
   t.ms = Date.now() - t0;
   log(`races: ${name}: ${t.held}/${count} rounds held (${(t.ms / 1000).toFixed(1)} s)${t.failures.length ? `; first failure: ${t.failures[0]}` : ''}`);
@@ -566,12 +578,21 @@ export async function racesPart(ctx: ReliabilityContext, opts: { rounds: number 
         }
       }),
     );
-    const del: Tally = { name: 'deletion racing reactivation', held: 0, rounds: n, parallel: [], failures: [], outcomes: new Map(), ms: Date.now() - d0 };
+    const del: Tally = {
+      name: 'deletion racing reactivation',
+      held: 0,
+      rounds: n,
+      parallel: [],
+      failures: [],
+      outcomes: new Map(),
+      answers: new Map(),
+      ms: Date.now() - d0,
+    };
     results.forEach((res, r) => {
       del.parallel.push(parallelOf(r));
       if (res.ok) del.held++;
       else del.failures.push(`round ${r + 1} (${parallelOf(r)} parallel, fired ${offset(r)} ms from the due time): ${res.problems.join('; ')}`);
-      if (res.outcome) del.outcomes.set(res.outcome, (del.outcomes.get(res.outcome) ?? 0) + 1);
+      tallyRound(del, res);
     });
     ctx.log(
       `races: ${del.name}: ${del.held}/${n} rounds held (${(del.ms / 1000).toFixed(1)} s)${del.failures.length ? `; first failure: ${del.failures[0]}` : ''}`,
@@ -594,7 +615,13 @@ export async function racesPart(ctx: ReliabilityContext, opts: { rounds: number 
     };
   });
   const details = [
-    ...tallies.map((t) => `races: ${t.name}: ${INVARIANTS[t.name]}; ${(t.ms / 1000).toFixed(0)} s`),
+    ...tallies.map(
+      (t) =>
+        `races: ${t.name}: ${INVARIANTS[t.name]}; answers over all rounds: ${[...t.answers]
+          .sort()
+          .map(([k, v]) => `${v}×${k}`)
+          .join(', ')}; ${(t.ms / 1000).toFixed(0)} s`,
+    ),
     'races: every round sends its N requests at once (request i to instance i mod 2); any 5xx or missing answer fails the round; users are written into the database (active, verified)',
     `races: deletion rounds fire 1.5 s before to 0.5 s after the due time (ACCOUNT_DELETION_GRACE ${env.graceMs / 1000} s); both outcomes are allowed, a mix of them is not`,
     `races: the whole part took ${((Date.now() - t0) / 1000).toFixed(0)} s`,
