@@ -230,8 +230,7 @@ async function main() {
       }
     }
 
-    // races: reliability/races.ts is not written yet (issue 17 stays open); the row says so.
-    if (opts.parts.has('races')) rows.push({ part: 'races', measure: 'the part itself', figure: 'not built yet', target: 'runs', verdict: 'FAIL' });
+    await guard('races', async () => (await import('./races.js')).racesPart(ctx, { rounds: opts.quick ? 5 : 50 }));
   } finally {
     await db.end().catch(() => undefined);
     log('stopping the reliability stack');
