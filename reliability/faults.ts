@@ -14,7 +14,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../bench/lib/env';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
@@ -77,16 +77,6 @@ async function portServes(url: string): Promise<boolean> {
 
 /** The second API instance: same service environment, a port free when it first starts (kept for its restart). */
 let secondPort: number | undefined;
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 export async function startSecondApi(): Promise<string> {
   secondPort ??= await freePort();
   const s = await startService('api', { API_PORT: String(secondPort) }, 'api-2');
