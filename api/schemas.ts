@@ -1,9 +1,31 @@
 /** Request and response schemas shared by routes and the OpenAPI document. */
 import { z } from 'zod';
 
-export const Email = z.string().trim().min(3).max(254).email();
-/** Length rules are the policy's job (clear reasons); here only a hard cap against abuse. */
+/** An address: at most 254 characters, the local part (before the last `@`) at most 64 (RFC 5321 §4.5.3.1). */
+export const Email = z
+  .string()
+  .trim()
+  .min(3)
+  .max(254)
+  .email()
+  .refine((v) => v.lastIndexOf('@') <= 64, 'the part before @ is longer than 64 characters');
+/** A password being presented (login, re-authentication): only a hard cap against abuse. */
 export const Password = z.string().min(1).max(1024);
+/** Marks a schema whose length the document takes from the password policy (see `buildDocument`). */
+export const NEW_PASSWORD_MARK = 'x-authflow-new-password';
+/**
+ * A password being chosen (registration, reset, change). The policy checks it with clear reasons
+ * (`too_short`, `too_long`, `common`, ...; PASSWORD_MIN_LENGTH / PASSWORD_MAX_LENGTH, 12 and 128
+ * by default); the document states the configured lengths.
+ */
+export const NewPassword = z
+  .string()
+  .min(1)
+  .max(1024)
+  .meta({
+    [NEW_PASSWORD_MARK]: true,
+    description: 'checked by the password policy: length, not common, not the e-mail, not repetitive (400 validation_failed with `reason`)',
+  });
 
 /** A display name: one printable line. No control or format characters (Unicode Cc, Cf: newlines,
  * tabs, bidi overrides, zero-width characters) and no line or paragraph separators; trimmed. */
@@ -12,7 +34,14 @@ export const UserName = z
   .trim()
   .min(1)
   .max(100)
-  .regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$/u, 'one printable line: no control, format (bidi, zero-width) or line-break characters');
+  // The Cc, Cf, Zl and Zp characters of the Basic Multilingual Plane, spelled out (`\p{..}` classes
+  // are not understood by every JSON Schema tool; the served document carries this very pattern).
+  // The few format characters outside it (emoji tag sequences among them) are allowed.
+  .regex(
+    // eslint-disable-next-line no-control-regex
+    /^[^\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]*$/u,
+    'one printable line: no control, format (bidi, zero-width) or line-break characters',
+  );
 
 export const UserSchema = z.object({
   id: z.string().uuid(),

@@ -7,6 +7,7 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { z } from 'zod';
+import { EVENT_CURSOR, USER_CURSOR } from '../../domain/accounts/admin';
 import { publicUser, USER_STATUSES } from '../../domain/accounts/users';
 import { AppError } from '../../platform/errors';
 import type { NotificationTemplate } from '../../domain/mail-templates';
@@ -17,7 +18,8 @@ import { describe } from '../openapi';
 import { DeletionSchema, UserSchema } from '../schemas';
 
 const Id = z.object({ id: z.string().uuid() });
-const Cursor = z.string().min(1).max(200);
+const UserCursor = z.string().regex(USER_CURSOR, 'a next_cursor of this listing').describe('the next_cursor of the previous page');
+const EventCursor = z.string().regex(EVENT_CURSOR, 'a next_cursor of this listing').describe('the next_cursor of the previous page');
 const Limit = z.coerce.number().int().min(1).max(100).default(20);
 const Flag = z.enum(['true', 'false']).transform((v) => v === 'true');
 
@@ -26,7 +28,7 @@ const UsersQuery = z
     query: z.string().trim().min(1).max(254).optional(),
     status: z.enum(USER_STATUSES).optional(),
     limit: Limit,
-    cursor: Cursor.optional(),
+    cursor: UserCursor.optional(),
   })
   .strict();
 const EventsQuery = z
@@ -39,7 +41,7 @@ const EventsQuery = z
       .regex(/^[a-z_.]+\*?$/, 'letters, dots and underscores; `prefix.*` for a prefix')
       .optional(),
     limit: Limit,
-    cursor: Cursor.optional(),
+    cursor: EventCursor.optional(),
   })
   .strict();
 const SelfQuery = z.object({ confirm_self: Flag.optional() }).strict();
@@ -103,6 +105,7 @@ export function adminRouter(deps: AppDeps): Router {
     summary,
     tags: ['admin'],
     auth: 'admin' as const,
+    params: Id,
     responses: {},
     ...extra,
   });
@@ -143,6 +146,7 @@ export function adminRouter(deps: AppDeps): Router {
     ...byId('Lock an active account (until unlocked, or for duration_seconds); ends its sessions'),
     query: selfQuery,
     body: LockBody,
+    bodyOptional: true,
     responses: { 200: { description: 'locked', schema: UserOut }, ...conflict },
   });
   r.post('/users/:id/lock', async (ctx) => {
@@ -156,6 +160,7 @@ export function adminRouter(deps: AppDeps): Router {
   describe('post', '/v1/admin/users/:id/unlock', {
     ...byId('Unlock a locked account (also resets the lockout escalation)'),
     body: ReasonBody,
+    bodyOptional: true,
     responses: { 200: { description: 'unlocked', schema: UserOut }, ...conflict },
   });
   r.post('/users/:id/unlock', async (ctx) => {
@@ -169,6 +174,7 @@ export function adminRouter(deps: AppDeps): Router {
     ...byId('Suspend an account: no login or refresh, sessions end at once, the user is e-mailed'),
     query: selfQuery,
     body: ReasonBody,
+    bodyOptional: true,
     responses: { 200: { description: 'suspended', schema: UserOut }, ...conflict },
   });
   r.post('/users/:id/suspend', async (ctx) => {
@@ -182,6 +188,7 @@ export function adminRouter(deps: AppDeps): Router {
   describe('post', '/v1/admin/users/:id/reactivate', {
     ...byId('Reactivate a suspended account, or cancel a pending deletion (the account becomes active)'),
     body: ReasonBody,
+    bodyOptional: true,
     responses: { 200: { description: 'active again', schema: UserOut }, ...conflict },
   });
   r.post('/users/:id/reactivate', async (ctx) => {

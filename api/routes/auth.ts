@@ -13,6 +13,7 @@ import {
   Email,
   MfaCode,
   MfaRequiredSchema,
+  NewPassword,
   Password,
   RefreshBody,
   TokensSchema,
@@ -21,7 +22,7 @@ import {
 } from '../schemas';
 import { rateLimit } from '../middleware/rate-limit';
 
-const RegisterBody = z.object({ email: Email, password: Password, name: UserName.optional() }).strict();
+const RegisterBody = z.object({ email: Email, password: NewPassword, name: UserName.optional() }).strict();
 const VerifyBody = z
   .object({
     token: z.string().min(10).max(200),

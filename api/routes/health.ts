@@ -79,19 +79,19 @@ export function healthRouter(deps: AppDeps): Router {
     },
   });
   const metricsToken = deps.config.METRICS_TOKEN;
-  if (metricsToken) {
-    // Compare digests: constant time and independent of the presented token's length.
-    const digest = (s: string) => createHash('sha256').update(s).digest();
-    const expected = digest(`Bearer ${metricsToken}`);
-    r.get('/metrics', async (ctx) => {
-      if (!timingSafeEqual(digest(ctx.get('Authorization')), expected)) {
-        ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
-        throw new AppError('unauthorized', 'send the metrics token as Authorization: Bearer <METRICS_TOKEN>');
-      }
-      ctx.type = registry.contentType;
-      ctx.body = await registry.metrics();
-    });
-  }
+  // Compare digests: constant time and independent of the presented token's length.
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  const expected = metricsToken ? digest(`Bearer ${metricsToken}`) : undefined;
+  // Routed even when not served, so other methods get 405 with `Allow` like every documented path.
+  r.get('/metrics', async (ctx) => {
+    if (!expected) throw new AppError('not_found', 'metrics are not served (METRICS_TOKEN is not configured)');
+    if (!timingSafeEqual(digest(ctx.get('Authorization')), expected)) {
+      ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+      throw new AppError('unauthorized', 'send the metrics token as Authorization: Bearer <METRICS_TOKEN>');
+    }
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  });
 
   describe('get', '/openapi.json', {
     summary: 'This OpenAPI document',
@@ -99,7 +99,7 @@ export function healthRouter(deps: AppDeps): Router {
     responses: { 200: { description: 'OpenAPI 3.1', schema: z.object({}).passthrough() } },
   });
   r.get('/openapi.json', (ctx) => {
-    ctx.body = buildDocument(deps.config.PUBLIC_BASE_URL);
+    ctx.body = buildDocument(deps.config.PUBLIC_BASE_URL, { minLength: deps.config.PASSWORD_MIN_LENGTH, maxLength: deps.config.PASSWORD_MAX_LENGTH });
   });
   return r;
 }

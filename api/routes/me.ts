@@ -6,12 +6,12 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { MfaCode, Password, UserEnvelope } from '../schemas';
+import { MfaCode, NewPassword, Password, UserEnvelope } from '../schemas';
 
 const ChangePasswordBody = z
   .object({
     current_password: Password,
-    new_password: Password,
+    new_password: NewPassword,
     code: MfaCode.optional().describe('a fresh TOTP (or recovery) code; required when MFA is on'),
   })
   .strict();

@@ -149,6 +149,7 @@ export function operationsRouter(deps: AppDeps): Router {
     summary: "One run of an operation: its Temporal status, result or failure, and a rotation's phase",
     tags: ['admin'],
     auth: 'admin',
+    params: RunId,
     responses: { 200: { description: 'the latest run with this id', schema: RunOut }, 404: { description: 'no such run' } },
   });
   r.get('/runs/:workflowId', async (ctx) => {

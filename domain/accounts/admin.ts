@@ -13,41 +13,20 @@ import { assertNotLastAdmin } from './last-admin';
 import { User, UserStatus } from '../../platform/db/models';
 import { AppError } from '../../platform/errors';
 
-/** An opaque cursor: base64url of a JSON array of the last row's sort key. */
-export function encodeCursor(key: unknown[]): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
+/**
+ * Cursors carry the last row's sort key in a plain grammar the OpenAPI document states exactly,
+ * so every cursor that matches it is a valid position (clients still treat them as opaque):
+ * users `<created_at in microseconds since 1970>_<id>`, audit events the event id.
+ */
+export const USER_CURSOR = /^([0-9]{1,16})_([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/;
+// At most 18 digits: always inside bigint, so a forged cursor cannot make the cast fail.
+export const EVENT_CURSOR = /^[0-9]{1,18}$/;
 
-export function decodeCursor<T extends unknown[]>(cursor: string, check: (v: unknown[]) => v is T): T {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && check(v)) return v;
-  } catch {
-    /* fall through */
-  }
-  throw new AppError('validation_failed', 'the cursor is malformed', { errors: [{ field: 'cursor', message: 'malformed cursor' }] });
+function malformedCursor(): AppError {
+  return new AppError('validation_failed', 'the cursor is malformed', { errors: [{ field: 'cursor', message: 'malformed cursor' }] });
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** A timestamp as Postgres prints `created_at::text` (what user cursors carry), with a real date and time. */
-function isPgTimestamp(v: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.exec(v);
-  if (!m) return false;
-  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number);
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
-  return (
-    t.getUTCFullYear() === y &&
-    t.getUTCMonth() === mo - 1 &&
-    t.getUTCDate() === d &&
-    t.getUTCHours() === h &&
-    t.getUTCMinutes() === mi &&
-    t.getUTCSeconds() === se
-  );
-}
-const isUserKey = (v: unknown[]): v is [string, string] =>
-  v.length === 2 && typeof v[0] === 'string' && isPgTimestamp(v[0]) && typeof v[1] === 'string' && UUID_RE.test(v[1]);
-// At most 18 digits: always inside bigint, so a forged cursor cannot make the cast fail.
-const isEventKey = (v: unknown[]): v is [string] => v.length === 1 && typeof v[0] === 'string' && /^[0-9]{1,18}$/.test(v[0]);
 
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
@@ -73,13 +52,14 @@ export async function searchUsers(
     }
   }
   if (opts.cursor) {
-    const [created, id] = decodeCursor(opts.cursor, isUserKey);
-    where.push('(created_at, id) < (:ccreated::timestamptz, :cid::uuid)');
-    rep.ccreated = created;
-    rep.cid = id;
+    const m = USER_CURSOR.exec(opts.cursor);
+    if (!m) throw malformedCursor();
+    where.push(`(created_at, id) < (timestamptz 'epoch' + CAST(:cus AS bigint) * interval '1 microsecond', CAST(:cid AS uuid))`);
+    rep.cus = m[1];
+    rep.cid = m[2];
   }
   const rows = await sequelize.query<{ id: string; sort_created: string }>(
-    `SELECT id, created_at::text AS sort_created FROM users ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    `SELECT id, (extract(epoch FROM created_at) * 1000000)::bigint::text AS sort_created FROM users ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY created_at DESC, id DESC LIMIT :limit`,
     { replacements: rep, type: QueryTypes.SELECT },
   );
@@ -89,7 +69,7 @@ export async function searchUsers(
   const last = page[page.length - 1];
   return {
     users: page.map((r) => byId.get(r.id)!).filter(Boolean),
-    nextCursor: rows.length > opts.limit && last ? encodeCursor([last.sort_created, last.id]) : null,
+    nextCursor: rows.length > opts.limit && last ? `${last.sort_created}_${last.id}` : null,
   };
 }
 
@@ -125,7 +105,8 @@ export async function listAuditEvents(
     }
   }
   if (opts.cursor) {
-    const [id] = decodeCursor(opts.cursor, isEventKey);
+    if (!EVENT_CURSOR.test(opts.cursor)) throw malformedCursor();
+    const id = opts.cursor;
     where.push('e.id < CAST(:cid AS bigint)');
     rep.cid = id;
   }
@@ -137,7 +118,7 @@ export async function listAuditEvents(
     { replacements: rep, type: QueryTypes.SELECT },
   );
   const page = rows.slice(0, opts.limit).map((r) => ({ ...r, id: String(r.id), created_at: new Date(r.created_at).toISOString() }));
-  return { events: page, nextCursor: rows.length > opts.limit && page.length ? encodeCursor([page[page.length - 1].id]) : null };
+  return { events: page, nextCursor: rows.length > opts.limit && page.length ? String(page[page.length - 1].id) : null };
 }
 
 export interface ResetOutcome {
