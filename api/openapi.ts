@@ -18,10 +18,6 @@ export interface OperationDoc {
   query?: z.ZodObject;
   /** Path parameters as the route parses them (default: any non-empty string). */
   params?: z.ZodObject;
-  /** The operation consumes a rate-limit bucket (429 with Retry-After when spent). */
-  rateLimited?: boolean;
-  /** Stable name for generated clients; derived from the method and path when not given. */
-  operationId?: string;
   auth?: boolean | 'admin';
   /** Request headers the operation reads (e.g. `DPoP`). */
   headers?: Array<{ name: string; description: string; required?: boolean }>;
@@ -128,8 +124,6 @@ export function buildDocument(serverUrl: string, policy: { minLength: number; ma
         responses['413'] ??= { description: 'payload_too_large: the body is larger than the limit (64 KiB)', content: problemContent };
         responses['415'] ??= { description: 'unsupported_media_type: the body is not application/json', content: problemContent };
       }
-      if (d.rateLimited)
-        responses['429'] ??= { description: 'rate_limited: too many attempts from this address or for this account (Retry-After)', content: problemContent };
       responses['503'] ??= {
         description: d.auth
           ? 'A dependency is unavailable; also when the revocation feed lags and the database cannot confirm the session (Retry-After)'
@@ -137,7 +131,7 @@ export function buildDocument(serverUrl: string, policy: { minLength: number; ma
         content: problemContent,
       };
       paths[path][method] = {
-        operationId: d.operationId ?? deriveOperationId(method, path),
+        operationId: deriveOperationId(method, path),
         summary: d.summary,
         ...(d.description ? { description: d.description } : {}),
         tags: d.tags,
