@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { NEW_PASSWORD_MARK } from './schemas';
 
-type Method = 'get' | 'post' | 'put' | 'delete' | 'patch';
+type Method = 'get' | 'post' | 'put' | 'delete' | 'patch' | 'options';
 
 export interface OperationDoc {
   summary: string;

@@ -1,6 +1,25 @@
 /** Request and response schemas shared by routes and the OpenAPI document. */
 import { z } from 'zod';
 
+/**
+ * A string of `min`..`max` characters, counted as JSON Schema's minLength/maxLength count them:
+ * in Unicode code points. (zod's `.min()`/`.max()` count UTF-16 units, so 60 emoji would be 120
+ * and the server would refuse what the document allows.)
+ */
+export function chars(min: number, max: number) {
+  return z
+    .string()
+    .refine(
+      (s) => {
+        let n = 0;
+        for (const _ of s) if (++n > max) return false;
+        return n >= min;
+      },
+      { message: min === max ? `must be ${min} characters` : `must be ${min} to ${max} characters` },
+    )
+    .meta({ minLength: min, maxLength: max });
+}
+
 /** An address: at most 254 characters, the local part (before the last `@`) at most 64 (RFC 5321 §4.5.3.1). */
 export const Email = z
   .string()
@@ -10,7 +29,7 @@ export const Email = z
   .email()
   .refine((v) => v.lastIndexOf('@') <= 64, 'the part before @ is longer than 64 characters');
 /** A password being presented (login, re-authentication): only a hard cap against abuse. */
-export const Password = z.string().min(1).max(1024);
+export const Password = chars(1, 1024);
 /** Marks a schema whose length the document takes from the password policy (see `buildDocument`). */
 export const NEW_PASSWORD_MARK = 'x-authflow-new-password';
 /**
@@ -18,22 +37,15 @@ export const NEW_PASSWORD_MARK = 'x-authflow-new-password';
  * (`too_short`, `too_long`, `common`, ...; PASSWORD_MIN_LENGTH / PASSWORD_MAX_LENGTH, 12 and 128
  * by default); the document states the configured lengths.
  */
-export const NewPassword = z
-  .string()
-  .min(1)
-  .max(1024)
-  .meta({
-    [NEW_PASSWORD_MARK]: true,
-    description: 'checked by the password policy: length, not common, not the e-mail, not repetitive (400 validation_failed with `reason`)',
-  });
+export const NewPassword = chars(1, 1024).meta({
+  [NEW_PASSWORD_MARK]: true,
+  description: 'checked by the password policy: length, not common, not the e-mail, not repetitive (400 validation_failed with `reason`)',
+});
 
 /** A display name: one printable line. No control or format characters (Unicode Cc, Cf: newlines,
- * tabs, bidi overrides, zero-width characters) and no line or paragraph separators; trimmed. */
-export const UserName = z
-  .string()
-  .trim()
-  .min(1)
-  .max(100)
+ * tabs, bidi overrides, zero-width characters) and no line or paragraph separators. Stored trimmed;
+ * a name of spaces only is no name. */
+export const UserName = chars(1, 100)
   // The Cc, Cf, Zl and Zp characters of the Basic Multilingual Plane, spelled out (`\p{..}` classes
   // are not understood by every JSON Schema tool; the served document carries this very pattern).
   // The few format characters outside it (emoji tag sequences among them) are allowed.
@@ -93,9 +105,9 @@ export const MfaRequiredSchema = z.object({
 });
 
 /** A TOTP code ("123456", spaces allowed) or a recovery code ("xxxxx-xxxxx-xxxxx"); a wrong shape is a wrong code (401). */
-export const MfaCode = z.string().min(1).max(64);
+export const MfaCode = chars(1, 64);
 
-export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(512) }).strict();
+export const RefreshBody = z.object({ refresh_token: chars(1, 512) }).strict();
 
 export const DeletionSchema = z.object({
   due_at: z.string().describe('when personal data is erased unless the account is reactivated'),

@@ -15,7 +15,7 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { DeletionSchema, UserSchema } from '../schemas';
+import { chars, DeletionSchema, UserSchema } from '../schemas';
 
 const Id = z.object({ id: z.string().uuid() });
 const UserCursor = z.string().regex(USER_CURSOR, 'a next_cursor of this listing').describe('the next_cursor of the previous page');
@@ -25,7 +25,10 @@ const Flag = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 const UsersQuery = z
   .object({
-    query: z.string().trim().min(1).max(254).optional(),
+    // A blank query is no query (surrounding whitespace is dropped).
+    query: chars(1, 254)
+      .transform((q) => q.trim() || undefined)
+      .optional(),
     status: z.enum(USER_STATUSES).optional(),
     limit: Limit,
     cursor: UserCursor.optional(),
@@ -46,10 +49,14 @@ const EventsQuery = z
   .strict();
 const SelfQuery = z.object({ confirm_self: Flag.optional() }).strict();
 
-const ReasonBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+/** A free-text note for the audit trail; surrounding whitespace is dropped, a blank note is no note. */
+const Reason = chars(1, 500)
+  .transform((s) => s.trim() || undefined)
+  .optional();
+const ReasonBody = z.object({ reason: Reason }).strict();
 const LockBody = z
   .object({
-    reason: z.string().trim().min(1).max(500).optional(),
+    reason: Reason,
     duration_seconds: z
       .number()
       .int()
@@ -81,12 +88,17 @@ export function adminRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/v1/admin' });
   r.use(requireAuth(deps.tokens), requireRole('admin'), requireLiveAdmin(deps));
 
+  /** A bare request is an empty body; anything sent must be the documented object (not null, [] or a string). */
+  const optionalBody = (ctx: Koa.Context): unknown => (ctx.request.body === undefined ? {} : ctx.request.body);
+
   /** The target id; acting on oneself needs `?confirm_self=true`. */
   function target(ctx: Koa.Context, selfSensitive: boolean): string {
     const { id } = parse(Id, ctx.params, 'path');
-    if (selfSensitive && id === ctx.state.auth!.sub) {
+    if (selfSensitive) {
+      // Parsed whatever the target, so a malformed flag is a 400 for every id, as documented.
       const { confirm_self } = parse(SelfQuery, ctx.query, 'query');
-      if (!confirm_self) throw new AppError('self_action_not_confirmed', 'this acts on your own account; repeat with ?confirm_self=true if you mean it');
+      if (id === ctx.state.auth!.sub && !confirm_self)
+        throw new AppError('self_action_not_confirmed', 'this acts on your own account; repeat with ?confirm_self=true if you mean it');
     }
     return id;
   }
@@ -151,7 +163,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.post('/users/:id/lock', async (ctx) => {
     const id = target(ctx, true);
-    const body = parse(LockBody, ctx.request.body ?? {});
+    const body = parse(LockBody, optionalBody(ctx));
     const until = body.duration_seconds ? new Date(Date.now() + body.duration_seconds * 1000) : null;
     const user = await deps.admin.lock(id, { until, note: body.reason }, requestMeta(ctx));
     ctx.body = { user: publicUser(user) };
@@ -165,7 +177,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.post('/users/:id/unlock', async (ctx) => {
     const id = target(ctx, false);
-    const body = parse(ReasonBody, ctx.request.body ?? {});
+    const body = parse(ReasonBody, optionalBody(ctx));
     const user = await deps.admin.unlock(id, body.reason, requestMeta(ctx));
     ctx.body = { user: publicUser(user) };
   });
@@ -179,7 +191,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.post('/users/:id/suspend', async (ctx) => {
     const id = target(ctx, true);
-    const body = parse(ReasonBody, ctx.request.body ?? {});
+    const body = parse(ReasonBody, optionalBody(ctx));
     const user = await deps.admin.suspend(id, body.reason, requestMeta(ctx));
     await notify(id, 'account_suspended', `account-suspended:${ctx.state.requestId}`, ctx.state.log);
     ctx.body = { user: publicUser(user) };
@@ -193,7 +205,7 @@ export function adminRouter(deps: AppDeps): Router {
   });
   r.post('/users/:id/reactivate', async (ctx) => {
     const id = target(ctx, false);
-    const body = parse(ReasonBody, ctx.request.body ?? {});
+    const body = parse(ReasonBody, optionalBody(ctx));
     const user = await deps.admin.reactivate(id, body.reason, requestMeta(ctx));
     await notify(id, 'account_reactivated', `account-reactivated:${ctx.state.requestId}`, ctx.state.log);
     ctx.body = { user: publicUser(user) };

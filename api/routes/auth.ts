@@ -7,6 +7,7 @@ import { requestMeta, requireAuth, tokenEndpointMeta } from '../middleware/auth'
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
 import {
+  chars,
   DPOP_DESCRIPTION,
   DPOP_HEADER,
   DPOP_RESPONSES,
@@ -25,7 +26,7 @@ import { rateLimit } from '../middleware/rate-limit';
 const RegisterBody = z.object({ email: Email, password: NewPassword, name: UserName.optional() }).strict();
 const VerifyBody = z
   .object({
-    token: z.string().min(10).max(200),
+    token: chars(10, 200),
     password: Password.optional().describe(
       'The password the account gets. Required when the address was registered more than once before it was verified (contested registration: ' +
         "no registrant's password is kept, the holder of the e-mailed token chooses it; without it the answer is 409 `password_required` and the token stays usable). " +
@@ -159,7 +160,7 @@ export function authRouter(deps: AppDeps): Router {
     ctx.body = result.tokens;
   });
 
-  const LoginMfaBody = z.object({ mfa_token: z.string().min(1).max(200), code: MfaCode }).strict();
+  const LoginMfaBody = z.object({ mfa_token: chars(1, 200), code: MfaCode }).strict();
   describe('post', '/v1/auth/login/mfa', {
     summary: 'Second step of an MFA login: the mfa_token from /login and a TOTP or recovery code',
     description: 'An mfa_token from a /login that sent a DPoP proof works only with a fresh proof of the same key. ' + DPOP_DESCRIPTION,

@@ -18,20 +18,22 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
+import { chars } from '../schemas';
 
 const Base64 = z
   .string()
   .max(4 * 1024 * 1024)
   .regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'base64');
 const PayloadJson = z.object({
-  metadata: z.record(z.string().min(1).max(256), Base64).nullish(),
+  metadata: z.record(chars(1, 256), Base64).nullish(),
   data: Base64.nullish(),
 });
 // proto-JSON omits an empty repeated field: the CLI sends `{}` for no payloads.
 const CodecBody = z.object({ payloads: z.array(PayloadJson).max(1000).default([]) });
 
 export const ALLOWED_HEADERS = 'X-Namespace, Content-Type, Authorization';
-export const ALLOWED_METHODS = 'POST, GET, OPTIONS';
+/** The methods this resource has (preflight and `Allow` alike): the codec is only ever POSTed to. */
+export const ALLOWED_METHODS = 'POST, OPTIONS';
 
 export function codecRouter(deps: AppDeps): Router {
   const r = new Router({ prefix: '/codec' });
@@ -104,6 +106,15 @@ export function codecRouter(deps: AppDeps): Router {
         400: { description: 'malformed payloads, unknown key id or tampered ciphertext, or another namespace' },
         401: { description: 'missing or invalid access token, or the session has ended' },
         403: { description: 'not an admin (checked against the account now, not only the token)' },
+      },
+    });
+    describe('options', `/codec/${op}`, {
+      summary: 'CORS preflight of the Temporal UI (its configured origins only); answers the allowed methods and headers',
+      tags: ['operations'],
+      headers: [{ name: 'Origin', description: 'the page asking; another origin than a configured UI origin answers 403' }],
+      responses: {
+        204: { description: 'allowed: Access-Control-Allow-Methods/-Headers and Allow are set' },
+        403: { description: 'the Origin is not a configured UI origin' },
       },
     });
     r.options(`/${op}`, cors, preflight);

@@ -13,10 +13,10 @@ import type { AppDeps } from '../context';
 import { requestMeta } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { Email, NewPassword } from '../schemas';
+import { chars, Email, NewPassword } from '../schemas';
 
 const ForgotBody = z.object({ email: Email }).strict();
-const ResetBody = z.object({ token: z.string().min(1).max(200), new_password: NewPassword }).strict();
+const ResetBody = z.object({ token: chars(1, 200), new_password: NewPassword }).strict();
 const Accepted = z.object({ status: z.literal('accepted') });
 
 export function passwordRouter(deps: AppDeps): Router {

@@ -21,9 +21,10 @@ import type { AppDeps } from '../context';
 import { tokenEndpointMeta } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { DPOP_DESCRIPTION, DPOP_HEADER, DPOP_RESPONSES, TokensSchema } from '../schemas';
+import { chars, DPOP_DESCRIPTION, DPOP_HEADER, DPOP_RESPONSES, TokensSchema } from '../schemas';
 
-const StepUpBody = z.object({ code: z.string().trim().min(1).max(64) }).strict();
+// Surrounding whitespace is dropped when the code is compared; a blank code is a wrong code.
+const StepUpBody = z.object({ code: chars(1, 64).transform((c) => c.trim()) }).strict();
 
 /** Update failures → the client's answer. */
 function fromUpdateError(err: unknown): unknown {

@@ -134,7 +134,10 @@ function personalWords(opts: Pick<PasswordPolicyOptions, 'email' | 'name'>): str
 
 export function checkPassword(password: string, opts: PasswordPolicyOptions): PasswordCheck {
   const pw = password.normalize('NFKC');
-  const length = [...pw].length;
+  // Length in code points as sent (NIST SP 800-63B: each code point counts as one character), the
+  // way JSON Schema's minLength/maxLength in the OpenAPI document count it; NFKC could lengthen
+  // (U+00AF → space + combining macron) or shorten it. The other checks look at the normalised form.
+  const length = [...password].length;
   if (length < opts.minLength) {
     return {
       ok: false,

@@ -165,7 +165,7 @@ describe('the codec endpoint', () => {
     });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe(uiOrigin);
-    expect(pre.headers.get('access-control-allow-methods')).toBe('POST, GET, OPTIONS');
+    expect(pre.headers.get('access-control-allow-methods')).toBe('POST, OPTIONS');
     expect(pre.headers.get('access-control-allow-headers')).toBe('X-Namespace, Content-Type, Authorization');
     expect(pre.headers.get('access-control-allow-credentials')).toBe('true');
     const evil = await fetch(`${apiUrl()}/codec/decode`, {

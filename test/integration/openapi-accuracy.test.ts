@@ -103,3 +103,62 @@ test('documented cursor grammar: the first page’s next_cursor matches the para
     expect(r.body.next_cursor).toMatch(new RegExp(pattern));
   }
 });
+
+// What the fuzzing part (reliability/fuzz.ts) found once every operation was reached with real
+// credentials: each was a request the document and the server judged differently.
+test('an optional admin body that is sent must be the documented object: null, [] or a string are 400', async () => {
+  const admin = await makeAdmin();
+  const u = await registerAndVerify();
+  for (const raw of ['null', '[]', '"x"', '7']) {
+    const r = await api('POST', `/v1/admin/users/${u.user.id}/unlock`, { token: await admin.token(), raw, headers: { 'Content-Type': 'application/json' } });
+    expect([raw, r.status, r.body.code]).toEqual([raw, 400, 'validation_failed']);
+  }
+});
+
+test('a blank admin reason is schema-valid (minLength 1) and taken as no reason, not refused', async () => {
+  const admin = await makeAdmin();
+  const u = await registerAndVerify();
+  const r = await api('POST', `/v1/admin/users/${u.user.id}/suspend`, { token: await admin.token(), body: { reason: '\n ' } });
+  expect([r.status, r.body.user?.status]).toEqual([200, 'suspended']);
+});
+
+test('a malformed confirm_self is a 400 whatever the target, as documented', async () => {
+  const admin = await makeAdmin();
+  const u = await registerAndVerify();
+  const r = await api('POST', `/v1/admin/users/${u.user.id}/lock?confirm_self=AAA`, { token: await admin.token() });
+  expect([r.status, r.body.code]).toEqual([400, 'validation_failed']);
+  const other = await api('DELETE', `/v1/admin/users/00000000-0000-4000-8000-000000000000?confirm_self=maybe`, { token: await admin.token() });
+  expect(other.status).toBe(400);
+});
+
+test('the codec preflight is documented, and Allow lists exactly the documented methods', async () => {
+  for (const path of ['/codec/encode', '/codec/decode']) {
+    expect(Object.keys(doc.paths[path]).sort()).toEqual(['options', 'post']);
+    const r = await api('OPTIONS', path);
+    expect([r.status, r.headers.get('allow')]).toEqual([204, 'POST, OPTIONS']);
+    const wrong = await api('PATCH', path);
+    expect([wrong.status, wrong.headers.get('allow')?.split(/,\s*/).sort()]).toEqual([405, ['OPTIONS', 'POST']]);
+  }
+});
+
+test('lengths are counted in code points, as minLength/maxLength are: 100 emoji are a valid name, 11 characters a short password', async () => {
+  expect(bodySchema(op('post', '/v1/auth/register')).properties.name).toMatchObject({ minLength: 1, maxLength: 100 });
+  const name = '\u{1F98A}'.repeat(100); // 100 code points, 200 UTF-16 units
+  const ok = await api('POST', '/v1/auth/register', { body: { email: `cp${Date.now()}@example.com`, password: 'violet-tangerine-lighthouse-42', name } });
+  expect([ok.status, ok.body.user?.name]).toEqual([201, name]);
+  const over = await api('POST', '/v1/auth/register', {
+    body: { email: `cq${Date.now()}@example.com`, password: 'violet-tangerine-lighthouse-42', name: name + 'x' },
+  });
+  expect([over.status, over.body.errors?.[0]?.field]).toEqual([400, 'name']);
+  // 11 code points as sent (NFKC would make each U+00AF two): below minLength 12, so refused.
+  const short = await api('POST', '/v1/auth/register', { body: { email: `cr${Date.now()}@example.com`, password: 'qz\u00afxw\u00afvk\u00afj\u00af' } });
+  expect([short.status, short.body.errors?.[0]?.reason ?? short.body.reason ?? short.body.code]).toEqual([400, expect.stringMatching(/too_short|at least 12/)]);
+});
+
+test('whitespace-only values that the schema allows are not refused: a blank admin query lists, a blank step-up code is a wrong code', async () => {
+  const admin = await makeAdmin();
+  const listed = await api('GET', '/v1/admin/users?query=%0D&limit=1', { token: await admin.token() });
+  expect(listed.status).toBe(200);
+  const blank = await api('POST', '/v1/auth/step-up/no-such-verification', { body: { code: '\t' } });
+  expect([blank.status, blank.body.code]).toEqual([404, 'not_found']);
+});
