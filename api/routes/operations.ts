@@ -137,11 +137,13 @@ export function operationsRouter(deps: AppDeps): Router {
     auth: 'admin',
     responses: {
       202: { description: 'started', schema: Started },
-      409: { description: 'an on-demand drill is already running' },
+      409: { description: 'an on-demand drill is already running, or no backup has completed yet (take one first)' },
       503: { description: 'Temporal unavailable' },
     },
   });
   r.post('/restore-drill', async (ctx) => {
+    // Refused up front rather than started to fail: with no backup there is nothing to drill.
+    if (!(await deps.ops.hasCompletedBackup())) throw new AppError('conflict', 'no backup has completed yet: take one first (POST /v1/admin/ops/backup)');
     await start(ctx, 'restore_drill', () => deps.flows.startRestoreDrill({ actorId: ctx.state.auth!.sub }));
   });
 

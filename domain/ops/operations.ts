@@ -23,6 +23,11 @@ export class OpsService {
     return opsStatus(this.sequelize);
   }
 
+  /** Whether any backup has completed: a restore drill before the first one has nothing to restore. */
+  async hasCompletedBackup(): Promise<boolean> {
+    return (await opsStatus(this.sequelize)).some((s) => s.kind === 'backup' && s.lastSuccessAt !== null);
+  }
+
   /** The key waiting to sign, when a rotation is between phases 1 and 2 (scheduled or on demand). */
   async pendingRotationKey(): Promise<string | null> {
     const set = await readKeySet(this.vault);

@@ -456,6 +456,23 @@ describe('backups and restore drills', () => {
     expect(last.result.removed.length).toBeGreaterThan(0);
   });
 
+  test('a restore drill before any backup has completed is refused up front (409), not started to fail', async () => {
+    const c = await pg();
+    try {
+      // Hide the completed backups of this stack for the duration of the request, then put them back.
+      const hidden = await c.query<{ id: string }>("UPDATE ops_runs SET status = 'failed' WHERE kind = 'backup' AND status = 'succeeded' RETURNING id");
+      try {
+        const r = await api('POST', '/v1/admin/ops/restore-drill', { token: await admin.token() });
+        expect([r.status, r.body.code, r.body.detail]).toEqual([409, 'conflict', expect.stringContaining('no backup has completed yet')]);
+      } finally {
+        await c.query("UPDATE ops_runs SET status = 'succeeded' WHERE id = ANY($1::text[])", [hidden.rows.map((x) => x.id)]);
+      }
+    } finally {
+      await c.end();
+    }
+    // With them back, the next test's drill is started (202).
+  });
+
   test('a restore drill restores the newest backup into the scratch database, checks counts and reports success', async () => {
     const since = new Date();
     expect((await api('POST', '/v1/admin/ops/restore-drill', { token: await admin.token(), body: {} })).status).toBe(202);
