@@ -20,6 +20,15 @@ export function chars(min: number, max: number) {
     .meta({ minLength: min, maxLength: max });
 }
 
+/**
+ * Free text the server stores or searches in Postgres, which cannot hold U+0000 in `text`: `chars`
+ * that also refuses NUL (and says so in the document's pattern).
+ */
+export function storedText(min: number, max: number) {
+  // eslint-disable-next-line no-control-regex
+  return chars(min, max).regex(/^[^\u0000]*$/, 'no NUL (U+0000) characters');
+}
+
 /** An address: at most 254 characters, the local part (before the last `@`) at most 64 (RFC 5321 §4.5.3.1). */
 export const Email = z
   .string()

@@ -15,7 +15,7 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { chars, DeletionSchema, UserSchema } from '../schemas';
+import { DeletionSchema, storedText, UserSchema } from '../schemas';
 
 const Id = z.object({ id: z.string().uuid() });
 const UserCursor = z.string().regex(USER_CURSOR, 'a next_cursor of this listing').describe('the next_cursor of the previous page');
@@ -26,7 +26,7 @@ const Flag = z.enum(['true', 'false']).transform((v) => v === 'true');
 const UsersQuery = z
   .object({
     // A blank query is no query (surrounding whitespace is dropped).
-    query: chars(1, 254)
+    query: storedText(1, 254)
       .transform((q) => q.trim() || undefined)
       .optional(),
     status: z.enum(USER_STATUSES).optional(),
@@ -50,7 +50,7 @@ const EventsQuery = z
 const SelfQuery = z.object({ confirm_self: Flag.optional() }).strict();
 
 /** A free-text note for the audit trail; surrounding whitespace is dropped, a blank note is no note. */
-const Reason = chars(1, 500)
+const Reason = storedText(1, 500)
   .transform((s) => s.trim() || undefined)
   .optional();
 const ReasonBody = z.object({ reason: Reason }).strict();

@@ -162,3 +162,14 @@ test('whitespace-only values that the schema allows are not refused: a blank adm
   const blank = await api('POST', '/v1/auth/step-up/no-such-verification', { body: { code: '\t' } });
   expect([blank.status, blank.body.code]).toEqual([404, 'not_found']);
 });
+
+test('free text the server stores refuses NUL, as its documented pattern says (it had answered 500: Postgres text cannot hold U+0000)', async () => {
+  const admin = await makeAdmin();
+  const u = await registerAndVerify();
+  const pattern = bodySchema(op('post', '/v1/admin/users/{id}/suspend')).properties.reason.pattern as string;
+  expect(new RegExp(pattern, 'u').test('a\u0000b')).toBe(false);
+  const r = await api('POST', `/v1/admin/users/${u.user.id}/suspend`, { token: await admin.token(), body: { reason: '*\u0000x' } });
+  expect([r.status, r.body.errors?.[0]?.field]).toEqual([400, 'reason']);
+  const q = await api('GET', '/v1/admin/users?query=a%00b', { token: await admin.token() });
+  expect([q.status, q.body.errors?.[0]?.field]).toEqual([400, 'query']);
+});
