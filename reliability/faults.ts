@@ -268,14 +268,17 @@ export interface WorkflowHealth {
   outboxPending: number;
 }
 
-export async function workflowHealth(ctx: ReliabilityContext): Promise<WorkflowHealth> {
+/** The state of the workflows started since `since` (all of them without it), and of the flow outbox. */
+export async function workflowHealth(ctx: ReliabilityContext, since?: Date): Promise<WorkflowHealth> {
   const info = ctx.info;
+  const started = since ? ` AND StartTime >= '${since.toISOString()}'` : '';
   const connection = await Connection.connect({ ...temporalConnectionOptions(parseTemporalConnectionConfig(info.serviceEnv)), connectTimeout: 5000 });
   try {
     const client = new TemporalClient({ connection, namespace: info.serviceEnv.TEMPORAL_NAMESPACE ?? 'default' });
     const count = async (q: string) => Number((await client.workflow.count(q)).count);
     const running: Array<{ workflowId: string; runId: string }> = [];
-    for await (const wf of client.workflow.list({ query: `ExecutionStatus = 'Running'` })) running.push({ workflowId: wf.workflowId, runId: wf.runId });
+    for await (const wf of client.workflow.list({ query: `ExecutionStatus = 'Running'${started}` }))
+      running.push({ workflowId: wf.workflowId, runId: wf.runId });
     let retrying = 0;
     for (let i = 0; i < running.length; i += 25) {
       const batch = await Promise.all(
@@ -290,9 +293,9 @@ export async function workflowHealth(ctx: ReliabilityContext): Promise<WorkflowH
     }
     const pending = await ctx.db.query<{ n: string }>('SELECT count(*) AS n FROM flow_outbox WHERE relayed_at IS NULL');
     return {
-      failed: await count(`ExecutionStatus = 'Failed'`),
-      timedOut: await count(`ExecutionStatus = 'TimedOut'`),
-      terminated: await count(`ExecutionStatus = 'Terminated'`),
+      failed: await count(`ExecutionStatus = 'Failed'${started}`),
+      timedOut: await count(`ExecutionStatus = 'TimedOut'${started}`),
+      terminated: await count(`ExecutionStatus = 'Terminated'${started}`),
       retrying,
       running: running.length,
       outboxPending: Number(pending.rows[0].n),

@@ -25,6 +25,7 @@ import { hashPassword } from '../crypto/argon2';
 import { provisionSchemathesis, SCHEMATHESIS_VERSION } from '../infra/stack/provision';
 import type { StackInfo } from '../infra/stack/stack';
 import { argon2Params, parseConfig } from '../platform/config';
+import { workflowHealth } from './faults';
 import type { PartResult, ReliabilityContext, Row } from './lib/context';
 
 const PASSWORD = 'fuzz-cobalt-heron-lantern-93';
@@ -302,7 +303,9 @@ export async function fuzzPart(ctx: ReliabilityContext): Promise<PartResult> {
     spendSessions: ctx.quick ? 24 : 80,
     victims: ctx.quick ? 10 : 40,
   };
+  const since = new Date();
   const r = await runFuzz(ctx.info, ctx.apis[0], ctx.db, opts, ctx.log);
+  const wf = await workflowHealth(ctx, since);
   ctx.log(
     `fuzz: ${r.cases} cases over ${r.operations.tested}/${r.operations.total} operations in ${r.seconds.toFixed(0)} s (exit ${r.exitCode}); report in ${r.reportDir}`,
   );
@@ -334,6 +337,15 @@ export async function fuzzPart(ctx: ReliabilityContext): Promise<PartResult> {
       figure: r.otherFindings.length ? list(r.otherFindings) : '0',
       target: '0',
       verdict: r.otherFindings.length ? 'FAIL' : 'PASS',
+    },
+    {
+      part: 'fuzz',
+      measure: 'workflows the fuzzing started (registrations, resets, deletions, backups, drills, rotations)',
+      figure:
+        `${wf.failed} failed, ${wf.timedOut} timed out, ${wf.running} still running (reset tokens and deletion grace periods run on); ` +
+        `${wf.terminated} terminated by design (an admin reset replaces the running reset flow)`,
+      target: '0 failed or timed out',
+      verdict: wf.failed || wf.timedOut ? 'FAIL' : 'PASS',
     },
   ];
   return {

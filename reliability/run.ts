@@ -106,8 +106,20 @@ function render(rows: Row[], header: string[], details: string[]): string {
   ].join('\n');
 }
 
+/** The commit measured, taken at the start (a commit made during the run is not what ran). */
+function measuredCommit(): string {
+  try {
+    const head = execSync('git rev-parse --short HEAD', { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${head} with uncommitted changes` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  const commit = measuredCommit();
   log(`starting the reliability stack${opts.quick ? ' (quick run)' : ''}`);
   const { stack, info } = await startReliabilityStack(log);
   // Ctrl-C or a timeout's SIGTERM stops the stack (the processes a fault restarted included).
@@ -159,6 +171,9 @@ async function main() {
       const mails = new MailCollector(info.urls.mailUi, load.epoch);
       mails.start();
       const plan: LoadPlan = { rate: { register: 0, login: 0, refresh: 0, forgot: 0 }, loops: { register: 2, login: 3, refresh: 16, forgot: 2 } };
+      // The fault matrix's workflow accounting covers the workflows of this load only (the fuzzing
+      // before it started its own, and reports them in its own row).
+      const loadSince = new Date();
       const capacity = await measureCapacity(ctx, load, plan);
       details.push(
         `capacity: the mix with unpaced loops (${OPS.map((op) => `${plan.loops[op]} ${op}`).join(', ')}) over both API instances: ${OPS.map((op) => `${op} ${capacity[op].toFixed(1)}/s`).join(', ')}`,
@@ -181,7 +196,7 @@ async function main() {
             const r: Row[] = windows.flatMap((w) => faultRows(w, load, mails));
             const all = account(load, mails, 0, Number.MAX_SAFE_INTEGER);
             const chains = load.chainStats();
-            const wf = await workflowHealth(ctx);
+            const wf = await workflowHealth(ctx, loadSince);
             r.push(
               {
                 part: 'faults: whole run',
@@ -237,13 +252,6 @@ async function main() {
     await stack.stop();
   }
 
-  const commit = (() => {
-    try {
-      return execSync('git rev-parse --short HEAD', { cwd: ROOT, encoding: 'utf8' }).trim();
-    } catch {
-      return 'unknown';
-    }
-  })();
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
   const header = [
     `## ${when} UTC — ${opts.quick ? 'quick run (`--quick`: short holds and sizes; not a measurement)' : 'full run'}`,
