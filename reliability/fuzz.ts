@@ -290,6 +290,15 @@ export async function runFuzz(info: StackInfo, api: string, db: PgClient, opts: 
 
 const list = (fs: FuzzFailure[]) => fs.map((f) => `${f.code} ${f.title} (${f.count}): ${f.operations.join(', ')}`).join('; ');
 
+/** One row per kind of finding: PASS at none, else the findings themselves. */
+const findings = (measure: string, fs: FuzzFailure[]): Row => ({
+  part: 'fuzz',
+  measure,
+  figure: fs.length ? list(fs) : '0',
+  target: '0',
+  verdict: fs.length ? 'FAIL' : 'PASS',
+});
+
 /** Destructive operations left out of the short version in `npm test` (they act on the shared test stack). */
 export const SHARED_STACK_EXCLUDES = ['POST /v1/admin/ops/key-rotation', 'POST /v1/admin/ops/backup', 'POST /v1/admin/ops/restore-drill'];
 
@@ -312,32 +321,14 @@ export async function fuzzPart(ctx: ReliabilityContext): Promise<PartResult> {
   const rows: Row[] = [
     {
       part: 'fuzz',
-      measure: 'cases run (schemathesis, every phase and check)',
+      measure: 'cases run (schemathesis, every phase; every check but use-after-free)',
       figure: `${r.cases} cases over ${r.operations.tested} of ${r.operations.total} operations in ${r.seconds.toFixed(0)} s`,
       target: 'every operation',
       verdict: r.operations.tested === r.operations.total ? 'PASS' : 'FAIL',
     },
-    {
-      part: 'fuzz',
-      measure: 'server errors (5xx)',
-      figure: r.serverErrors.length ? list(r.serverErrors) : '0',
-      target: '0',
-      verdict: r.serverErrors.length ? 'FAIL' : 'PASS',
-    },
-    {
-      part: 'fuzz',
-      measure: 'responses that break the documented statuses, media types, headers or schemas',
-      figure: r.schemaViolations.length ? list(r.schemaViolations) : '0',
-      target: '0',
-      verdict: r.schemaViolations.length ? 'FAIL' : 'PASS',
-    },
-    {
-      part: 'fuzz',
-      measure: 'other findings (schema-violating requests accepted, valid ones refused, ignored auth, Allow)',
-      figure: r.otherFindings.length ? list(r.otherFindings) : '0',
-      target: '0',
-      verdict: r.otherFindings.length ? 'FAIL' : 'PASS',
-    },
+    findings('server errors (5xx)', r.serverErrors),
+    findings('responses that break the documented statuses, media types, headers or schemas', r.schemaViolations),
+    findings('other findings (schema-violating requests accepted, valid ones refused, ignored auth, Allow)', r.otherFindings),
     {
       part: 'fuzz',
       measure: 'workflows the fuzzing started (registrations, resets, deletions, backups, drills, rotations)',
