@@ -12,9 +12,8 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
+# dist/ holds the compiled code and the workflow bundle (npm run build), which the worker loads
+# instead of bundling workflow sources at start.
 COPY --from=build /app/dist ./dist
-# The worker bundles workflow code from source at start.
-COPY --from=build /app/workflows ./workflows
-COPY --from=build /app/activities ./activities
 USER node
 CMD ["node", "dist/api/main.js"]

@@ -1,6 +1,10 @@
 /** API process: Vault login, database, signing keys, a lazy Temporal client (the API starts even
- * while Temporal is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT. */
+ * while Temporal is down; /readyz says so), then Koa. Graceful shutdown on SIGTERM/SIGINT.
+ * With API_PROCESSES=N > 1 this process is a cluster primary that runs N such processes sharing the
+ * port (api/cluster.ts). */
+import cluster from 'node:cluster';
 import { loadConfig } from '../platform/config';
+import { runPrimary } from './cluster';
 import { Client, Connection } from '@temporalio/client';
 import { AesGcmPayloadCodec } from '../platform/temporal/payload-codec';
 import { dataConverterWith } from '../platform/temporal/data-converter';
@@ -100,7 +104,12 @@ async function main() {
   process.once('SIGINT', stop);
 }
 
-main().catch((err) => {
+function start(): Promise<void> {
+  const processes = cluster.isPrimary ? loadConfig().API_PROCESSES : 1;
+  return processes > 1 ? runPrimary(processes, loadConfig().LOG_LEVEL) : main();
+}
+
+start().catch((err) => {
   process.stderr.write(`api failed to start: ${(err as Error).stack ?? err}\n`);
   process.exit(1);
 });

@@ -19,7 +19,7 @@ import { parseOptions, Suite } from './lib/options';
 import { BENCH_DOMAIN, BENCH_PASSWORD, cleanup, Seeder } from './lib/seed';
 import { forgotSuite } from './suites/forgot';
 import { loginSuite } from './suites/login';
-import { finalRss, refreshSuite } from './suites/refresh';
+import { finalRssRows, refreshSuite, rssLine } from './suites/refresh';
 import { scaleSuite } from './suites/scale';
 import { signingSuite } from './suites/signing';
 import { verifySuite } from './suites/verify';
@@ -115,6 +115,7 @@ async function main() {
   let api: BenchApi | undefined;
   const rowsBySuite = new Map<Suite, Row[]>();
   const details: string[] = [];
+  let rssRows: Row[] | undefined;
   let ctx: BenchContext | undefined;
   let interrupted = false;
   process.once('SIGINT', () => {
@@ -144,7 +145,8 @@ async function main() {
         rowsBySuite.set(suite, [{ benchmark: suite, figure: `the benchmark itself failed: ${msg}`, target: '', verdict: 'FAIL' }]);
       }
     }
-    details.push(finalRss(ctx));
+    rssRows = finalRssRows(ctx);
+    details.push(`RSS MB at the end of the run: ${rssLine(ctx)}`);
   } finally {
     await api?.stop();
     if (opts.keep) log(`--keep: seeded rows left in place (@${BENCH_DOMAIN})`);
@@ -160,6 +162,7 @@ async function main() {
     ...(rowsBySuite.get('forgot') ?? []),
     ...(rowsBySuite.get('scale') ?? []),
     ...refresh.slice(1),
+    ...(rssRows ?? []),
     ...(rowsBySuite.get('signing') ?? []),
   ];
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16);

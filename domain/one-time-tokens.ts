@@ -6,7 +6,7 @@
  * used and supersedes the rest, and a flow that ends supersedes its own.
  */
 import { randomUUID } from 'node:crypto';
-import { Op, QueryTypes, Sequelize, Transaction, WhereOptions } from 'sequelize';
+import { Op, QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { OneTimeToken } from '../platform/db/models';
 import { hashOpaque, numericCode, randomOpaque } from '../crypto/opaque-tokens';
 import { NotificationTemplate, render } from './mail-templates';
@@ -28,20 +28,16 @@ export interface NewToken {
 /** Stores a new token's hash and supersedes the user's earlier live tokens of its purpose, in one transaction. */
 export async function storeToken(sequelize: Sequelize, n: NewToken): Promise<string> {
   const id = n.id ?? randomUUID();
-  await sequelize.transaction(async (transaction) => {
-    const where: WhereOptions<OneTimeToken> = {
-      user_id: n.userId,
-      purpose: n.purpose,
-      used_at: null,
-      superseded_at: null,
-      ...(n.supersedeFlowPrefix ? { flow_id: { [Op.like]: `${n.supersedeFlowPrefix}%` } } : {}),
-    };
-    await OneTimeToken.update({ superseded_at: new Date() }, { where, transaction });
-    await OneTimeToken.create(
-      { id, user_id: n.userId, purpose: n.purpose, token_hash: n.tokenHash, flow_id: n.flowId, expires_at: n.expiresAt },
-      { transaction },
-    );
-  });
+  // One statement (one round trip, atomic): supersede the live tokens of the purpose (of the flow
+  // prefix, when given), then insert the new one.
+  await sequelize.query(
+    `WITH superseded AS (
+       UPDATE one_time_tokens SET superseded_at = now()
+        WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL AND superseded_at IS NULL AND ($7::text IS NULL OR flow_id LIKE $7 || '%')
+     )
+     INSERT INTO one_time_tokens (id, user_id, purpose, token_hash, flow_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, now())`,
+    { bind: [id, n.userId, n.purpose, n.tokenHash, n.flowId ?? null, n.expiresAt, n.supersedeFlowPrefix ?? null], type: QueryTypes.INSERT },
+  );
   return id;
 }
 

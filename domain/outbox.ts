@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../platform/logger';
 import type { MailMessage } from '../platform/mailer';
+import { QueryTypes, type InferAttributes } from 'sequelize';
 import { EmailOutbox, User } from '../platform/db/models';
 import { AppError } from '../platform/errors';
 import { NotificationTemplate, render } from './mail-templates';
@@ -45,19 +46,34 @@ export function greetingName(user: Pick<User, 'name' | 'email_verified_at'>): st
   return user.email_verified_at ? (user.name ?? '') : '';
 }
 
+/** The templated e-mail to `user` (their name filled in, when it may be shown). */
+export function userMessage(
+  user: Pick<User, 'email' | 'name' | 'email_verified_at'>,
+  template: NotificationTemplate,
+  params?: Record<string, string>,
+): OutboxMessage {
+  return { to: user.email!, ...render(template, { ...(params ?? {}), name: greetingName(user) }) };
+}
+
 export class Outbox {
   constructor(
     private readonly mailer: MailSender,
     private readonly logger: Logger,
   ) {}
 
-  /** The key's outbox row, created `pending` when new. */
+  /** The key's outbox row, created `pending` when new: one INSERT … ON CONFLICT DO NOTHING (a
+   * second statement only when the key was claimed before, i.e. on a retry). */
   async claim(key: string, userId: string, template: string): Promise<{ row: EmailOutbox; created: boolean }> {
-    const [row, created] = await EmailOutbox.findOrCreate({
-      where: { idempotency_key: key },
-      defaults: { idempotency_key: key, user_id: userId, template, status: 'pending' },
-    });
-    return { row, created };
+    const [inserted] = (await EmailOutbox.sequelize!.query(
+      `INSERT INTO email_outbox (idempotency_key, user_id, template, status, created_at) VALUES ($1, $2, $3, 'pending', now())
+       ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, user_id, template, status, message_id, created_at, sent_at`,
+      { bind: [key, userId, template], type: QueryTypes.SELECT },
+    )) as Array<InferAttributes<EmailOutbox>>;
+    if (inserted) return { row: EmailOutbox.build(inserted, { isNewRecord: false, raw: true }), created: true };
+    const row = await EmailOutbox.findByPk(key);
+    // Gone between the two statements (a concurrent release): claim afresh.
+    if (!row) return this.claim(key, userId, template);
+    return { row, created: false };
   }
 
   /** Whether the e-mail of `key` went out already. */
@@ -73,6 +89,12 @@ export class Outbox {
   /** Sends `msg` under `key` (whose row `row` is) and marks the row sent. Errors pass through as they are. */
   async deliver(key: string, row: EmailOutbox, msg: OutboxMessage): Promise<void> {
     await this.sendAndMark(key, row, msg, false);
+  }
+
+  /** Sends `msg` under a claim the caller made (and checked is not sent yet) and marks it sent; a
+   * permanent rejection is a `MailRejectedError`, as in `sendOnce`. */
+  async sendClaimed(key: string, row: EmailOutbox, msg: OutboxMessage): Promise<void> {
+    await this.sendAndMark(key, row, msg, true);
   }
 
   /**
@@ -93,11 +115,7 @@ export class Outbox {
 
   /** A templated e-mail to the user (their name filled in), once per key. */
   async sendToUser(key: string, input: { userId: string; template: NotificationTemplate; params?: Record<string, string> }): Promise<boolean> {
-    return this.sendOnce(key, input.userId, input.template, async () => {
-      const user = await mailRecipient(input.userId);
-      const r = render(input.template, { ...(input.params ?? {}), name: greetingName(user) });
-      return { to: user.email!, ...r };
-    });
+    return this.sendOnce(key, input.userId, input.template, async () => userMessage(await mailRecipient(input.userId), input.template, input.params));
   }
 
   private async sendAndMark(key: string, row: EmailOutbox, msg: OutboxMessage, rejectPermanently: boolean): Promise<void> {

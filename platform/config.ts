@@ -57,6 +57,9 @@ const schema = z.object({
     .transform((v) => v.split(',').map((h) => h.trim()))
     .refine((hs) => hs.length > 0 && hs.every((h) => h.length > 0), { message: 'a comma-separated list of addresses' }),
   API_PORT: int(3000, 0, 65535),
+  /** API processes on this host (Node's cluster: one primary shares the port among them); one per
+   * core the API is given is the usual choice. 1: a single process, no primary. */
+  API_PROCESSES: int(1, 1, 64),
   PUBLIC_BASE_URL: z.url().default('http://localhost:3000'),
   /** Origins allowed to call the codec endpoint from a browser (the Temporal UI). */
   CORS_ORIGINS: z.string().default('http://localhost:8233'),

@@ -11,6 +11,7 @@ import { temporalConnectionOptions, withTemporalApiKeyFromVault } from '../platf
 import type { Logger } from '../platform/logger';
 import { createRuntime, retrying } from '../platform/runtime';
 import { registerSchedulesAtStart } from './schedules';
+import { workflowSource } from './workflow-source';
 
 /** The SDK's logger (worker, workflow and activity logs, and forwarded Core logs) written as JSON
  * through pino instead of the SDK's default text lines on stderr. */
@@ -54,11 +55,13 @@ async function main() {
   await retrying('payload codec keys', logger, () => codecKeys.load(true));
   codecKeys.startRefresh(config.CODEC_KEY_REFRESH_SECONDS * 1000);
   const connection = await retrying('temporal', logger, () => NativeConnection.connect(temporalConnectionOptions(config)));
+  const { from, ...workflows } = workflowSource();
+  logger.info({ workflows: from }, 'loading workflow code');
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    ...workflows,
     activities: createActivities({ ...rt }),
     dataConverter: dataConverterWith(new AesGcmPayloadCodec(codecKeys)),
     shutdownGraceTime: '10 seconds',

@@ -3,7 +3,7 @@
  * CPU pinning, and the dedicated API process the HTTP benchmarks talk to.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,11 @@ export async function connectStack(dataDir: string): Promise<StackInfo> {
   const hint = `start it with \`npm run dev\` (AUTHFLOW_DATA_DIR=${dataDir}) and run the benchmark again`;
   if (!existsSync(file)) throw new BenchError(`no local stack at ${dataDir} (no stack.json): ${hint}`);
   const info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
+  if (info.build !== 'dist') {
+    throw new BenchError(
+      `the stack at ${dataDir} runs from source (tsx); the benchmark measures the compiled build: stop it and start it with \`npm run dev -- --production\` (AUTHFLOW_DATA_DIR=${dataDir})`,
+    );
+  }
   const lock = join(dataDir, 'stack.lock');
   if (!existsSync(lock)) throw new BenchError(`the stack at ${dataDir} is not running (stack.json is left from an earlier run): ${hint}`);
   const { pid } = JSON.parse(readFileSync(lock, 'utf8')) as { pid: number };
@@ -143,7 +148,7 @@ export function pinSelf(apiCpus: string, clientCpus: string): Pinning {
     apiCpus,
     clientCpus,
     apiCores,
-    description: `API: ${apiCores} core${apiCores > 1 ? 's' : ''} (a dedicated API process pinned with taskset to CPU ${apiCpus}); load generator and in-process benchmarks pinned to CPU ${clientCpus}; PostgreSQL, Temporal, Vault, maildev and the worker are the stack's own processes, not pinned (they share all ${cores} cores)`,
+    description: `API: ${apiCores} core${apiCores > 1 ? 's' : ''} (${apiCores > 1 ? `a cluster of ${apiCores} API processes and their primary` : 'a dedicated API process'}, compiled build, NODE_ENV=production, pinned with taskset to CPU ${apiCpus}); load generator and in-process benchmarks pinned to CPU ${clientCpus}; PostgreSQL, Temporal, Vault, maildev and the worker are the stack's own processes, not pinned (they share all ${cores} cores)`,
   };
 }
 
@@ -229,30 +234,56 @@ const RAISED_LIMITS: Record<string, string> = Object.fromEntries(
 
 export interface BenchApi {
   url: string;
+  /** The cluster primary (or the single process). */
   pid: number;
+  /** Every process of the benchmarked API: the primary and its API processes (their CPU and RSS are summed). */
+  pids(): number[];
+  processes: number;
   log: string;
   stop(): Promise<void>;
 }
 
-/** Starts a dedicated API process (pinned when possible) against the stack's services. */
+/** The child pids of a process (Linux: /proc/<pid>/task/<tid>/children). */
+export function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Starts the benchmarked API as a deployment runs it: the compiled build (dist/, built by
+ * `npm run dev -- --production`), NODE_ENV=production, no source maps, one API process per core it
+ * is given (API_PROCESSES, Node's cluster), pinned to those cores when possible, against the
+ * stack's services.
+ */
 export async function startBenchApi(info: StackInfo, pin: Pinning): Promise<BenchApi> {
+  const entry = join(ROOT, 'dist', 'api', 'main.js');
+  if (!existsSync(entry)) throw new BenchError(`${entry} is missing: start the stack with \`npm run dev -- --production\` (it runs \`npm run build\`)`);
   const port = await freePort();
   const logs = join(info.dataDir, 'logs');
   mkdirSync(logs, { recursive: true });
   const log = join(logs, 'bench-api.log');
   const fd = openSync(log, 'a');
+  const processes = Math.max(1, pin.apiCores);
   const env = {
     ...process.env,
     ...info.serviceEnv,
     ...RAISED_LIMITS,
+    NODE_ENV: 'production',
+    NODE_OPTIONS: '',
     VAULT_ROLE_ID: info.roleIds.api,
     VAULT_SECRET_ID_FILE: info.secretIdFiles.api,
     API_PORT: String(port),
+    API_PROCESSES: String(processes),
     LOG_LEVEL: 'warn',
   };
   // BENCH_API_NODE_ARGS passes profiler flags to the benchmarked API, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const extraArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const nodeArgs = [...extraArgs, '--import', 'tsx', join(ROOT, 'api', 'main.ts')];
+  const nodeArgs = [...extraArgs, entry];
   const [cmd, args] = pin.pinned ? ['taskset', ['-c', pin.apiCpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
@@ -261,16 +292,29 @@ export async function startBenchApi(info: StackInfo, pin: Pinning): Promise<Benc
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(t);
   };
-  process.once('exit', () => child.kill('SIGKILL'));
+  const pids = () => (processes > 1 ? [child.pid!, ...childPids(child.pid!)] : [child.pid!]);
+  process.once('exit', () => {
+    for (const p of pids().reverse()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  });
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
     try {
-      if ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok) return { url, pid: child.pid!, log, stop };
+      // Every API process up: a cluster answers once the first one listens.
+      if ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok && pids().length === (processes > 1 ? processes + 1 : 1)) {
+        if (processes > 1) await sleep(2000); // the others finish their start
+        return { url, pid: child.pid!, pids, processes, log, stop };
+      }
     } catch {
       /* not yet */
     }

@@ -75,31 +75,44 @@ export async function refreshSuite(ctx: BenchContext): Promise<SuiteResult> {
   const details = [roundLine('refresh warm-up', 0, warm), ...rounds.map((r, i) => roundLine('refresh', i + 1, r))];
   if (chains.exhausted) details.push(`refresh: ${chains.exhausted} broken chains found no spare session (those clients kept failing)`);
 
-  // Memory right after the refresh benchmark.
-  const worker = ctx.info.pids.worker;
-  const stackApi = ctx.info.pids.api;
-  const apiRss = rssMB(api.pid);
-  const workerOk = pidAlive(worker) && cmdline(worker).includes('worker/main.ts');
-  const workerRss = workerOk ? rssMB(worker) : NaN;
-  const stackApiRss = pidAlive(stackApi) && cmdline(stackApi).includes('api/main.ts') ? rssMB(stackApi) : NaN;
-  rows.push({
-    benchmark: 'RSS of the API after the refresh benchmark',
-    figure: `${num(apiRss)} MB (the benchmarked API process; the stack's own API: ${num(stackApiRss)} MB)`,
-    target: '< 300 MB',
-    verdict: Number.isFinite(apiRss) ? (apiRss < 300 ? 'PASS' : 'FAIL') : 'n/a',
-  });
-  rows.push({
-    benchmark: 'RSS of the worker after the refresh benchmark',
-    figure: workerOk ? `${num(workerRss)} MB (the stack's worker, pid ${worker})` : "not measured (the stack's worker pid from stack.json is gone)",
-    target: '< 300 MB',
-    verdict: Number.isFinite(workerRss) ? (workerRss < 300 ? 'PASS' : 'FAIL') : 'n/a',
-  });
-  details.push(`refresh: RSS MB after the benchmark: benchmark API ${num(apiRss)}, stack API ${num(stackApiRss)}, worker ${num(workerRss)} (VmRSS from /proc)`);
+  details.push(`refresh: RSS MB right after the benchmark: ${rssLine(ctx)}`);
   return { rows, details };
 }
 
-/** RSS at the end of the run, after every benchmark (the worker has then also sent e-mail). */
-export function finalRss(ctx: BenchContext): string {
+/** The stack's worker pid, when stack.json's pid is still a worker. */
+function workerPid(ctx: BenchContext): number | undefined {
   const w = ctx.info.pids.worker;
-  return `RSS MB at the end of the run: benchmark API ${num(rssMB(ctx.api.pid))}, worker ${num(pidAlive(w) && cmdline(w).includes('worker/main.ts') ? rssMB(w) : NaN)}`;
+  return pidAlive(w) && cmdline(w).includes('worker/main.') ? w : undefined;
+}
+
+/** "API 120 + 95 + 97 (primary), worker 210" (VmRSS from /proc). */
+export function rssLine(ctx: BenchContext): string {
+  const [primary, ...children] = ctx.api.pids();
+  const api =
+    ctx.api.processes > 1 ? `${children.map((p) => num(rssMB(p))).join(' + ')} (API processes) + ${num(rssMB(primary))} (primary)` : num(rssMB(primary));
+  return `benchmarked API ${api}, worker ${num(rssMB(workerPid(ctx)))}`;
+}
+
+/** RSS at the end of the whole run, against issue 18's targets (API < 200 MB per process, worker < 250 MB). */
+export function finalRssRows(ctx: BenchContext): Row[] {
+  const [primary, ...children] = ctx.api.pids();
+  const apiProcs = ctx.api.processes > 1 ? children : [primary];
+  const apiRss = apiProcs.map(rssMB);
+  const worst = Math.max(...apiRss);
+  const w = workerPid(ctx);
+  const workerRss = rssMB(w);
+  return [
+    {
+      benchmark: 'RSS of each API process at the end of the run',
+      figure: `${apiRss.map((x) => `${num(x)} MB`).join(', ')}${ctx.api.processes > 1 ? ` (+ the cluster primary ${num(rssMB(primary))} MB)` : ''}`,
+      target: '< 200 MB per process',
+      verdict: Number.isFinite(worst) ? (worst < 200 ? 'PASS' : 'FAIL') : 'n/a',
+    },
+    {
+      benchmark: 'RSS of the worker at the end of the run',
+      figure: w ? `${num(workerRss)} MB (the stack's worker, compiled build, pid ${w})` : "not measured (the stack's worker pid from stack.json is gone)",
+      target: '< 250 MB',
+      verdict: Number.isFinite(workerRss) ? (workerRss < 250 ? 'PASS' : 'FAIL') : 'n/a',
+    },
+  ];
 }

@@ -27,7 +27,7 @@ import { Argon2Params, hashPassword } from '../../crypto/argon2';
 import type { RequestMeta, SessionService } from '../sessions/sessions';
 import { hashOpaque, randomOpaque } from '../../crypto/opaque-tokens';
 import { findLiveToken, issueCounts, liveTokenExpiry, spendToken, storeToken } from '../one-time-tokens';
-import type { Outbox } from '../outbox';
+import { userMessage, type Outbox } from '../outbox';
 import { normaliseEmail } from './users';
 
 /**
@@ -177,7 +177,7 @@ export class ResetTokenMailer {
   }
 
   async issue(key: string, input: { userId: string; flowId: string; force: boolean }): Promise<ResetIssueResult> {
-    const user = await User.findByPk(input.userId, { attributes: ['id', 'email', 'status'] });
+    const user = await User.findByPk(input.userId, { attributes: ['id', 'email', 'status', 'name', 'email_verified_at'] });
     if (!user?.email || !(input.force ? RESET_ELIGIBLE.admin : RESET_ELIGIBLE.self).has(user.status)) {
       return { sent: false, reason: 'not_eligible', expiresAt: null };
     }
@@ -200,16 +200,10 @@ export class ResetTokenMailer {
     const token = randomOpaque(32);
     const expiresAt = new Date(Date.now() + this.s.ttl * 1000);
     await storeToken(this.sequelize, { userId: input.userId, purpose: 'password_reset', tokenHash: hashOpaque(token), flowId: input.flowId, expiresAt });
-    // The same key, so the outbox row claimed above is the one this send completes.
-    await this.outbox.sendToUser(key, {
-      userId: input.userId,
-      template: 'password_reset',
-      params: {
-        code: token,
-        link: `${this.s.publicBaseUrl}/reset-password?token=${encodeURIComponent(token)}`,
-        expiresAt: expiresAt.toISOString(),
-      },
-    });
+    // The row claimed above is the one this send completes (a retry that finds it sent returned above).
+    const link = `${this.s.publicBaseUrl}/reset-password?token=${encodeURIComponent(token)}`;
+    await this.outbox.sendClaimed(key, claim, userMessage(user, 'password_reset', { code: token, link, expiresAt: expiresAt.toISOString() }));
+    this.logger.info({ userId: input.userId, template: 'password_reset' }, 'notification sent');
     return { sent: true, expiresAt: expiresAt.toISOString() };
   }
 }

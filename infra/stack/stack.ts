@@ -46,6 +46,9 @@ export interface StackOptions {
   log?: (msg: string) => void;
   /** Extra environment for the API and worker (short timers in tests, ...). */
   serviceEnv?: Record<string, string>;
+  /** Run the API, worker and migrations from the compiled build in dist/ (`npm run build`), with
+   * NODE_ENV=production, as a deployment runs them; otherwise from source through tsx. */
+  compiled?: boolean;
 }
 
 interface LocalState {
@@ -69,6 +72,8 @@ export interface StackInfo {
   vaultInitFile: string;
   logs: string;
   pids: Record<string, number>;
+  /** What the API and worker run: the compiled build (dist/, NODE_ENV=production) or the sources. */
+  build: 'dist' | 'source';
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -140,6 +145,7 @@ export class Stack {
       vaultInitFile: join(d, 'vault', 'init.json'),
       logs: join(d, 'logs'),
       pids: {},
+      build: opts.compiled ? 'dist' : 'source',
     };
   }
 
@@ -486,7 +492,7 @@ export class Stack {
   private computeServiceEnv() {
     const p = this.opts.ports;
     this.info.serviceEnv = {
-      NODE_ENV: process.env.NODE_ENV === 'test' ? 'test' : 'development',
+      NODE_ENV: this.opts.compiled ? 'production' : process.env.NODE_ENV === 'test' ? 'test' : 'development',
       LOG_LEVEL: this.opts.logLevel ?? 'info',
       API_HOST: '127.0.0.1,::1',
       API_PORT: String(p.api),
@@ -507,6 +513,11 @@ export class Stack {
   }
 
   private nodeArgs(entry: string) {
+    if (this.opts.compiled) {
+      const js = join(ROOT, 'dist', entry.replace(/\.ts$/, '.js'));
+      if (!existsSync(js)) throw new Error(`${js} is missing: run \`npm run build\` first`);
+      return [js];
+    }
     return ['--import', 'tsx', '--enable-source-maps', join(ROOT, entry)];
   }
 

@@ -3,7 +3,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createNotificationActivities } from '../../../activities/notification';
-import { EmailOutbox, User } from '../../../platform/db/models';
+import { Outbox } from '../../../domain/outbox';
+import { User } from '../../../platform/db/models';
 import { DependencyError } from '../../../platform/errors';
 import { createLogger } from '../../../platform/logger';
 
@@ -17,7 +18,7 @@ function activitiesWith(sendError: unknown) {
 }
 
 beforeEach(() => {
-  jest.spyOn(EmailOutbox, 'findOrCreate').mockResolvedValue([{ status: 'pending', update: async () => undefined } as never, true]);
+  jest.spyOn(Outbox.prototype, 'claim').mockResolvedValue({ row: { status: 'pending', update: async () => undefined } as never, created: true });
   jest.spyOn(User, 'findByPk').mockResolvedValue({ id: 'u1', email: 'someone@example.test', name: 'S', status: 'active' } as never);
 });
 afterEach(() => jest.restoreAllMocks());

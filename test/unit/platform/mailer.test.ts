@@ -1,13 +1,21 @@
 /** SMTP_REQUIRE_TLS against a minimal SMTP relay (a net server in the test) that offers no
- * STARTTLS: the send fails before any envelope or message leaves in clear. */
+ * STARTTLS: the send fails before any envelope or message leaves in clear. Also: connections are
+ * pooled (one for several messages), and SMTP_SECURE speaks TLS first and checks the certificate. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
 import { Mailer } from '../../../platform/mailer';
 import type { VaultClient } from '../../../platform/vault';
 
 /** Speaks just enough SMTP (EHLO without STARTTLS, MAIL, RCPT, DATA) and records every command. */
-function plainRelay(): Promise<{ server: Server; port: number; received: string[] }> {
+function plainRelay(): Promise<{ server: Server; port: number; received: string[]; connections: number }> {
   const received: string[] = [];
+  let connections = 0;
   const server = createServer((sock) => {
+    connections++;
     let inData = false;
     let buf = '';
     sock.write('220 relay.test ESMTP\r\n');
@@ -37,7 +45,18 @@ function plainRelay(): Promise<{ server: Server; port: number; received: string[
     });
     sock.on('error', () => undefined);
   });
-  return new Promise((res) => server.listen(0, '127.0.0.1', () => res({ server, port: (server.address() as AddressInfo).port, received })));
+  return new Promise((res) =>
+    server.listen(0, '127.0.0.1', () =>
+      res({
+        server,
+        port: (server.address() as AddressInfo).port,
+        received,
+        get connections() {
+          return connections;
+        },
+      }),
+    ),
+  );
 }
 
 const vault = { kvGet: () => Promise.resolve(null) } as unknown as VaultClient;
@@ -70,3 +89,56 @@ describe('SMTP_REQUIRE_TLS', () => {
     expect(relay.received.some((l) => l.includes('12345678'))).toBe(true);
   });
 });
+
+test('several messages share one pooled connection (one greeting, one EHLO)', async () => {
+  const relay = await plainRelay();
+  const m = new Mailer({ SMTP_HOST: '127.0.0.1', SMTP_PORT: relay.port, SMTP_SECURE: false, SMTP_REQUIRE_TLS: false, MAIL_FROM: 'a@authflow.test' }, vault);
+  for (let i = 0; i < 3; i++) await m.send({ ...message, to: `r${i}@example.test` });
+  m.close();
+  await new Promise((r) => relay.server.close(r));
+  expect(relay.received.filter((l) => /^DATA/i.test(l))).toHaveLength(3);
+  expect(relay.connections).toBe(1);
+  expect(relay.received.filter((l) => /^EHLO/i.test(l))).toHaveLength(1);
+});
+
+test('SMTP_SECURE: TLS from the first byte, and a relay whose certificate is not trusted gets nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smtp-tls-'));
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'key.pem',
+      '-out',
+      'cert.pem',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
+  expect(r.status).toBe(0);
+  let plaintext = '';
+  let handshakes = 0;
+  const server = createTlsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (sock) => {
+    handshakes++;
+    sock.on('data', (d) => (plaintext += d.toString('utf8')));
+  });
+  server.on('tlsClientError', () => undefined);
+  const port = await new Promise<number>((res) => server.listen(0, '127.0.0.1', () => res((server.address() as AddressInfo).port)));
+  const m = new Mailer({ SMTP_HOST: '127.0.0.1', SMTP_PORT: port, SMTP_SECURE: true, MAIL_FROM: 'a@authflow.test' }, vault);
+  const err = await m.send(message).catch((e: unknown) => e);
+  m.close();
+  await new Promise((res) => server.close(res));
+  expect(err).toMatchObject({ code: 'dependency_unavailable' });
+  expect((err as { cause?: Error }).cause?.message ?? '').toMatch(/certificate/i);
+  expect(handshakes).toBe(0);
+  expect(plaintext).toBe('');
+}, 20000);
