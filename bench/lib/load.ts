@@ -35,7 +35,14 @@ export interface LoadSpec {
   durationSec: number;
   /** Fixed total request rate; unlimited when absent. */
   overallRate?: number;
-  apiPid: number;
+  /** The server's processes: their CPU time is summed (a cluster's primary and API processes). */
+  apiPids: number[];
+  /** Content type of the bodies (default JSON) and the headers of every request (default: the
+   * benchmark device's). */
+  contentType?: string;
+  headers?: Record<string, string>;
+  /** Extra headers made per request for client `slot` (a DPoP proof). */
+  requestHeaders?: (slot: number) => Record<string, string>;
   /** The CPUs the API is pinned to (empty: not pinned). */
   apiCpus: number[];
   /** Body for the next request of client `slot`. */
@@ -66,8 +73,12 @@ export async function loadRound(spec: LoadSpec): Promise<Round> {
       {
         method: 'POST',
         path: spec.path,
-        headers: { 'content-type': 'application/json', ...DEVICE_HEADERS },
-        setupRequest: (req) => ({ ...req, body: spec.body(slot) }),
+        headers: { 'content-type': spec.contentType ?? 'application/json', ...(spec.headers ?? DEVICE_HEADERS) },
+        setupRequest: (req) => ({
+          ...req,
+          body: spec.body(slot),
+          ...(spec.requestHeaders ? { headers: { ...req.headers, ...spec.requestHeaders(slot) } } : {}),
+        }),
         onResponse: (status, body) => {
           if (status >= 200 && status < 300) ok++;
           else {
@@ -81,7 +92,8 @@ export async function loadRound(spec: LoadSpec): Promise<Round> {
     ]);
     client.on('response', (_status: number, _bytes: number, duration: number) => latencies.push(duration));
   };
-  const cpu0 = cpuSeconds(spec.apiPid);
+  const cpuOf = () => spec.apiPids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const cpu0 = cpuOf();
   const core0 = cpuTimes(spec.apiCpus);
   const t0 = performance.now();
   const result = await autocannon({
@@ -97,7 +109,7 @@ export async function loadRound(spec: LoadSpec): Promise<Round> {
     ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
   });
   const wallSec = (performance.now() - t0) / 1000;
-  const apiCpuSec = cpuSeconds(spec.apiPid) - cpu0;
+  const apiCpuSec = cpuOf() - cpu0;
   const core1 = cpuTimes(spec.apiCpus);
   const capacity = wallSec * Math.max(1, spec.apiCpus.length);
   return {

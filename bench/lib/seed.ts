@@ -87,22 +87,32 @@ export class Seeder {
 
   /**
    * Opens one session per user id with a fresh refresh token (what a login would have written),
-   * bound to the benchmark device; returns the opaque tokens.
+   * bound to the benchmark device; returns the opaque tokens. With `dpop`, the sessions are bound to
+   * that key (`sessions.jkt`) and to a key-bound device row of it (created once per user, seen and
+   * trusted now), as a DPoP login from that key would have left them.
    */
-  async sessions(userIds: string[]): Promise<string[]> {
+  async sessions(userIds: string[], dpop?: { jkt: string; fingerprint: Buffer }): Promise<string[]> {
     const sids = userIds.map(() => randomUUID());
     const tokens = userIds.map(() => newRefreshToken());
+    if (dpop) {
+      await this.db.query(
+        `INSERT INTO device_fingerprints (id, user_id, fingerprint, label, trusted, first_seen_at, last_seen_at, last_ip, jkt)
+         SELECT gen_random_uuid(), u, $2, 'bench device (device key)', true, now(), now(), '127.0.0.1', $3 FROM unnest($1::uuid[]) u
+         ON CONFLICT DO NOTHING`,
+        [userIds, dpop.fingerprint, dpop.jkt],
+      );
+    }
     await this.db.query(
       `WITH s AS (
-         INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent)
+         INSERT INTO sessions (id, user_id, amr, device_id, expires_at, ip, user_agent, jkt)
          SELECT x.sid, x.uid, ARRAY['pwd'],
                 (SELECT d.id FROM device_fingerprints d WHERE d.user_id = x.uid AND d.fingerprint = $4),
-                now() + interval '30 days', '127.0.0.1', $5
+                now() + interval '30 days', '127.0.0.1', $5, $6
            FROM unnest($1::uuid[], $2::uuid[]) AS x(sid, uid))
        INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at)
        SELECT gen_random_uuid(), y.sid, y.th, now() + interval '30 days'
          FROM unnest($1::uuid[], $3::bytea[]) AS y(sid, th)`,
-      [sids, userIds, tokens.map((t) => t.hash), this.fingerprint.hash, DEVICE.userAgent],
+      [sids, userIds, tokens.map((t) => t.hash), dpop ? dpop.fingerprint : this.fingerprint.hash, DEVICE.userAgent, dpop?.jkt ?? null],
     );
     return tokens.map((t) => t.token);
   }

@@ -43,7 +43,7 @@ export async function loginSuite(ctx: BenchContext): Promise<SuiteResult> {
       path: '/v1/auth/login',
       connections: opts.loginConnections,
       durationSec,
-      apiPid: api.pid,
+      apiPids: api.pids(),
       apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [],
       body,
     });

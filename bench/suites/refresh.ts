@@ -7,6 +7,7 @@
  */
 import type { BenchContext, Row, SuiteResult } from '../lib/context';
 import { cmdline, cpuList, pidAlive, rssMB } from '../lib/env';
+import { BenchDpopKey } from '../lib/dpop-proof';
 import { loadRound, RefreshChains, Round } from '../lib/load';
 import { describeSpread, median, ms, num, sleep, spread } from '../lib/stats';
 
@@ -35,9 +36,35 @@ export function failureSummary(rounds: Round[]): string {
   })`;
 }
 
-export async function refreshSuite(ctx: BenchContext): Promise<SuiteResult> {
-  const { opts, api, seeder, pin, log } = ctx;
-  const chains = new RefreshChains(async (n) => seeder.sessions(await seeder.randomUsers(n)));
+/** What the peer comparison reads from the refresh suite (bench/suites/peer.ts). */
+export interface RefreshFigures {
+  rounds: Round[];
+  okPerSec: number;
+  perCpuSec: number;
+  p50: number;
+  p99: number;
+  util: number;
+  failures: string;
+}
+
+export function refreshFigures(rounds: Round[]): RefreshFigures {
+  return {
+    rounds,
+    okPerSec: median(rounds.map((r) => r.okPerSec)),
+    perCpuSec: median(rounds.map((r) => r.ok / Math.max(r.apiCpuSec, 1e-9))),
+    p50: median(rounds.map((r) => r.p50)),
+    p99: median(rounds.map((r) => r.p99)),
+    util: median(rounds.map((r) => r.apiUtil)),
+    failures: failureSummary(rounds),
+  };
+}
+
+/** Warm-up and rounds of chained refreshes, header-bound sessions or DPoP-bound ones (a fresh proof per request). */
+async function refreshRounds(ctx: BenchContext, mode: 'header' | 'dpop'): Promise<{ warm: Round; rounds: Round[]; exhausted: number }> {
+  const { opts, api, seeder, log } = ctx;
+  const key = mode === 'dpop' ? new BenchDpopKey() : undefined;
+  const htu = `${ctx.config.PUBLIC_BASE_URL.replace(/\/$/, '')}/v1/auth/refresh`;
+  const chains = new RefreshChains(async (n) => seeder.sessions(await seeder.randomUsers(n), key && { jkt: key.jkt, fingerprint: key.fingerprint }));
   const run = async (durationSec: number) => {
     await chains.reset(opts.refreshConnections);
     const r = await loadRound({
@@ -45,38 +72,58 @@ export async function refreshSuite(ctx: BenchContext): Promise<SuiteResult> {
       path: '/v1/auth/refresh',
       connections: opts.refreshConnections,
       durationSec,
-      apiPid: api.pid,
+      apiPids: api.pids(),
       apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [],
       body: chains.body,
       onResponse: chains.onResponse,
+      ...(key ? { requestHeaders: () => ({ dpop: key.proof('POST', htu) }) } : {}),
     });
     await sleep(300);
     return r;
   };
-  log(`refresh: warm-up ${opts.warmupSec} s, then ${opts.rounds} × ${opts.roundSec} s with ${opts.refreshConnections} connections`);
+  log(`refresh (${mode}): warm-up ${opts.warmupSec} s, then ${opts.rounds} × ${opts.roundSec} s with ${opts.refreshConnections} connections`);
   const warm = await run(opts.warmupSec);
   const rounds: Round[] = [];
   for (let i = 0; i < opts.rounds; i++) rounds.push(await run(opts.roundSec));
+  return { warm, rounds, exhausted: chains.exhausted };
+}
 
-  const rps = spread(rounds.map((r) => r.okPerSec));
-  const perCpuSec = median(rounds.map((r) => r.ok / Math.max(r.apiCpuSec, 1e-9)));
-  const util = median(rounds.map((r) => r.apiUtil));
-  const perCore = rps.median / pin.apiCores;
-  const failures = failureSummary(rounds);
-  const clean = !failures.includes('FAILED');
+export async function refreshSuite(ctx: BenchContext): Promise<SuiteResult & { header: RefreshFigures; dpop: RefreshFigures }> {
+  const { pin } = ctx;
+  const header = await refreshRounds(ctx, 'header');
+  const dpop = await refreshRounds(ctx, 'dpop');
+  const h = refreshFigures(header.rounds);
+  const d = refreshFigures(dpop.rounds);
+  const rps = spread(header.rounds.map((r) => r.okPerSec));
+  const perCore = h.okPerSec / pin.apiCores;
+  const cores = `${pin.apiCores} core${pin.apiCores > 1 ? 's' : ''}`;
   const rows: Row[] = [
     {
       benchmark: 'refresh exchange (verify, fingerprint check, rotation, DB writes, new JWT)',
-      figure: `${num(perCore)} refreshes/s per API core: ${describeSpread(rps)} refreshes/s on ${pin.apiCores} core${pin.apiCores > 1 ? 's' : ''}; p50 ${ms(median(rounds.map((r) => r.p50)))}, p99 ${ms(median(rounds.map((r) => r.p99)))}; API process ${(util * 100).toFixed(0)}% busy${othersNote(rounds)}, ${num(perCpuSec)} per API CPU-second; ${failures}`,
+      figure: `${num(perCore)} refreshes/s per API core: ${describeSpread(rps)} refreshes/s on ${cores}; p50 ${ms(h.p50)}, p99 ${ms(h.p99)}; API ${(h.util * 100).toFixed(0)}% busy${othersNote(header.rounds)}, ${num(h.perCpuSec)} per API CPU-second; ${h.failures}`,
       target: '≥ 1,200 refreshes/s per API core',
-      verdict: perCore >= 1200 && clean ? 'PASS' : 'FAIL',
+      verdict: perCore >= 1200 && !h.failures.includes('FAILED') ? 'PASS' : 'FAIL',
+    },
+    {
+      benchmark: 'refresh exchange of DPoP-bound sessions (a fresh proof per request: signature, jti claimed in Postgres, key binding)',
+      figure: `${describeSpread(spread(dpop.rounds.map((r) => r.okPerSec)))} refreshes/s on ${cores}; p50 ${ms(d.p50)}, p99 ${ms(d.p99)}; ${num(d.perCpuSec)} per API CPU-second${othersNote(dpop.rounds)}; ${d.failures}`,
+      target: 'recorded',
+      verdict: d.failures.includes('FAILED') ? 'FAIL' : 'info',
     },
   ];
-  const details = [roundLine('refresh warm-up', 0, warm), ...rounds.map((r, i) => roundLine('refresh', i + 1, r))];
-  if (chains.exhausted) details.push(`refresh: ${chains.exhausted} broken chains found no spare session (those clients kept failing)`);
-
+  const details = [
+    roundLine('refresh warm-up', 0, header.warm),
+    ...header.rounds.map((r, i) => roundLine('refresh', i + 1, r)),
+    roundLine('refresh (DPoP) warm-up', 0, dpop.warm),
+    ...dpop.rounds.map((r, i) => roundLine('refresh (DPoP)', i + 1, r)),
+  ];
+  for (const [m, x] of [
+    ['header', header],
+    ['DPoP', dpop],
+  ] as const)
+    if (x.exhausted) details.push(`refresh (${m}): ${x.exhausted} broken chains found no spare session (those clients kept failing)`);
   details.push(`refresh: RSS MB right after the benchmark: ${rssLine(ctx)}`);
-  return { rows, details };
+  return { rows, details, header: h, dpop: d };
 }
 
 /** The stack's worker pid, when stack.json's pid is still a worker. */

@@ -22,7 +22,7 @@ export async function scaleSuite(ctx: BenchContext): Promise<SuiteResult> {
       connections: opts.scaleConnections,
       durationSec,
       overallRate: opts.scaleRate,
-      apiPid: api.pid,
+      apiPids: api.pids(),
       apiCpus: ctx.pin.pinned ? cpuList(ctx.pin.apiCpus) : [],
       body: chains.body,
       onResponse: chains.onResponse,
