@@ -19,7 +19,8 @@ import { parseOptions, Suite } from './lib/options';
 import { BENCH_DOMAIN, BENCH_PASSWORD, cleanup, Seeder } from './lib/seed';
 import { forgotSuite } from './suites/forgot';
 import { loginSuite } from './suites/login';
-import { finalRssRows, refreshSuite, rssLine } from './suites/refresh';
+import { finalRssRows, ourRss, refreshSuite, rssLine } from './suites/refresh';
+import { peerSuite, type OurFigures } from './suites/peer';
 import { scaleSuite } from './suites/scale';
 import { signingSuite } from './suites/signing';
 import { verifySuite } from './suites/verify';
@@ -116,6 +117,8 @@ async function main() {
   const rowsBySuite = new Map<Suite, Row[]>();
   const details: string[] = [];
   let rssRows: Row[] | undefined;
+  let peerRows: Row[] = [];
+  const ours: Partial<OurFigures> = {};
   let ctx: BenchContext | undefined;
   let interrupted = false;
   process.once('SIGINT', () => {
@@ -136,6 +139,8 @@ async function main() {
       log(`── ${suite}`);
       try {
         const r = await SUITE_FNS[suite](ctx);
+        if (suite === 'refresh') ours.refresh = r as Awaited<ReturnType<typeof refreshSuite>>;
+        if (suite === 'login') ours.login = (r as Awaited<ReturnType<typeof loginSuite>>).figures;
         rowsBySuite.set(suite, r.rows);
         details.push(...r.details);
         for (const row of r.rows) log(`${row.verdict}: ${row.benchmark}: ${row.figure}`);
@@ -147,6 +152,19 @@ async function main() {
     }
     rssRows = finalRssRows(ctx);
     details.push(`RSS MB at the end of the run: ${rssLine(ctx)}`);
+    if (opts.peer && !interrupted) {
+      log('── peer: keycloak');
+      ours.rss = ourRss(ctx);
+      try {
+        const r = await peerSuite(ctx, ours as OurFigures);
+        peerRows = r.rows;
+        details.push(...r.details);
+        for (const row of r.rows) log(`${row.verdict}: ${row.benchmark}: ${row.figure}`);
+      } catch (err) {
+        log(`peer failed: ${(err as Error).stack}`);
+        peerRows = [{ benchmark: 'vs Keycloak', figure: `the peer benchmark failed: ${(err as Error).message.split('\n')[0]}`, target: '', verdict: 'FAIL' }];
+      }
+    }
   } finally {
     await api?.stop();
     if (opts.keep) log(`--keep: seeded rows left in place (@${BENCH_DOMAIN})`);
@@ -163,6 +181,7 @@ async function main() {
     ...(rowsBySuite.get('scale') ?? []),
     ...refresh.slice(1),
     ...(rssRows ?? []),
+    ...peerRows,
     ...(rowsBySuite.get('signing') ?? []),
   ];
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
@@ -175,6 +194,11 @@ async function main() {
     `- ${pin.description}`,
     `- Load generator: autocannon, in-process; warm-up ${opts.warmupSec} s, then ${opts.rounds} rounds × ${opts.roundSec} s; figures are the median of the rounds, spread is ± half the range`,
     `- Configuration as the stack runs it: argon2id m=${argon2.memoryKiB} KiB t=${argon2.timeCost} p=${argon2.parallelism}, DB_POOL_MAX=${config.DB_POOL_MAX}, access-token TTL ${config.ACCESS_TOKEN_TTL} s; benchmark API with LOG_LEVEL=warn and the rate limiter on with limits raised out of reach`,
+    ...(opts.peer
+      ? [
+          '- Peer: Keycloak, same cores, same PostgreSQL (database keycloak_bench), same argon2id cost, same load generator and rounds (the "vs Keycloak" rows; its set-up in the notes)',
+        ]
+      : []),
     `- Sizes: ${opts.baseUsers.toLocaleString('en-US')} seeded users (scale: grown to ${opts.grownUsers.toLocaleString('en-US')}), ${opts.devicesPerUser} device rows each; ${opts.refreshConnections} refresh / ${opts.loginConnections} login connections`,
   ];
   const report = render(rows, header, details);

@@ -41,6 +41,8 @@ export interface LoadSpec {
    * benchmark device's). */
   contentType?: string;
   headers?: Record<string, string>;
+  /** Default POST. */
+  method?: 'POST' | 'GET';
   /** Extra headers made per request for client `slot` (a DPoP proof). */
   requestHeaders?: (slot: number) => Record<string, string>;
   /** The CPUs the API is pinned to (empty: not pinned). */
@@ -53,7 +55,9 @@ export interface LoadSpec {
 
 function failureKey(status: number, body: string): string {
   try {
-    const code = (JSON.parse(body) as { code?: string }).code;
+    // Our problem+json `code`, or an OAuth error (the Keycloak peer).
+    const j = JSON.parse(body) as { code?: string; error?: string };
+    const code = j.code ?? j.error;
     if (code) return `${status} ${code}`;
   } catch {
     /* not JSON */
@@ -71,7 +75,7 @@ export async function loadRound(spec: LoadSpec): Promise<Round> {
     const slot = nextSlot++;
     client.setRequests([
       {
-        method: 'POST',
+        method: spec.method ?? 'POST',
         path: spec.path,
         headers: { 'content-type': spec.contentType ?? 'application/json', ...(spec.headers ?? DEVICE_HEADERS) },
         setupRequest: (req) => ({
@@ -139,7 +143,11 @@ export class RefreshChains {
   private spares: string[] = [];
   exhausted = 0;
 
-  constructor(private readonly fresh: (n: number) => Promise<string[]>) {}
+  /** `format` makes a request body from a token (default: our JSON body). */
+  constructor(
+    private readonly fresh: (n: number) => Promise<string[]>,
+    private readonly format: (token: string) => string = (t) => `{"refresh_token":"${t}"}`,
+  ) {}
 
   async reset(connections: number) {
     const tokens = await this.fresh(connections * 3);
@@ -147,7 +155,7 @@ export class RefreshChains {
     this.spares = tokens.slice(connections);
   }
 
-  body = (slot: number) => `{"refresh_token":"${this.slots[slot]}"}`;
+  body = (slot: number) => this.format(this.slots[slot]);
 
   onResponse = (slot: number, status: number, body: string) => {
     if (status === 200) {

@@ -8,6 +8,8 @@ export type Suite = (typeof SUITES)[number];
 
 export interface Options {
   quick: boolean;
+  /** `--peer keycloak`: the same loops against Keycloak in the same run (bench/suites/peer.ts). */
+  peer: 'keycloak' | null;
   dataDir: string;
   suites: Set<Suite>;
   /** Where the report is appended; null: print only. */
@@ -37,7 +39,7 @@ export interface Options {
   signRounds: number;
 }
 
-const FULL: Omit<Options, 'quick' | 'dataDir' | 'suites' | 'results' | 'keep' | 'apiCpus' | 'clientCpus'> = {
+const FULL: Omit<Options, 'quick' | 'peer' | 'dataDir' | 'suites' | 'results' | 'keep' | 'apiCpus' | 'clientCpus'> = {
   warmupSec: 5,
   rounds: 5,
   roundSec: 10,
@@ -93,9 +95,17 @@ start it with \`npm run dev\`), prints a table and appends it to bench/RESULTS.m
   --connections=N       refresh connections (login uses --login-connections=N)
   --users=N --grow-users=N --devices-per-user=N
   --forgot-samples=N
+  --peer keycloak       also run the same loops against Keycloak (provisioned from Maven Central,
+                        needs a Java 21+ runtime) and add both systems side by side to the table
 `;
 
-export function parseOptions(argv: string[]): Options {
+export function parseOptions(argvIn: string[]): Options {
+  // `--peer keycloak` (two words, as the issue writes it) is the same as `--peer=keycloak`.
+  const argv: string[] = [];
+  for (let i = 0; i < argvIn.length; i++) {
+    if (argvIn[i] === '--peer' && argvIn[i + 1] && !argvIn[i + 1].startsWith('--')) argv.push(`--peer=${argvIn[++i]}`);
+    else argv.push(argvIn[i]);
+  }
   const flags = new Map<string, string | true>();
   for (const a of argv) {
     if (a === '--help' || a === '-h') {
@@ -136,7 +146,9 @@ export function parseOptions(argv: string[]): Options {
   let results: string | null = quick ? null : join(ROOT, 'bench', 'RESULTS.md');
   if (typeof resultsFlag === 'string') results = resolve(resultsFlag);
   if (flags.get('no-record') === true) results = null;
-  for (const k of ['quick', 'only', 'results', 'no-record', 'keep', 'api-cpus', 'client-cpus']) flags.delete(k);
+  const peerFlag = flags.get('peer');
+  if (peerFlag !== undefined && peerFlag !== 'keycloak') throw new BenchError(`--peer: the only peer is keycloak (got ${String(peerFlag)})`);
+  for (const k of ['quick', 'only', 'results', 'no-record', 'keep', 'api-cpus', 'client-cpus', 'peer']) flags.delete(k);
   if (flags.size) throw new BenchError(`unknown option --${[...flags.keys()][0]}\n${USAGE}`);
   if (base.grownUsers < base.baseUsers) throw new BenchError('--grow-users must be at least --users');
   const a = argv.find((x) => x.startsWith('--api-cpus='));
@@ -144,6 +156,7 @@ export function parseOptions(argv: string[]): Options {
   return {
     ...base,
     quick,
+    peer: peerFlag === 'keycloak' ? 'keycloak' : null,
     dataDir: resolve(process.env.AUTHFLOW_DATA_DIR ?? join(ROOT, '.data', 'dev')),
     suites,
     results,

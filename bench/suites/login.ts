@@ -15,7 +15,7 @@ import type { BenchContext, SuiteResult } from '../lib/context';
 import { loadRound, Round } from '../lib/load';
 import { BENCH_PASSWORD } from '../lib/seed';
 import { describeSpread, median, ms, num, sleep, spread } from '../lib/stats';
-import { failureSummary, othersNote, roundLine } from './refresh';
+import { failureSummary, othersNote, refreshFigures, roundLine, type RefreshFigures } from './refresh';
 
 function hashProbe(pin: Pinning, params: Argon2Params, samples: number): { wallMs: number[]; cpuMs: number[] } {
   const node = [process.execPath, '--import', 'tsx', join(ROOT, 'bench', 'lib', 'hash-probe.ts'), JSON.stringify(params), String(samples)];
@@ -25,7 +25,7 @@ function hashProbe(pin: Pinning, params: Argon2Params, samples: number): { wallM
   return JSON.parse(r.stdout) as { wallMs: number[]; cpuMs: number[] };
 }
 
-export async function loginSuite(ctx: BenchContext): Promise<SuiteResult> {
+export async function loginSuite(ctx: BenchContext): Promise<SuiteResult & { figures: RefreshFigures }> {
   const { opts, api, seeder, pin, argon2, log } = ctx;
   const probe = hashProbe(pin, argon2, opts.hashSamples);
   const hashMs = probe.wallMs;
@@ -62,6 +62,7 @@ export async function loginSuite(ctx: BenchContext): Promise<SuiteResult> {
   const failures = failureSummary(rounds);
   const a = argon2;
   return {
+    figures: refreshFigures(rounds),
     rows: [
       {
         benchmark: `password login at the configured argon2id cost (m=${a.memoryKiB} KiB, t=${a.timeCost}, p=${a.parallelism})`,

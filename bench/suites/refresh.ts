@@ -140,6 +140,14 @@ export function rssLine(ctx: BenchContext): string {
   return `benchmarked API ${api}, worker ${num(rssMB(workerPid(ctx)))}`;
 }
 
+/** RSS of each of our processes now, in MB (for the peer comparison). */
+export function ourRss(ctx: BenchContext): { api: number[]; primary?: number; worker: number } {
+  const [primary, ...children] = ctx.api.pids();
+  return ctx.api.processes > 1
+    ? { api: children.map(rssMB), primary: rssMB(primary), worker: rssMB(workerPid(ctx)) }
+    : { api: [rssMB(primary)], worker: rssMB(workerPid(ctx)) };
+}
+
 /** RSS at the end of the whole run, against issue 18's targets (API < 200 MB per process, worker < 250 MB). */
 export function finalRssRows(ctx: BenchContext): Row[] {
   const [primary, ...children] = ctx.api.pids();

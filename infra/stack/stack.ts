@@ -494,6 +494,10 @@ export class Stack {
     this.info.serviceEnv = {
       NODE_ENV: this.opts.compiled ? 'production' : process.env.NODE_ENV === 'test' ? 'test' : 'development',
       LOG_LEVEL: this.opts.logLevel ?? 'info',
+      // glibc's allocator: two arenas instead of up to 8 per core. Each argon2id hash allocates its
+      // memory cost (19 MiB) on a libuv thread, and every thread's arena kept it: the benchmarked API
+      // held 229 MB after the logins, 143 MB with this (bench/RESULTS.md). The Dockerfile sets it too.
+      MALLOC_ARENA_MAX: '2',
       API_HOST: '127.0.0.1,::1',
       API_PORT: String(p.api),
       PUBLIC_BASE_URL: this.info.urls.api,
