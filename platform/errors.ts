@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   use_dpop_nonce: { status: 401, title: 'Use the DPoP nonce' },
   email_not_verified: { status: 403, title: 'E-mail address not verified' },
   forbidden: { status: 403, title: 'Forbidden' },
+  /** The admin API needs a session signed in with a second factor (RFC 9470 insufficient_user_authentication). */
+  mfa_enrolment_required: { status: 403, title: 'Sign in with a second factor to use this' },
   account_locked: { status: 423, title: 'Account locked' },
   account_suspended: { status: 403, title: 'Account suspended' },
   not_found: { status: 404, title: 'Not found' },

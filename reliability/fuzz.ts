@@ -20,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { authenticator } from 'otplib';
 import type { Client as PgClient } from 'pg';
 import { hashPassword } from '../crypto/argon2';
 import { provisionSchemathesis, SCHEMATHESIS_VERSION } from '../infra/stack/provision';
@@ -124,6 +125,36 @@ async function signIn(api: string, email: string): Promise<string> {
   return body.access_token;
 }
 
+async function post(api: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: Record<string, any> }> {
+  const res = await fetch(`${api}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'User-Agent': 'authflow-fuzz-setup', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(30000),
+  });
+  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, any> };
+}
+
+/**
+ * The throwaway admin's session: the admin API needs a sign-in with a second factor, so it enrols
+ * TOTP and signs in with the password and a code (the step after the one that confirmed it: the
+ * server refuses a step twice and accepts one step ahead).
+ */
+async function adminSignIn(api: string, email: string): Promise<string> {
+  const first = await signIn(api, email);
+  const enrol = await post(api, '/v1/me/mfa/totp', { password: PASSWORD }, first);
+  if (enrol.status !== 200) throw new Error(`fuzz setup: TOTP enrolment answered ${enrol.status} ${enrol.body.code ?? ''}`);
+  const secret = new URL(enrol.body.otpauth_url as string).searchParams.get('secret')!;
+  const step = Math.floor(Date.now() / 30000);
+  const codeAt = (s: number) => authenticator.clone({ epoch: s * 30000, window: 0 }).generate(secret);
+  const confirm = await post(api, '/v1/me/mfa/totp/confirm', { code: codeAt(step) }, first);
+  if (confirm.status !== 200) throw new Error(`fuzz setup: TOTP confirmation answered ${confirm.status} ${confirm.body.code ?? ''}`);
+  const password = await post(api, '/v1/auth/login', { email, password: PASSWORD });
+  const mfa = await post(api, '/v1/auth/login/mfa', { mfa_token: password.body.mfa_token, code: codeAt(step + 1) });
+  if (mfa.status !== 200 || !mfa.body.access_token) throw new Error(`fuzz setup: the admin's MFA sign-in answered ${mfa.status} ${mfa.body.code ?? ''}`);
+  return mfa.body.access_token as string;
+}
+
 async function sessions(api: string, users: Array<{ id: string; email: string }>, concurrency = 4): Promise<Session[]> {
   const out: Session[] = [];
   let next = 0;
@@ -197,7 +228,7 @@ export async function runFuzz(info: StackInfo, api: string, db: PgClient, opts: 
   const users = await throwawayUsers(db, hash, ['user'], 1 + opts.spendSessions, tag);
   const victims = await throwawayUsers(db, hash, ['user'], opts.victims, `${tag}v`);
   log(`fuzz: signing in a throwaway admin and ${users.length} throwaway users; ${victims.length} victims for the admin operations`);
-  const [adminSession] = await sessions(api, [admin]);
+  const adminSession: Session = { id: admin.id, token: await adminSignIn(api, admin.email) };
   const [user, ...spend] = await sessions(api, users);
 
   const dir = mkdtempSync(join(tmpdir(), 'authflow-fuzz-'));

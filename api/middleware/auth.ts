@@ -97,13 +97,34 @@ export function requestMeta(ctx: Koa.Context) {
   };
 }
 
-/** The admin's session must be live and the account active and still an admin (not just the JWT). */
-export function requireLiveAdmin(deps: Pick<AppDeps, 'sessions'>): Koa.Middleware {
+const SECOND_FACTOR_NEEDED = 'the admin API needs a sign-in with a second factor';
+
+/**
+ * The admin's session must be live, the account active and still an admin (not just the JWT),
+ * and, unless ADMIN_MFA_REQUIRED is off, signed in with a second factor (the session's amr as the
+ * database holds it). Enrolling a factor does not upgrade a session that signed in without one:
+ * the admin signs in again with it.
+ */
+export function requireLiveAdmin(deps: Pick<AppDeps, 'sessions' | 'config'>): Koa.Middleware {
   return async (ctx, next) => {
     const auth = ctx.state.auth!;
-    const state = await deps.sessions.liveAdmin(auth.sid, auth.sub);
+    const state = await deps.sessions.liveAdmin(auth.sid, auth.sub, deps.config.ADMIN_MFA_REQUIRED);
     if (state === 'ended') throw new AppError('unauthorized', 'the session has ended');
     if (state === 'not_admin') throw new AppError('forbidden', 'the admin role is required');
+    if (state === 'no_second_factor') {
+      // RFC 9470 §3: the resource tells the client which authentication it lacks.
+      const dpop = ctx.get('Authorization').startsWith('DPoP ');
+      ctx.set(
+        'WWW-Authenticate',
+        dpop
+          ? DPOP_WWW_AUTHENTICATE('insufficient_user_authentication', SECOND_FACTOR_NEEDED)
+          : `Bearer error="insufficient_user_authentication", error_description="${SECOND_FACTOR_NEEDED}"`,
+      );
+      throw new AppError(
+        'mfa_enrolment_required',
+        'this session signed in without a second factor: enrol TOTP (POST /v1/me/mfa/totp, then POST /v1/me/mfa/totp/confirm) if you have not, and sign in again with it',
+      );
+    }
     await next();
   };
 }

@@ -127,7 +127,6 @@ export function adminRouter(deps: AppDeps): Router {
     query: UsersQuery,
     responses: {
       200: { description: 'a page of users', schema: z.object({ users: z.array(UserSchema), next_cursor: z.string().nullable() }) },
-      403: { description: 'not an admin' },
     },
   });
   r.get('/users', async (ctx) => {

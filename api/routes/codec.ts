@@ -105,7 +105,10 @@ export function codecRouter(deps: AppDeps): Router {
         200: { description: `the payloads, ${op}d, in the same order`, schema: Reply },
         400: { description: 'malformed payloads, unknown key id or tampered ciphertext, or another namespace' },
         401: { description: 'missing or invalid access token, or the session has ended' },
-        403: { description: 'not an admin (checked against the account now, not only the token)' },
+        403: {
+          description:
+            'forbidden: not an admin (checked against the account now, not only the token); mfa_enrolment_required: the session signed in without a second factor',
+        },
       },
     });
     describe('options', `/codec/${op}`, {

@@ -46,11 +46,12 @@ import {
   verifyTotp,
 } from '../../crypto/totp';
 import type { VaultClient } from '../../platform/vault';
+import { AMR } from '../sessions/authentication-methods';
 
 export const TOTP_TRANSIT_KEY = 'authflow-totp';
 export const MFA_TOKEN_PREFIX = 'mfa_';
 /** The amr of a session that passed both factors (RFC 8176: password + one-time password). */
-export const MFA_AMR = ['pwd', 'otp'];
+export const MFA_AMR = [AMR.password, AMR.otp];
 
 export interface MfaSettings {
   /** Issuer shown in authenticator apps. */

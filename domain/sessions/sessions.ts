@@ -11,6 +11,7 @@ import { mapDbError } from '../../platform/db';
 import { AppError } from '../../platform/errors';
 import { hashOpaque, looksLikeRefreshToken, newRefreshToken } from '../../crypto/opaque-tokens';
 import { TokenService } from './tokens';
+import { hasSecondFactor } from './authentication-methods';
 
 export interface RequestMeta extends AuditMeta {
   userAgent?: string;
@@ -399,18 +400,22 @@ export class SessionService {
     return rows[0]?.user_id;
   }
 
-  /** An admin request's session: live with an active account holding the admin role (not just the JWT's word). */
-  async liveAdmin(sessionId: string, userId: string): Promise<'ok' | 'ended' | 'not_admin'> {
+  /**
+   * Whether a session may use the admin API: live, its account active and still an admin, and,
+   * when `requireSecondFactor`, signed in with a second factor (the session's amr, not the token's).
+   */
+  async liveAdmin(sessionId: string, userId: string, requireSecondFactor = false): Promise<'ok' | 'ended' | 'not_admin' | 'no_second_factor'> {
     const rows = await this.sequelize
-      .query<{ status: string; roles: string[]; live: boolean }>(
-        `SELECT u.status, u.roles, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
+      .query<{ status: string; roles: string[]; amr: string[]; live: boolean }>(
+        `SELECT u.status, u.roles, s.amr, (s.revoked_at IS NULL AND s.expires_at > now()) AS live
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND u.id = $2`,
         { bind: [sessionId, userId], type: QueryTypes.SELECT },
       )
       .catch((err) => Promise.reject(mapDbError(err)));
     const row = rows[0];
     if (!row?.live || row.status !== 'active') return 'ended';
-    return row.roles.includes('admin') ? 'ok' : 'not_admin';
+    if (!row.roles.includes('admin')) return 'not_admin';
+    return requireSecondFactor && !hasSecondFactor(row.amr) ? 'no_second_factor' : 'ok';
   }
 
   /** Whether a session is still live (used where an endpoint must not trust a stateless token alone). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { StackInfo } from '../../infra/stack/stack';
 import { stackClients, StackClients } from '../replay/stack-codec';
 import { api, pg, sleep, stackInfo, unsealKeys, vaultRoot } from './stack';
-import { login, registerAndVerify } from './users';
+import { adminAccount, loginWithTotp } from './users';
 
 export const ROOT = join(__dirname, '..', '..');
 const stackFile = () => process.env.AUTHFLOW_STACK_FILE ?? join(ROOT, '.data', 'test', 'stack.json');
@@ -75,18 +75,14 @@ function spawnLogged(
 }
 
 /**
- * Admin: a verified user promoted in Postgres. `token()` returns an access token at most 15 s old
- * (keys may rotate under the tests), `token(true)` a freshly issued one; both use the refresh
- * token (per-account login limits are low in the test stack) and sign in again only if it fails.
+ * Admin: a verified user promoted in Postgres, with TOTP enrolled (the admin API needs a session
+ * signed in with a second factor) and signed in with password + code. `token()` returns an access
+ * token at most 15 s old (keys may rotate under the tests), `token(true)` a freshly issued one;
+ * both use the refresh token (per-account login limits are low in the test stack) and sign in
+ * again only if it fails.
  */
 export async function makeAdmin() {
-  const u = await registerAndVerify({ name: 'Ops Admin' });
-  const c = await pg();
-  try {
-    await c.query("UPDATE users SET roles = ARRAY['user','admin'] WHERE id = $1", [u.user.id]);
-  } finally {
-    await c.end();
-  }
+  const u = await adminAccount({ name: 'Ops Admin' });
   let session: { access_token: string; refresh_token: string; at: number } | undefined;
   const token = async (fresh = false): Promise<string> => {
     if (session && !fresh && Date.now() - session.at < 15000) return session.access_token;
@@ -97,7 +93,7 @@ export async function makeAdmin() {
         return session!.access_token;
       }
     }
-    session = { ...(await login(u.email, u.password)), at: Date.now() };
+    session = { ...(await loginWithTotp(u.email, u.password, u.app)), at: Date.now() };
     return session.access_token;
   };
   return { ...u, token };

@@ -12,7 +12,7 @@ import { ENCRYPTED_ENCODING, isEncrypted, META_KEY_ID, metaString, payloadFromJs
 import { CODEC_KEYSET_NAME } from '../../platform/temporal/codec-keys';
 import { provisionTools } from '../../infra/stack/provision';
 import { api, apiUrl, pg, sleep, stackInfo, uniqueEmail, waitForMail, mailsTo } from '../helpers/stack';
-import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
+import { adminAccount, codeFrom, GOOD_PASSWORD, login, loginWithTotp, registerAndVerify } from '../helpers/users';
 import { collectPayloads, historyToObject } from '../replay/histories';
 import { stackClients, stackCodecKeys, StackClients } from '../replay/stack-codec';
 
@@ -22,14 +22,8 @@ let adminToken: string;
 let userToken: string;
 
 async function adminLogin(): Promise<string> {
-  const { email, password, user } = await registerAndVerify({ name: 'Codec Operator' });
-  const c = await pg();
-  try {
-    await c.query("UPDATE users SET roles = ARRAY['user','admin'] WHERE id = $1", [user.id]);
-  } finally {
-    await c.end();
-  }
-  return (await login(email, password)).access_token;
+  const a = await adminAccount({ name: 'Codec Operator' });
+  return (await loginWithTotp(a.email, a.password, a.app)).access_token;
 }
 
 async function register(tag: string) {

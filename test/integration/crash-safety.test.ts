@@ -15,7 +15,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSy
 import { join } from 'node:path';
 import type { StackInfo } from '../../infra/stack/stack';
 import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail } from '../helpers/stack';
-import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
+import { adminAccount, codeFrom, GOOD_PASSWORD, loginWithTotp } from '../helpers/users';
 import { historyToObject } from '../replay/histories';
 import { stackClients, StackClients } from '../replay/stack-codec';
 
@@ -232,10 +232,9 @@ describe('the worker is killed in the middle of a backup', () => {
   (hasBackups ? test : test.skip)(
     'the dump is retried on the new worker after the heartbeat timeout: one complete backup, no partial left',
     async () => {
-      const admin = await registerAndVerify({ name: 'Crash Operator' });
+      const admin = await adminAccount({ name: 'Crash Operator' });
       const c = await pg();
-      await c.query("UPDATE users SET roles = ARRAY['user','admin'] WHERE id = $1", [admin.user.id]);
-      const token = (await login(admin.email, admin.password)).access_token;
+      const token = (await loginWithTotp(admin.email, admin.password, admin.app)).access_token;
       const root = join(stackInfo().dataDir, 'backups');
       const complete = () => (existsSync(root) ? readdirSync(root).filter((n) => !n.startsWith('.') && existsSync(join(root, n, 'manifest.json'))) : []);
       const before = complete();

@@ -6,14 +6,13 @@
  */
 import { decodeJwt } from 'jose';
 import { api, mailsTo, metricsText, query, sleep, stackInfo, uniqueEmail, vaultRoot, waitForMail } from '../helpers/stack';
-import { codeFrom, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
+import { adminAccount, codeFrom, GOOD_PASSWORD, login, loginWithTotp, registerAndVerify } from '../helpers/users';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 async function adminSession() {
-  const { email, password, user } = await registerAndVerify({ name: 'Low Items Operator' });
-  await query("UPDATE users SET roles = ARRAY['user','admin'] WHERE id = $1", [user.id]);
-  return { userId: user.id, ...(await login(email, password)) };
+  const a = await adminAccount({ name: 'Low Items Operator' });
+  return { userId: a.user.id, ...(await loginWithTotp(a.email, a.password, a.app)) };
 }
 
 const decode = (token: string) => api('POST', '/codec/decode', { body: { payloads: [] }, token, headers: { 'X-Namespace': 'default' } });

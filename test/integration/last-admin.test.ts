@@ -31,7 +31,7 @@ test('the only admin cannot lock, suspend or delete itself, with confirm_self or
   expectLastAdmin(await api('POST', `/v1/admin/users/${a.user.id}/lock?confirm_self=true`, { token: t, body: {} }));
   expectLastAdmin(await api('POST', `/v1/admin/users/${a.user.id}/suspend?confirm_self=true`, { token: t, body: {} }));
   expectLastAdmin(await api('DELETE', `/v1/admin/users/${a.user.id}?confirm_self=true`, { token: t }));
-  expectLastAdmin(await api('DELETE', '/v1/me', { token: t, body: { password: a.password } }));
+  expectLastAdmin(await api('DELETE', '/v1/me', { token: t, body: { password: a.password, code: await a.app.fresh() } }));
   expect((await query('SELECT status FROM users WHERE id = $1', [a.user.id]))[0].status).toBe('active');
   // With a second admin, the first may go; then the second is the last.
   const b = await makeAdmin();

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { decodeJwt } from 'jose';
 import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query, until } from '../helpers/stack';
-import { codeFrom, login, registerAndVerify } from '../helpers/users';
+import { authenticatorApp } from '../helpers/totp-app';
+import { codeFrom, enrolTotp, login, loginWithTotp, registerAndVerify } from '../helpers/users';
 import { stackClients, type StackClients } from '../replay/stack-codec';
 import { FlowAttr, UserIdAttr } from '../../platform/temporal/ids';
 import { deletionStateQuery } from '../../workflows/account-deletion';
@@ -61,8 +62,14 @@ beforeAll(async () => {
   const r = await createAdmin(adminEmail, { ADMIN_PASSWORD });
   if (r.code !== 0) throw new Error(`create-admin failed (${r.code}): ${r.stderr}`);
   adminId = JSON.parse(r.stdout.trim().split('\n').pop()!).user_id;
-  adminToken = (await login(adminEmail, ADMIN_PASSWORD)).access_token;
+  adminToken = await withSecondFactor(adminEmail);
 });
+
+/** An admin made by create-admin enrols TOTP and signs in with it (the admin API needs a second factor). */
+async function withSecondFactor(email: string): Promise<string> {
+  const { app } = await enrolTotp((await login(email, ADMIN_PASSWORD)).access_token, ADMIN_PASSWORD, authenticatorApp());
+  return (await loginWithTotp(email, ADMIN_PASSWORD, app)).access_token;
+}
 
 afterAll(async () => {
   await clients?.close();
@@ -110,8 +117,12 @@ describe('first admin (npm run create-admin)', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^promoted \S+ to admin .*; password set; 1 session ended$/);
     expect(JSON.parse(lines[1])).toEqual({ result: 'promoted', user_id: user.id, status: 'active', password_set: true, sessions_ended: 1 });
+    // Signed in with the password only, the new admin holds the role but not yet the admin API.
     const after = await login(email, ADMIN_PASSWORD);
-    expect((await api('GET', `/v1/admin/users/${user.id}`, { token: after.access_token })).body.user.roles).toEqual(['user', 'admin']);
+    expect(decodeJwt(after.access_token).roles).toEqual(['user', 'admin']);
+    expectProblem(await api('GET', `/v1/admin/users/${user.id}`, { token: after.access_token }), 403, 'mfa_enrolment_required');
+    const mfaToken = await withSecondFactor(email);
+    expect((await api('GET', `/v1/admin/users/${user.id}`, { token: mfaToken })).body.user.roles).toEqual(['user', 'admin']);
     expect(await auditTypes(user.id)).toEqual(expect.arrayContaining(['admin.promoted', 'password.set_by_operator']));
     // An access token minted before the promotion belongs to an ended session: refused (docs/security.md, revocation feed).
     expectProblem(await api('GET', '/v1/admin/users', { token: before.access_token }), 401, 'unauthorized');
@@ -174,7 +185,8 @@ describe('first admin (npm run create-admin)', () => {
   test('an admin whose session ended loses admin access although the JWT is unexpired', async () => {
     const email = uniqueEmail('admin2');
     expect((await createAdmin(email, { ADMIN_PASSWORD })).code).toBe(0);
-    const t = await login(email, ADMIN_PASSWORD);
+    const { app } = await enrolTotp((await login(email, ADMIN_PASSWORD)).access_token, ADMIN_PASSWORD, authenticatorApp());
+    const t = await loginWithTotp(email, ADMIN_PASSWORD, app);
     expect((await api('GET', '/v1/admin/users?limit=1', { token: t.access_token })).status).toBe(200);
     expect((await api('POST', '/v1/auth/logout', { body: { refresh_token: t.refresh_token } })).status).toBe(204);
     expectProblem(await api('GET', '/v1/admin/users?limit=1', { token: t.access_token }), 401, 'unauthorized');

@@ -109,6 +109,8 @@ test('Vault sealed mid-traffic, then unsealed: sessions keep working from cached
   const root = vaultRoot();
   try {
     await sleep(2500);
+    // The admin signs in before the seal: signing in with TOTP needs Vault (the secret is transit-encrypted).
+    const adminToken = await admin.token(true);
     await root.seal();
     const sealedAt = Date.now();
     // While sealed: what needs Vault answers 503 dependency_unavailable with Retry-After...
@@ -117,7 +119,7 @@ test('Vault sealed mid-traffic, then unsealed: sessions keep working from cached
     expect(enrol.status).toBe(503);
     expect(enrol.body).toMatchObject({ code: 'dependency_unavailable', dependency: 'vault' });
     expect(enrol.headers.get('retry-after')).toBeTruthy();
-    const rotate = await api('POST', '/v1/admin/ops/key-rotation', { token: await admin.token() });
+    const rotate = await api('POST', '/v1/admin/ops/key-rotation', { token: adminToken });
     expect(rotate.status).toBe(503);
     // Ready for the core traffic, degraded: sign-in and refresh keep working meanwhile.
     const ready = await api('GET', '/readyz');
