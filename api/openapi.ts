@@ -119,7 +119,12 @@ export function buildDocument(serverUrl: string, policy: { minLength: number; ma
           content: problemContent,
         };
       if (d.auth === 'admin')
-        responses['403'] ??= { description: 'forbidden: the access token is valid but its user is not an administrator', content: problemContent };
+        responses['403'] ??= {
+          description:
+            'forbidden: the access token is valid but its user is not an administrator; mfa_enrolment_required: the session signed in without a second factor ' +
+            '(WWW-Authenticate error="insufficient_user_authentication", RFC 9470): enrol TOTP and sign in again with it',
+          content: problemContent,
+        };
       if (d.body) {
         responses['413'] ??= { description: 'payload_too_large: the body is larger than the limit (64 KiB)', content: problemContent };
         responses['415'] ??= { description: 'unsupported_media_type: the body is not application/json', content: problemContent };
@@ -148,7 +153,9 @@ export function buildDocument(serverUrl: string, policy: { minLength: number; ma
     info: {
       title: 'Authflow',
       version: '1.0.0',
-      description: 'Workflow-driven authentication service. Errors are RFC 9457 problem details with a stable `code`.',
+      description:
+        'Workflow-driven authentication service. Errors are RFC 9457 problem details with a stable `code`. ' +
+        'Browser apps on the origins configured in API_CORS_ORIGINS may call /v1/* cross-origin (CORS preflight answered with 204; no credentials: send the token yourself).',
     },
     servers: [{ url: serverUrl }],
     paths,

@@ -17,6 +17,7 @@ import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
 import { healthRouter } from './routes/health';
 import { clientIp } from './middleware/client-ip';
+import { apiCors, parseOrigins } from './middleware/cors';
 
 export function createServer(deps: AppDeps): Koa {
   // Koa's own proxy mode stays off (it believes the leftmost X-Forwarded-For and X-Forwarded-Host);
@@ -32,6 +33,7 @@ export function createServer(deps: AppDeps): Koa {
     await next();
     if (!ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
   });
+  app.use(apiCors(parseOrigins(deps.config.API_CORS_ORIGINS)));
   app.use(jsonBody());
   const routers = [
     healthRouter(deps),

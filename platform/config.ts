@@ -64,6 +64,30 @@ const schema = z.object({
   /** Origins allowed to call the codec endpoint from a browser (the Temporal UI). */
   CORS_ORIGINS: z.string().default('http://localhost:8233'),
   /**
+   * Origins of browser apps allowed to call `/v1/*` (api/middleware/cors.ts): comma-separated exact
+   * origins such as `https://app.example.com` (scheme, host, optional port; no path, no wildcard).
+   * Empty (the default): no cross-origin access.
+   */
+  API_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .refine(
+      (v) =>
+        v
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean)
+          .every((o) => {
+            try {
+              const u = new URL(o);
+              return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === o && !o.includes('*');
+            } catch {
+              return false;
+            }
+          }),
+      { message: 'each entry must be an exact origin such as https://app.example.com (no path, no wildcard, no trailing slash)' },
+    ),
+  /**
    * Which X-Forwarded-For entries name the client (api/middleware/client-ip.ts): `false` (the
    * socket peer, nothing forwarded is believed), a hop count `N` (N proxies in front: the N-th
    * address from the right, counting the socket peer as the first), or a comma-separated list of
@@ -230,6 +254,10 @@ const schema = z.object({
   DPOP_IAT_WINDOW: int(60, 5, 600),
   DPOP_NONCE_REQUIRED: bool.default(false),
   DPOP_NONCE_SECONDS: int(300, 10, 3600),
+  /** Admin endpoints (the admin and operations API, the codec endpoint) need a session whose sign-in
+   * used a second factor (TOTP or a recovery code today; passkeys later): an admin without one gets
+   * 403 mfa_enrolment_required until it enrols and signs in again. Off only for a throwaway stack. */
+  ADMIN_MFA_REQUIRED: bool.default(true),
   /** Password guessing (NIST SP 800-63B §5.2.2, domain/accounts/lockout.ts). Throttle per (account, device),
    * a device being the request's header fingerprint and IP: after LOGIN_THROTTLE_FREE_FAILURES
    * failures the device waits the next of LOGIN_THROTTLE_DELAYS (seconds, escalating; the last

@@ -26,6 +26,14 @@ describe('configuration', () => {
     }
   });
 
+  test('API_CORS_ORIGINS takes exact origins only', () => {
+    expect(parseConfig(base).API_CORS_ORIGINS).toBe('');
+    expect(parseConfig({ ...base, API_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).API_CORS_ORIGINS).toMatch(/app/);
+    for (const bad of ['*', 'https://*.example.com', 'https://app.example.com/', 'https://app.example.com/login', 'app.example.com', 'ftp://x.example']) {
+      expect(() => parseConfig({ ...base, API_CORS_ORIGINS: bad })).toThrow(/API_CORS_ORIGINS/);
+    }
+  });
+
   test('refuses a restore-drill database that is the service database', () => {
     expect(() => parseConfig({ ...base, RESTORE_DRILL_DATABASE: 'authflow' })).toThrow(/RESTORE_DRILL_DATABASE: must not be DB_NAME/);
     expect(() => parseConfig({ ...base, DB_NAME: 'prod', RESTORE_DRILL_DATABASE: 'prod' })).toThrow(/RESTORE_DRILL_DATABASE/);
