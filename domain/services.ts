@@ -91,6 +91,7 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
       ...(opts.oneStatementRefresh === false ? {} : { knownDevice: devices.knownDevice }),
     },
     { idle: config.SESSION_IDLE_TIMEOUT, max: config.SESSION_MAX_LIFETIME },
+    config.REFRESH_GRACE_SECONDS,
   );
   const argon2 = argon2Params(config);
   // Flow events a request commits (the API process relays them to Temporal: api/main.ts).

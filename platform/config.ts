@@ -125,6 +125,12 @@ const schema = z.object({
    * lives longer than SESSION_MAX_LIFETIME seconds after its sign-in, however often it is used. A
    * refresh token expires with its session (and never after REFRESH_TOKEN_TTL). */
   SESSION_IDLE_TIMEOUT: seconds(14 * 24 * 3600),
+  /** Refresh grace (RFC 9700 §4.14.2), DPoP-bound sessions only: for this many seconds after a
+   * refresh, the spent token presented again with a fresh proof of the session's key returns the
+   * same successor (kept sealed, domain/sessions/sessions.ts) instead of ending the session: two
+   * tabs refreshing at once, a retry after a lost answer. 0 turns it off. Header-mode sessions,
+   * other keys and later uses keep strict reuse detection. */
+  REFRESH_GRACE_SECONDS: int(5, 0, 60),
   SESSION_MAX_LIFETIME: seconds(90 * 24 * 3600),
   /** Revocation feed (domain/sessions/revocations.ts): every API instance hears ended sessions over
    * Postgres LISTEN/NOTIFY and sends itself a heartbeat every REVOCATION_HEARTBEAT_MS; while the

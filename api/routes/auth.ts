@@ -187,6 +187,8 @@ export function authRouter(deps: AppDeps): Router {
     description:
       "The refresh token of a key-bound session (`token_type: DPoP`) works only with a fresh DPoP proof of that key; without one, or with another key's, " +
       'the answer is 401 invalid_dpop_proof and nothing changes (the token stays good for its device). ' +
+      'A spent token again is reuse (401 token_reused, the session ends), except for a key-bound session within REFRESH_GRACE_SECONDS (5 s) of the rotation: ' +
+      "the spent token with a fresh proof of the session's key, while its successor is unused, returns that same refresh_token (and a new access token). " +
       DPOP_DESCRIPTION,
     tags: ['auth'],
     headers: [DPOP_HEADER],

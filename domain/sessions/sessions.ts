@@ -3,6 +3,13 @@
  * token and issues a new one in the same transaction. The token row is locked (FOR UPDATE), so of
  * concurrent uses exactly one succeeds and the others see a spent token: reuse, which revokes
  * the whole session. Device checks plug in through `DeviceCheck` (the step-up seam).
+ *
+ * Refresh grace (REFRESH_GRACE_SECONDS, DPoP-bound sessions only): when a bound token is spent,
+ * its successor is kept sealed under a key only the spent token yields (crypto/refresh-grace.ts).
+ * The spent token presented again within the interval with a fresh proof of the session's key,
+ * while the successor is still unspent, returns that same successor and a new access token
+ * (audited as refresh.grace_reissued). Anything else (header mode, another key or none, after the
+ * interval, a successor already used) is reuse. Sealed successors are cleared after the interval.
  */
 import { randomUUID } from 'node:crypto';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
@@ -10,6 +17,7 @@ import { audit, AuditMeta } from '../audit';
 import { mapDbError } from '../../platform/db';
 import { AppError } from '../../platform/errors';
 import { hashOpaque, looksLikeRefreshToken, newRefreshToken } from '../../crypto/opaque-tokens';
+import { openSuccessor, sealSuccessor } from '../../crypto/refresh-grace';
 import { TokenService } from './tokens';
 import { hasSecondFactor } from './authentication-methods';
 
@@ -108,6 +116,10 @@ interface TokenRow {
   status: string;
   roles: string[];
   jkt: string | null;
+  replaced_by: string | null;
+  grace_successor: Buffer | null;
+  /** Spent within the grace interval. */
+  in_grace: boolean;
 }
 
 export class SessionService {
@@ -122,6 +134,7 @@ export class SessionService {
    */
   private readonly knownDevice?: KnownDeviceShortcut;
   private readonly lifetimes: SessionLifetimes;
+  private lastGraceCleanup = 0;
 
   constructor(
     private readonly sequelize: Sequelize,
@@ -131,6 +144,8 @@ export class SessionService {
     devices: DevicePolicy = { check: () => Promise.resolve({ kind: 'allow' }), recordAtLogin: () => Promise.resolve(null) },
     /** Idle timeout and absolute lifetime; without them (tools) a session lives REFRESH_TOKEN_TTL past its last refresh. */
     lifetimes?: Omit<SessionLifetimes, 'refreshTtl'>,
+    /** REFRESH_GRACE_SECONDS (see the module comment); 0, the tools' default, keeps every reuse strict. */
+    private readonly graceSeconds = 0,
   ) {
     this.deviceCheck = devices.check;
     this.deviceRecorder = devices.recordAtLogin;
@@ -209,8 +224,12 @@ export class SessionService {
   async refresh(presented: string, meta: RequestMeta): Promise<IssuedTokens> {
     if (!looksLikeRefreshToken(presented)) throw new AppError('invalid_grant', 'the refresh token is not valid');
     const hash = hashOpaque(presented);
+    this.clearExpiredGrace();
+    const next = newRefreshToken();
+    // Only a proof-carrying request can rotate a key-bound token, so only then is a seal needed.
+    const sealed = this.graceSeconds > 0 && meta.dpopJkt ? sealSuccessor(presented, hash, next.token) : null;
     if (this.knownDevice) {
-      const fast = await this.rotateFromKnownDevice(hash, this.knownDevice, meta).catch((err) => Promise.reject(mapDbError(err)));
+      const fast = await this.rotateFromKnownDevice(hash, next, sealed, this.knownDevice, meta).catch((err) => Promise.reject(mapDbError(err)));
       if (fast) return fast;
     }
     let outcome: { ok: true; finish: () => Promise<IssuedTokens> } | { ok: false; error: AppError };
@@ -218,27 +237,21 @@ export class SessionService {
       outcome = await this.sequelize.transaction(async (t) => {
         const rows = await this.sequelize.query<TokenRow>(
           `SELECT rt.id, rt.session_id, rt.expires_at, rt.spent_at, s.user_id, s.amr, s.revoked_at,
-                  s.expires_at AS session_expires_at, s.created_at AS session_created_at, u.status, u.roles, s.jkt
+                  s.expires_at AS session_expires_at, s.created_at AS session_created_at, u.status, u.roles, s.jkt,
+                  rt.replaced_by, rt.grace_successor, (rt.spent_at > now() - make_interval(secs => $2::double precision)) AS in_grace
              FROM refresh_tokens rt
              JOIN sessions s ON s.id = rt.session_id
              JOIN users u ON u.id = s.user_id
             WHERE rt.token_hash = $1
             FOR UPDATE OF rt`,
-          { bind: [hash], transaction: t, type: QueryTypes.SELECT },
+          { bind: [hash, this.graceSeconds], transaction: t, type: QueryTypes.SELECT },
         );
         const row = rows[0];
         if (!row) return { ok: false, error: new AppError('invalid_grant', 'the refresh token is not valid') };
-        if (row.jkt && meta.dpopJkt !== row.jkt) {
-          // A key-bound token without a proof of its key: whoever sends it does not hold the
-          // device. Nothing changes (the token stays good for its device, no e-mail); audited.
-          const reason = meta.dpopJkt ? 'other_key' : 'no_proof';
-          await audit(t, 'refresh.dpop_refused', row.user_id, meta, { session_id: row.session_id, reason });
-          return { ok: false, error: new AppError('invalid_dpop_proof', 'this refresh token is bound to a key: send a fresh DPoP proof made with it') };
-        }
-        // A session that is not bound keeps the header fingerprint (the weaker mode), proof or not.
-        const deviceMeta: RequestMeta = row.jkt ? meta : { ...meta, dpopJkt: undefined };
         if (row.spent_at) {
-          // A spent token again: someone holds a copy. End the whole session.
+          const again = await this.graceReissue(t, row, presented, hash, meta);
+          if (again) return { ok: true, finish: again };
+          // A spent token again, and not a retry the grace covers: someone holds a copy. End the whole session.
           if (!row.revoked_at) {
             await this.sequelize.query(`UPDATE sessions SET revoked_at = now(), revoke_reason = 'token_reused' WHERE id = $1`, {
               bind: [row.session_id],
@@ -248,6 +261,15 @@ export class SessionService {
           await audit(t, 'token_reused', row.user_id, meta, { session_id: row.session_id });
           return { ok: false, error: new AppError('token_reused', 'this refresh token was already used; the session has been ended') };
         }
+        if (row.jkt && meta.dpopJkt !== row.jkt) {
+          // A key-bound token without a proof of its key: whoever sends it does not hold the
+          // device. Nothing changes (the token stays good for its device, no e-mail); audited.
+          const reason = meta.dpopJkt ? 'other_key' : 'no_proof';
+          await audit(t, 'refresh.dpop_refused', row.user_id, meta, { session_id: row.session_id, reason });
+          return { ok: false, error: new AppError('invalid_dpop_proof', 'this refresh token is bound to a key: send a fresh DPoP proof made with it') };
+        }
+        // A session that is not bound keeps the header fingerprint (the weaker mode), proof or not.
+        const deviceMeta: RequestMeta = row.jkt ? meta : { ...meta, dpopJkt: undefined };
         const now = Date.now();
         if (row.revoked_at || new Date(row.expires_at).getTime() <= now || new Date(row.session_expires_at).getTime() <= now) {
           return { ok: false, error: new AppError('invalid_grant', 'the refresh token is expired or revoked') };
@@ -259,15 +281,14 @@ export class SessionService {
         const decision = await this.deviceCheck({ userId: row.user_id, sessionId: row.session_id, refreshTokenId: row.id, meta: deviceMeta, t });
         if (decision.kind === 'deny') return { ok: false, error: decision.error };
 
-        const next = newRefreshToken();
         const nextId = randomUUID();
         const authTime = new Date(row.session_created_at);
         const expires = nextSessionExpiry(this.lifetimes, authTime, now);
         await this.sequelize.query(
-          `WITH spent AS (UPDATE refresh_tokens SET spent_at = now(), replaced_by = $2 WHERE id = $1),
+          `WITH spent AS (UPDATE refresh_tokens SET spent_at = now(), replaced_by = $2, grace_successor = $7 WHERE id = $1),
                 ins AS (INSERT INTO refresh_tokens (id, session_id, token_hash, expires_at) VALUES ($2, $3, $4, $5))
            UPDATE sessions SET last_used_at = now(), expires_at = $5, device_id = COALESCE($6, device_id) WHERE id = $3`,
-          { bind: [row.id, nextId, row.session_id, next.hash, expires, decision.deviceId ?? null], transaction: t },
+          { bind: [row.id, nextId, row.session_id, next.hash, expires, decision.deviceId ?? null, row.jkt ? sealed : null], transaction: t },
         );
         return { ok: true, finish: () => this.issue(row.user_id, row.session_id, row.amr, row.roles, next.token, { authTime, expiresAt: expires }, row.jkt) };
       });
@@ -285,8 +306,13 @@ export class SessionService {
    * (`s.device_id`), never just any device of the user with the same fingerprint. A key-bound
    * session takes this path only with a proof of its key (`s.jkt`), an unbound one only without.
    */
-  private async rotateFromKnownDevice(hash: Buffer, known: KnownDeviceShortcut, meta: RequestMeta): Promise<IssuedTokens | null> {
-    const next = newRefreshToken();
+  private async rotateFromKnownDevice(
+    hash: Buffer,
+    next: { token: string; hash: Buffer },
+    sealed: Buffer | null,
+    known: KnownDeviceShortcut,
+    meta: RequestMeta,
+  ): Promise<IssuedTokens | null> {
     const nextId = randomUUID();
     const rows = await this.sequelize.query<{
       session_id: string;
@@ -309,7 +335,7 @@ export class SessionService {
             AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'
             AND s.jkt IS NOT DISTINCT FROM $9::text
        ), spent AS (
-         UPDATE refresh_tokens rt SET spent_at = now(), replaced_by = $3
+         UPDATE refresh_tokens rt SET spent_at = now(), replaced_by = $3, grace_successor = CASE WHEN cand.jkt IS NOT NULL THEN $10::bytea END
            FROM cand WHERE rt.id = cand.id AND rt.spent_at IS NULL
          RETURNING cand.session_id, cand.user_id, cand.amr, cand.roles, cand.device_id, cand.created_at, cand.expires_at, cand.jkt
        ), ins AS (
@@ -334,6 +360,7 @@ export class SessionService {
           known.trustTtl,
           this.lifetimes.max,
           meta.dpopJkt ?? null,
+          sealed,
         ],
         type: QueryTypes.SELECT,
       },
@@ -349,6 +376,51 @@ export class SessionService {
       { authTime: new Date(row.created_at), expiresAt: new Date(row.expires_at) },
       row.jkt,
     );
+  }
+
+  /**
+   * The grace for a spent token (see the module comment), inside the refresh transaction that
+   * holds the spent token's row lock: the successor's `finish`, or undefined when the grace does
+   * not cover this request (the caller then treats it as reuse).
+   */
+  private async graceReissue(
+    t: Transaction,
+    row: TokenRow,
+    presented: string,
+    hash: Buffer,
+    meta: RequestMeta,
+  ): Promise<(() => Promise<IssuedTokens>) | undefined> {
+    if (!row.jkt || meta.dpopJkt !== row.jkt || !row.in_grace || !row.grace_successor || !row.replaced_by) return undefined;
+    const now = Date.now();
+    if (row.revoked_at || row.status !== 'active' || new Date(row.session_expires_at).getTime() <= now) return undefined;
+    const successor = openSuccessor(presented, hash, row.grace_successor);
+    if (!successor) return undefined;
+    const succ = (
+      await this.sequelize.query<{ token_hash: Buffer; spent_at: Date | null; expires_at: Date }>(
+        `SELECT token_hash, spent_at, expires_at FROM refresh_tokens WHERE id = $1 AND session_id = $2 FOR UPDATE`,
+        { bind: [row.replaced_by, row.session_id], transaction: t, type: QueryTypes.SELECT },
+      )
+    )[0];
+    // Only the successor nobody has used yet: a successor already rotated means the grace is over.
+    if (!succ || succ.spent_at || new Date(succ.expires_at).getTime() <= now || !hashOpaque(successor).equals(succ.token_hash)) return undefined;
+    await audit(t, 'refresh.grace_reissued', row.user_id, meta, { session_id: row.session_id });
+    const session = { authTime: new Date(row.session_created_at), expiresAt: new Date(row.session_expires_at) };
+    return () => this.issue(row.user_id, row.session_id, row.amr, row.roles, successor, session, row.jkt);
+  }
+
+  /** Clears sealed successors whose grace is over (at most every few seconds, from any refresh). */
+  private clearExpiredGrace(): void {
+    const every = Math.max(this.graceSeconds, 5) * 1000;
+    if (this.graceSeconds <= 0 || Date.now() - this.lastGraceCleanup < every) return;
+    this.lastGraceCleanup = Date.now();
+    this.sequelize
+      .query(
+        `UPDATE refresh_tokens SET grace_successor = NULL WHERE grace_successor IS NOT NULL AND spent_at <= now() - make_interval(secs => $1::double precision)`,
+        {
+          bind: [this.graceSeconds],
+        },
+      )
+      .catch(() => undefined);
   }
 
   /** Ends the session a refresh token belongs to. Unknown tokens are ignored (nothing to end). */

@@ -11,6 +11,7 @@ import * as m007 from './migrations/007-login-throttles';
 import * as m008 from './migrations/008-dpop';
 import * as m009 from './migrations/009-token-revocations';
 import * as m010 from './migrations/010-flow-outbox';
+import * as m011 from './migrations/011-refresh-grace';
 
 export interface Migration {
   up(sequelize: Sequelize): Promise<void>;
@@ -28,6 +29,7 @@ export const MIGRATIONS: Array<[string, Migration]> = [
   ['008-dpop', m008],
   ['009-token-revocations', m009],
   ['010-flow-outbox', m010],
+  ['011-refresh-grace', m011],
 ];
 
 export function migrator(sequelize: Sequelize) {
