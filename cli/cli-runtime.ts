@@ -9,7 +9,10 @@ import type { Sequelize } from 'sequelize';
 import { Config, loadConfig } from '../platform/config';
 import { createSequelize, readDbCredentials } from '../platform/db';
 import { createLogger, Logger, REDACT_PATHS } from '../platform/logger';
+import { DependencyError } from '../platform/errors';
 import { VaultClient, vaultFromConfig } from '../platform/vault';
+
+const EX_NOPERM = 77;
 
 /** A failure with its own exit code (sysexits: 64 usage, 65 data, 77 refused, 78 config...). */
 export class CliError extends Error {
@@ -51,7 +54,14 @@ export interface CliRuntime extends CliBase {
 /** Logs in to Vault (AppRole of the configuration). */
 export async function connectVault(base: CliBase, vaultLogger: Logger = base.logger): Promise<CliRuntime> {
   const vault = vaultFromConfig(base.config, vaultLogger);
-  await vault.start();
+  await vault.start().catch((err: unknown) => {
+    // Vault answered and said no: the command's own secret-id is used up, expired or wrong.
+    if (err instanceof DependencyError) throw err;
+    throw new CliError(
+      `vault login refused (${(err as Error).message}): the secret-id is used up, expired or not this role's; mint a new one (docs/operations.md, "Operator commands log in as themselves")`,
+      EX_NOPERM,
+    );
+  });
   return { ...base, vault, close: () => Promise.resolve(vault.stop()) };
 }
 

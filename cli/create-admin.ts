@@ -11,10 +11,12 @@
  * every session of it ends (SessionService.revokeAllForUser), so nothing its registrant knew or
  * held survives. See HELP below. Audit events record each change.
  *
- * Credentials come the way the services get theirs: Vault AppRole (VAULT_ROLE_ID[_FILE] +
- * VAULT_SECRET_ID[_FILE]) and the database login from Vault KV. When no role id is set, the
- * running stack's `stack.json` (AUTHFLOW_STACK_FILE, default .data/dev/stack.json) supplies the
- * service environment and the worker's AppRole.
+ * The command logs in to Vault as itself: the authflow-cli AppRole (VAULT_ROLE_ID[_FILE] +
+ * VAULT_SECRET_ID[_FILE] of that role; its policy reads the database login and nothing else), never
+ * with a service's secret-id, whose uses it would spend. docs/operations.md says how an operator
+ * mints a short-lived secret-id for it. When no role id is set, the running stack's `stack.json`
+ * (AUTHFLOW_STACK_FILE, default .data/dev/stack.json) supplies the service environment and the
+ * secret-id the dev launcher minted for authflow-cli.
  *
  * The CLI's own inputs (ADMIN_PASSWORD, AUTHFLOW_STACK_FILE) are read here; everything else goes
  * through platform/config.ts.
@@ -57,6 +59,12 @@ The given password is always set.
                     details, not you). With the flag such an account is also marked verified.
                     An account in use (it has signed in at least once) needs no flag.
 
+Vault: the command logs in as itself, with the authflow-cli AppRole (VAULT_ROLE_ID and
+VAULT_SECRET_ID or their _FILE forms, plus the service's configuration). Mint a short-lived
+secret-id for one run with your own Vault login:
+  vault write -f -field=secret_id auth/approle/role/authflow-cli/secret-id ttl=10m num_uses=1
+With no VAULT_ROLE_ID set it uses the running dev stack's (AUTHFLOW_STACK_FILE).
+
 Output: one human-readable line on stdout (created / promoted / password set / N sessions ended),
 then one JSON line {result, user_id, status, password_set, sessions_ended}. Logs go to stderr.
 Exit codes: 0 done, 64 usage or no password, 65 password rejected, 77 refused, 78 no stack/config.
@@ -69,10 +77,17 @@ function environmentFromStack(): string | undefined {
   if (!existsSync(file)) {
     throw new CliError(`no VAULT_ROLE_ID set and no stack file at ${file}: start the stack (npm run dev) or set the service environment`, EX_CONFIG);
   }
-  const info = JSON.parse(readFileSync(file, 'utf8')) as { serviceEnv: Record<string, string>; roleIds: { worker: string }; secretIdFiles: { worker: string } };
+  const info = JSON.parse(readFileSync(file, 'utf8')) as {
+    serviceEnv: Record<string, string>;
+    roleIds: { cli?: string };
+    secretIdFiles: { cli?: string };
+  };
+  if (!info.roleIds.cli || !info.secretIdFiles.cli) {
+    throw new CliError(`the stack at ${file} was started by an older launcher without the authflow-cli identity: restart it (npm run dev)`, EX_CONFIG);
+  }
   for (const [k, v] of Object.entries(info.serviceEnv)) if (process.env[k] === undefined) process.env[k] = v;
-  process.env.VAULT_ROLE_ID = info.roleIds.worker;
-  if (!process.env.VAULT_SECRET_ID) process.env.VAULT_SECRET_ID_FILE = info.secretIdFiles.worker;
+  process.env.VAULT_ROLE_ID = info.roleIds.cli;
+  if (!process.env.VAULT_SECRET_ID) process.env.VAULT_SECRET_ID_FILE = info.secretIdFiles.cli;
   return file;
 }
 

@@ -59,13 +59,13 @@ async function main() {
     await admin.kvPut('authflow/database', { username: 'authflow', password });
   }
   await admin.kvPut('authflow/smtp', { username: 'authflow', password: fileEnv('SMTP_PASSWORD_FILE') });
-  for (const svc of ['api', 'worker']) {
+  for (const svc of ['api', 'worker', 'cli']) {
     writeSecretFile(join(secrets, `${svc}.role-id`), await admin.roleId(`authflow-${svc}`));
     writeSecretFile(join(secrets, `${svc}.secret-id`), await admin.secretId(`authflow-${svc}`));
   }
   const r = spawnSync(process.execPath, ['dist/cli/migrate.js'], {
     stdio: 'inherit',
-    env: { ...process.env, VAULT_ROLE_ID_FILE: join(secrets, 'worker.role-id'), VAULT_SECRET_ID_FILE: join(secrets, 'worker.secret-id') },
+    env: { ...process.env, VAULT_ROLE_ID_FILE: join(secrets, 'cli.role-id'), VAULT_SECRET_ID_FILE: join(secrets, 'cli.secret-id') },
   });
   if (r.status !== 0) throw new Error('migrations failed');
   process.stdout.write('bootstrap done\n');

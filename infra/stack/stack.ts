@@ -64,8 +64,9 @@ export interface StackInfo {
   urls: { api: string; temporalUi: string; mailUi: string; vault: string; temporal: string };
   /** Environment for a service process (API or worker) minus its secret-id file. */
   serviceEnv: Record<string, string>;
-  secretIdFiles: { api: string; worker: string };
-  roleIds: { api: string; worker: string };
+  /** `cli`: the identity of the operator commands that need only the database (create-admin, migrate: the authflow-cli AppRole). */
+  secretIdFiles: { api: string; worker: string; cli: string };
+  roleIds: { api: string; worker: string; cli: string };
   pgSuperuserUrl: string;
   /** The Postgres cluster's real directory: <dataDir>/postgres, or where that symlink points. */
   postgresDir: string;
@@ -138,8 +139,8 @@ export class Stack {
         temporal: `127.0.0.1:${p.temporal}`,
       },
       serviceEnv: {},
-      secretIdFiles: { api: join(d, 'secrets', 'api.secret-id'), worker: join(d, 'secrets', 'worker.secret-id') },
-      roleIds: { api: '', worker: '' },
+      secretIdFiles: { api: join(d, 'secrets', 'api.secret-id'), worker: join(d, 'secrets', 'worker.secret-id'), cli: join(d, 'secrets', 'cli.secret-id') },
+      roleIds: { api: '', worker: '', cli: '' },
       pgSuperuserUrl: '',
       postgresDir: join(d, 'postgres'),
       vaultInitFile: join(d, 'vault', 'init.json'),
@@ -471,17 +472,17 @@ export class Stack {
     }
   }
 
-  /** A fresh secret-id per service and launch; the role-id goes in the environment. */
+  /** A fresh secret-id per service (and for the operator commands) and launch; the role-id goes in the environment. */
   private async issueServiceIdentities() {
     mkdirSync(join(this.info.dataDir, 'secrets'), { recursive: true, mode: 0o700 });
-    for (const svc of ['api', 'worker'] as const) {
+    for (const svc of ['api', 'worker', 'cli'] as const) {
       const role = `authflow-${svc}`;
       this.info.roleIds[svc] = await this.vaultAdmin.roleId(role);
       writeSecretFile(this.info.secretIdFiles[svc], await this.vaultAdmin.secretId(role));
     }
   }
 
-  serviceEnvFor(svc: 'api' | 'worker'): Record<string, string> {
+  serviceEnvFor(svc: 'api' | 'worker' | 'cli'): Record<string, string> {
     return {
       ...this.info.serviceEnv,
       VAULT_ROLE_ID: this.info.roleIds[svc],
@@ -528,7 +529,8 @@ export class Stack {
   runMigrations() {
     const r = spawnSync(process.execPath, this.nodeArgs('cli/migrate.ts'), {
       cwd: ROOT,
-      env: { ...process.env, ...this.serviceEnvFor('worker') },
+      // As an operator command (authflow-cli), so a launch spends none of the worker's secret-id uses.
+      env: { ...process.env, ...this.serviceEnvFor('cli') },
       encoding: 'utf8',
       timeout: 120000,
     });

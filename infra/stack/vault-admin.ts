@@ -85,8 +85,10 @@ export class VaultAdmin {
       await this.req('POST', 'sys/auth/approle', { type: 'approle' });
     }
     for (const role of spec.approle_roles) {
-      const { name, ...body } = role;
-      await this.req('POST', `auth/approle/role/${name}`, body);
+      const { name, ...rest } = role as Record<string, unknown>;
+      // Keys starting with `_` are notes for the reader, not Vault parameters.
+      const body = Object.fromEntries(Object.entries(rest).filter(([k]) => !k.startsWith('_')));
+      await this.req('POST', `auth/approle/role/${String(name)}`, body);
     }
     const audits = await this.req('GET', 'sys/audit');
     const a = spec.audit;

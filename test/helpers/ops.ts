@@ -271,3 +271,29 @@ export async function restartPostgres(downMs = 0, whileDown?: () => Promise<void
     }
   }
 }
+
+/** Runs `npm run create-admin`'s entry point as a child process against the test stack (stdin closed: no prompt possible). */
+export function createAdminCli(
+  email: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/create-admin.ts'), email, ...args], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        AUTHFLOW_STACK_FILE: join(stackInfo().dataDir, 'stack.json'),
+        ...env,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.end();
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -2,8 +2,6 @@
  * admin lock/unlock, suspension, reactivation, reset, deletion with a grace
  * period (cancelled and erased), audit listings and the state rules in the schema. Timers come
  * from test/env/lifecycle.json (grace 6 s). Password guessing and lockout: password-guessing.test.ts. */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { decodeJwt } from 'jose';
 import { api, mailsTo, pg, sleep, stackInfo, uniqueEmail, waitForMail, query, until } from '../helpers/stack';
@@ -12,8 +10,8 @@ import { codeFrom, enrolTotp, login, loginWithTotp, registerAndVerify } from '..
 import { stackClients, type StackClients } from '../replay/stack-codec';
 import { FlowAttr, UserIdAttr } from '../../platform/temporal/ids';
 import { deletionStateQuery } from '../../workflows/account-deletion';
+import { createAdminCli } from '../helpers/ops';
 
-const ROOT = join(__dirname, '..', '..');
 const ADMIN_PASSWORD = 'quartz-harbour-meridian-77';
 let adminEmail: string;
 let adminId: string;
@@ -22,27 +20,7 @@ let clients: StackClients;
 /** Temporal client with the production data converter (the stack's codec keys). */
 let temporal: Client;
 
-/** Runs `npm run create-admin`'s entry point as a child process against the test stack. */
-function createAdmin(email: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/create-admin.ts'), email, ...args], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/tmp',
-        AUTHFLOW_STACK_FILE: process.env.AUTHFLOW_STACK_FILE ?? join(ROOT, '.data', 'test', 'stack.json'),
-        ...env,
-      },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.end(); // not a terminal: no prompt possible
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const createAdmin = createAdminCli;
 
 const admin = (method: string, path: string, body?: unknown) => api(method, `/v1/admin${path}`, { token: adminToken, body });
 const userRow = async (id: string) => (await query('SELECT * FROM users WHERE id = $1', [id]))[0];
