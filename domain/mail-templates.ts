@@ -1,5 +1,10 @@
 /** E-mail templates. Pure: (template, values) → subject and text. Secrets (codes, links with
- * tokens) are passed in only by the activity that generated them, never through history. */
+ * tokens) are passed in only by the activity that generated them, never through history.
+ *
+ * Each text promises only what the service does (test/integration/mail-promises.test.ts follows
+ * every instruction and checks every claim): a reset after an administrator's account reset says
+ * the old password no longer works; a lock says when it ends and that a reset does not end it; a
+ * scheduled deletion says that signing in is not possible and names the reactivation request. */
 export type NotificationTemplate =
   | 'email_verification'
   | 'password_reset'
@@ -32,7 +37,10 @@ export function render(template: NotificationTemplate, v: Record<string, string>
     case 'password_reset':
       return {
         subject: 'Reset your password',
-        text: `${hello}\n\nUse this code to reset your password: ${v.code}\n\nOr open: ${v.link}\n\nIt expires at ${v.expiresAt}. If you did not ask for this, ignore this message; your password is unchanged.${sign}`,
+        text:
+          v.passwordInvalidated === 'yes'
+            ? `${hello}\n\nAn administrator reset your account: your old password no longer works, two-step sign-in (if you used it) was removed and every session was signed out. Choose a new password with this code: ${v.code}\n\nOr open: ${v.link}\n\nIt expires at ${v.expiresAt}. After that, ask for a new code with "forgot password".${sign}`
+            : `${hello}\n\nUse this code to reset your password: ${v.code}\n\nOr open: ${v.link}\n\nIt expires at ${v.expiresAt}. If you did not ask for this, ignore this message; your password is unchanged.${sign}`,
       };
     case 'password_changed':
       return {
@@ -52,16 +60,19 @@ export function render(template: NotificationTemplate, v: Record<string, string>
     case 'account_locked':
       return {
         subject: 'Your account was locked',
-        text: `${hello}\n\nAfter repeated failed sign-ins your account is locked until ${v.until}. If this was not you, consider resetting your password.${sign}`,
+        text: `${hello}\n\nAfter repeated failed sign-ins your account is locked until ${v.until}; you can sign in again after that. If these attempts were not yours, someone may be guessing your password: choose a new one with "forgot password" (the lock still lasts until then).${sign}`,
       };
     case 'account_suspended':
-      return { subject: 'Your account was suspended', text: `${hello}\n\nAn administrator suspended your account. Contact support for details.${sign}` };
+      return {
+        subject: 'Your account was suspended',
+        text: `${hello}\n\nAn administrator suspended your account: you cannot sign in, and every session was signed out. Contact support for details.${sign}`,
+      };
     case 'account_reactivated':
-      return { subject: 'Your account is active again', text: `${hello}\n\nYour account is active again.${sign}` };
+      return { subject: 'Your account is active again', text: `${hello}\n\nYour account is active again: you can sign in with your password.${sign}` };
     case 'deletion_scheduled':
       return {
         subject: 'Your account will be deleted',
-        text: `${hello}\n\nYour account is scheduled for deletion on ${v.due}. Sign in and reactivate it before then to keep it.${sign}`,
+        text: `${hello}\n\n${v.by === 'admin' ? 'An administrator scheduled your account for deletion' : 'As you asked, your account is scheduled for deletion'} on ${v.due}. Until then you cannot sign in. To keep it, reactivate it before then with your e-mail address, your password and, if you use two-step sign-in, a code from your authenticator app: apps built on Authflow offer this as "reactivate account" (the request POST /v1/me/reactivate). An account that was suspended cannot be reactivated this way: contact support.${sign}`,
       };
     case 'account_erased':
       return { subject: 'Your account was deleted', text: `${hello}\n\nYour account and its personal data were deleted.${sign}` };

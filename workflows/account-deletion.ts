@@ -64,7 +64,7 @@ export async function accountDeletionWorkflow(input: AccountDeletionInput): Prom
   );
 
   try {
-    await sendNotification({ userId: input.userId, template: 'deletion_scheduled', params: { due: input.dueAt } });
+    await sendNotification({ userId: input.userId, template: 'deletion_scheduled', params: { due: input.dueAt, by: input.requestedBy } });
   } catch {
     // The notice is best effort (its activity retried for an hour); the deletion goes on.
   }

@@ -177,7 +177,7 @@ export class ResetTokenMailer {
   }
 
   async issue(key: string, input: { userId: string; flowId: string; force: boolean }): Promise<ResetIssueResult> {
-    const user = await User.findByPk(input.userId, { attributes: ['id', 'email', 'status', 'name', 'email_verified_at'] });
+    const user = await User.findByPk(input.userId, { attributes: ['id', 'email', 'status', 'name', 'email_verified_at', 'password_hash'] });
     if (!user?.email || !(input.force ? RESET_ELIGIBLE.admin : RESET_ELIGIBLE.self).has(user.status)) {
       return { sent: false, reason: 'not_eligible', expiresAt: null };
     }
@@ -202,7 +202,17 @@ export class ResetTokenMailer {
     await storeToken(this.sequelize, { userId: input.userId, purpose: 'password_reset', tokenHash: hashOpaque(token), flowId: input.flowId, expiresAt });
     // The row claimed above is the one this send completes (a retry that finds it sent returned above).
     const link = `${this.s.publicBaseUrl}/reset-password?token=${encodeURIComponent(token)}`;
-    await this.outbox.sendClaimed(key, claim, userMessage(user, 'password_reset', { code: token, link, expiresAt: expiresAt.toISOString() }));
+    await this.outbox.sendClaimed(
+      key,
+      claim,
+      userMessage(user, 'password_reset', {
+        code: token,
+        link,
+        expiresAt: expiresAt.toISOString(),
+        // After an administrator's account reset there is no password: the mail must not say "unchanged".
+        ...(user.password_hash === null ? { passwordInvalidated: 'yes' } : {}),
+      }),
+    );
     this.logger.info({ userId: input.userId, template: 'password_reset' }, 'notification sent');
     return { sent: true, expiresAt: expiresAt.toISOString() };
   }
