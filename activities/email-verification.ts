@@ -9,7 +9,7 @@ import type { ActivityDeps } from './deps';
 import { createOutbox, idempotencyKey, mailFailure } from './outbox';
 
 export function createEmailVerificationActivities(deps: ActivityDeps) {
-  const codes = new OneTimeCodes(deps.sequelize, createOutbox(deps), { publicBaseUrl: deps.config.PUBLIC_BASE_URL });
+  const codes = new OneTimeCodes(deps.sequelize, createOutbox(deps), { verifyLink: deps.config.EMAIL_VERIFY_LINK });
   return {
     /**
      * Generates a single-use code, stores only its hash (superseding earlier codes of the same

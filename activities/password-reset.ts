@@ -18,7 +18,7 @@ export function createPasswordResetActivities(deps: ActivityDeps) {
       ttl: config.PASSWORD_RESET_TTL,
       interval: config.PASSWORD_RESET_EMAIL_INTERVAL,
       perDay: config.PASSWORD_RESET_EMAILS_PER_DAY,
-      publicBaseUrl: config.PUBLIC_BASE_URL,
+      resetLink: config.PASSWORD_RESET_LINK,
     },
     deps.logger,
   );

@@ -18,6 +18,7 @@ import { meRouter } from './routes/me';
 import { healthRouter } from './routes/health';
 import { clientIp } from './middleware/client-ip';
 import { apiCors, parseOrigins } from './middleware/cors';
+import { emailLinkPages } from './pages/email-links';
 
 export function createServer(deps: AppDeps): Koa {
   // Koa's own proxy mode stays off (it believes the leftmost X-Forwarded-For and X-Forwarded-Host);
@@ -34,6 +35,10 @@ export function createServer(deps: AppDeps): Koa {
     if (!ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
   });
   app.use(apiCors(parseOrigins(deps.config.API_CORS_ORIGINS)));
+  // The hosted pages read their own form bodies, so they come before the JSON body reader.
+  const pages = emailLinkPages(deps);
+  app.use(pages.routes());
+  app.use(pages.allowedMethods());
   app.use(jsonBody());
   const routers = [
     healthRouter(deps),

@@ -109,7 +109,8 @@ export class OneTimeCodes {
   constructor(
     private readonly sequelize: Sequelize,
     private readonly outbox: Outbox,
-    private readonly s: { publicBaseUrl: string },
+    /** EMAIL_VERIFY_LINK: the verification link's template (platform/config.ts). */
+    private readonly s: { verifyLink: string },
   ) {}
 
   async issue(key: string, input: OneTimeCodeRequest): Promise<{ tokenId: string; expiresAt: string; sent: boolean }> {
@@ -127,8 +128,8 @@ export class OneTimeCodes {
       flowId: input.flowId,
       expiresAt,
     });
-    const path = input.purpose === 'email_verification' ? 'verify-email' : input.purpose === 'password_reset' ? 'reset-password' : 'step-up';
-    const link = `${this.s.publicBaseUrl}/${path}?token=${encodeURIComponent(code)}`;
+    // Only the verification mail has a link; a step-up code is typed into the app that asked for it.
+    const link = input.purpose === 'email_verification' ? emailLink(this.s.verifyLink, code) : undefined;
     const sent = await this.outbox.sendOnce(key, input.userId, input.template, () =>
       Promise.resolve({
         to: user.email!,
@@ -137,7 +138,7 @@ export class OneTimeCodes {
           ...(input.params ?? {}),
           name: greetingName(user),
           code,
-          link,
+          ...(link ? { link } : {}),
           expiresAt: expiresAt.toISOString(),
           ...(input.purpose === 'email_verification' && user.registration_contested_at ? { choosePassword: 'yes' } : {}),
         }),
@@ -145,6 +146,11 @@ export class OneTimeCodes {
     );
     return { tokenId, expiresAt: expiresAt.toISOString(), sent };
   }
+}
+
+/** An e-mail link: the configured template (EMAIL_VERIFY_LINK, PASSWORD_RESET_LINK) with the token in place of `{token}`. */
+export function emailLink(template: string, token: string): string {
+  return template.replace('{token}', encodeURIComponent(token));
 }
 
 /** Deletes every token of the user in `t` (erasure). */

@@ -28,6 +28,22 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 /** Durations are whole seconds. */
 const seconds = (def: number) => int(def, 1);
+/** An absolute http(s) URL template holding `{token}` exactly once (platform/config.ts EMAIL_VERIFY_LINK). */
+const linkTemplate = z
+  .string()
+  .trim()
+  .refine(
+    (v) => {
+      if (v.split('{token}').length !== 2) return false;
+      try {
+        const u = new URL(v.replace('{token}', 'x'));
+        return u.protocol === 'https:' || u.protocol === 'http:';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'an absolute http(s) URL with {token} exactly once, such as https://app.example.com/verify#token={token}' },
+  );
 /** A comma-separated list of positive whole seconds, e.g. `60,300,900`. */
 const secondsList = (def: string) =>
   z
@@ -68,6 +84,15 @@ const schema = z.object({
    * origins such as `https://app.example.com` (scheme, host, optional port; no path, no wildcard).
    * Empty (the default): no cross-origin access.
    */
+  /**
+   * Where the links in e-mails lead: URL templates with `{token}` where the e-mailed token goes
+   * (URL-encoded), e.g. `https://app.example.com/verify#token={token}` for an app's own page (a
+   * fragment keeps the token out of the app's server logs), which then sends the token to
+   * POST /v1/auth/verify-email or /v1/auth/password/reset. Unset, they lead to the hosted pages
+   * on PUBLIC_BASE_URL (`/verify-email?token={token}`, `/reset-password?token={token}`).
+   */
+  EMAIL_VERIFY_LINK: linkTemplate.optional(),
+  PASSWORD_RESET_LINK: linkTemplate.optional(),
   API_CORS_ORIGINS: z
     .string()
     .default('')
@@ -305,7 +330,7 @@ const schema = z.object({
     ),
 });
 
-export type Config = z.infer<typeof schema> & { JWT_ISSUER: string };
+export type Config = z.infer<typeof schema> & { JWT_ISSUER: string; EMAIL_VERIFY_LINK: string; PASSWORD_RESET_LINK: string };
 
 /** Every variable the service reads (.env.example must list them all; a unit test checks). */
 export const CONFIG_KEYS = Object.keys(schema.shape);
@@ -338,7 +363,13 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
     missing.push('DB_SSL_CA: required when DB_SSL_MODE=verify-full (path to the PEM CA of the Postgres server)');
   missing.push(...temporalConfigProblems(c));
   if (missing.length) throw new ConfigError(missing);
-  return { ...c, JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL };
+  const base = c.PUBLIC_BASE_URL.replace(/\/+$/, '');
+  return {
+    ...c,
+    JWT_ISSUER: c.JWT_ISSUER ?? c.PUBLIC_BASE_URL,
+    EMAIL_VERIFY_LINK: c.EMAIL_VERIFY_LINK ?? `${base}/verify-email?token={token}`,
+    PASSWORD_RESET_LINK: c.PASSWORD_RESET_LINK ?? `${base}/reset-password?token={token}`,
+  };
 }
 
 const temporalSchema = schema.pick({

@@ -22,22 +22,13 @@ import {
   UserName,
 } from '../schemas';
 import { rateLimit } from '../middleware/rate-limit';
+import { VerifyBody, verifyEmailWithToken } from '../email-links';
 
 const RegisterBody = z.object({ email: Email, password: NewPassword, name: UserName.optional() }).strict();
-const VerifyBody = z
-  .object({
-    token: chars(10, 200),
-    password: Password.optional().describe(
-      'The password the account gets. Required when the address was registered more than once before it was verified (contested registration: ' +
-        "no registrant's password is kept, the holder of the e-mailed token chooses it; without it the answer is 409 `password_required` and the token stays usable). " +
-        'Optional otherwise; policy-checked; ends any session of the account. Not accepted for an already verified account.',
-    ),
-  })
-  .strict();
 const LoginBody = z.object({ email: Email, password: Password }).strict();
 
 export function authRouter(deps: AppDeps): Router {
-  const { accounts, sessions, flows } = deps;
+  const { accounts, sessions } = deps;
   const r = new Router({ prefix: '/v1/auth' });
 
   describe('post', '/v1/auth/register', {
@@ -90,14 +81,7 @@ export function authRouter(deps: AppDeps): Router {
     },
   });
   r.post('/verify-email', async (ctx) => {
-    const { token, password } = parse(VerifyBody, ctx.request.body);
-    const user = await accounts.verifyEmail(token, requestMeta(ctx), password);
-    try {
-      await flows.emailVerified(user.id);
-    } catch (err) {
-      // The user is verified either way; the flow just ends at its timer.
-      ctx.state.log.info({ err: (err as Error).message }, 'verification workflow not signalled');
-    }
+    const user = await verifyEmailWithToken(deps, parse(VerifyBody, ctx.request.body), requestMeta(ctx), ctx.state.log);
     ctx.body = { user: publicUser(user) };
   });
 

@@ -7,20 +7,19 @@
  */
 import Router from '@koa/router';
 import { z } from 'zod';
-import { DependencyError } from '../../platform/errors';
 import { rateLimit } from '../middleware/rate-limit';
 import type { AppDeps } from '../context';
 import { requestMeta } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { chars, Email, NewPassword } from '../schemas';
+import { ResetBody, resetPasswordWithToken } from '../email-links';
+import { Email } from '../schemas';
 
 const ForgotBody = z.object({ email: Email }).strict();
-const ResetBody = z.object({ token: chars(1, 200), new_password: NewPassword }).strict();
 const Accepted = z.object({ status: z.literal('accepted') });
 
 export function passwordRouter(deps: AppDeps): Router {
-  const { flows, passwordResets } = deps;
+  const { passwordResets } = deps;
   const r = new Router({ prefix: '/v1/auth/password' });
 
   describe('post', '/v1/auth/password/forgot', {
@@ -45,16 +44,6 @@ export function passwordRouter(deps: AppDeps): Router {
     ctx.body = { status: 'accepted' };
   });
 
-  /** Inside the reset transaction: tell the flow (it e-mails "password changed"), or e-mail directly. */
-  async function notifyChanged(userId: string, requestId: string): Promise<void> {
-    try {
-      if (await flows.passwordResetCompleted(userId)) return;
-      await flows.notify(`password-changed:${userId}:${requestId}`, { userId, template: 'password_changed', params: { when: new Date().toISOString() } });
-    } catch (err) {
-      throw new DependencyError('temporal', err);
-    }
-  }
-
   describe('post', '/v1/auth/password/reset', {
     summary: 'Set a new password with the token from the reset e-mail; ends every session',
     tags: ['auth'],
@@ -65,9 +54,7 @@ export function passwordRouter(deps: AppDeps): Router {
     },
   });
   r.post('/reset', async (ctx) => {
-    const { token, new_password } = parse(ResetBody, ctx.request.body);
-    const requestId = ctx.state.requestId;
-    await passwordResets.reset(token, new_password, requestMeta(ctx), (userId) => notifyChanged(userId, requestId));
+    await resetPasswordWithToken(deps, parse(ResetBody, ctx.request.body), requestMeta(ctx), ctx.state.requestId);
     ctx.status = 204;
   });
 

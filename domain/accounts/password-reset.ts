@@ -26,7 +26,7 @@ import { AppError } from '../../platform/errors';
 import { Argon2Params, hashPassword } from '../../crypto/argon2';
 import type { RequestMeta, SessionService } from '../sessions/sessions';
 import { hashOpaque, randomOpaque } from '../../crypto/opaque-tokens';
-import { findLiveToken, issueCounts, liveTokenExpiry, spendToken, storeToken } from '../one-time-tokens';
+import { emailLink, findLiveToken, issueCounts, liveTokenExpiry, spendToken, storeToken } from '../one-time-tokens';
 import { userMessage, type Outbox } from '../outbox';
 import { normaliseEmail } from './users';
 
@@ -153,7 +153,8 @@ export interface ResetMailSettings {
   interval: number;
   /** Reset e-mails per user and rolling day. */
   perDay: number;
-  publicBaseUrl: string;
+  /** PASSWORD_RESET_LINK: the reset link's template (platform/config.ts). */
+  resetLink: string;
 }
 
 /**
@@ -201,7 +202,7 @@ export class ResetTokenMailer {
     const expiresAt = new Date(Date.now() + this.s.ttl * 1000);
     await storeToken(this.sequelize, { userId: input.userId, purpose: 'password_reset', tokenHash: hashOpaque(token), flowId: input.flowId, expiresAt });
     // The row claimed above is the one this send completes (a retry that finds it sent returned above).
-    const link = `${this.s.publicBaseUrl}/reset-password?token=${encodeURIComponent(token)}`;
+    const link = emailLink(this.s.resetLink, token);
     await this.outbox.sendClaimed(
       key,
       claim,

@@ -1,3 +1,4 @@
+import { emailLink } from '../../../domain/one-time-tokens';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_KEYS, ConfigError, parseConfig } from '../../../platform/config';
@@ -32,6 +33,28 @@ describe('configuration', () => {
     for (const bad of ['*', 'https://*.example.com', 'https://app.example.com/', 'https://app.example.com/login', 'app.example.com', 'ftp://x.example']) {
       expect(() => parseConfig({ ...base, API_CORS_ORIGINS: bad })).toThrow(/API_CORS_ORIGINS/);
     }
+  });
+
+  test('e-mail link templates: the hosted pages by default, an absolute http(s) URL with {token} exactly once otherwise', () => {
+    const c = parseConfig({ ...base, PUBLIC_BASE_URL: 'https://auth.example.com/' });
+    expect([c.EMAIL_VERIFY_LINK, c.PASSWORD_RESET_LINK]).toEqual([
+      'https://auth.example.com/verify-email?token={token}',
+      'https://auth.example.com/reset-password?token={token}',
+    ]);
+    expect(parseConfig({ ...base, EMAIL_VERIFY_LINK: 'https://app.example.com/v#token={token}' }).EMAIL_VERIFY_LINK).toBe(
+      'https://app.example.com/v#token={token}',
+    );
+    for (const bad of [
+      'https://app.example.com/verify',
+      'https://a.example/{token}/{token}',
+      '/verify?token={token}',
+      'javascript:alert({token})',
+      'ftp://x.example/{token}',
+    ]) {
+      expect(() => parseConfig({ ...base, EMAIL_VERIFY_LINK: bad })).toThrow(/EMAIL_VERIFY_LINK/);
+      expect(() => parseConfig({ ...base, PASSWORD_RESET_LINK: bad })).toThrow(/PASSWORD_RESET_LINK/);
+    }
+    expect(emailLink('https://app.example.com/r?t={token}&x=1', 'a b/c')).toBe('https://app.example.com/r?t=a%20b%2Fc&x=1');
   });
 
   test('refuses a restore-drill database that is the service database', () => {
