@@ -4,6 +4,7 @@ import { createAccountDeletionActivities } from './account-deletion';
 import { createBackupsActivities } from './backups';
 import type { ActivityDeps } from './deps';
 import { createEmailVerificationActivities } from './email-verification';
+import { createInvitationActivities } from './invitation';
 import { createKeyRotationActivities } from './key-rotation';
 import { createNotificationActivities } from './notification';
 import { createOpsRunActivities } from './ops-run';
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createNotificationActivities(deps),
     ...createEmailVerificationActivities(deps),
+    ...createInvitationActivities(deps),
     ...createAccountDeletionActivities(deps),
     ...createPasswordResetActivities(deps),
     ...createStepUpActivities(deps),

@@ -6,6 +6,7 @@ import type { KeyRing } from '../domain/sessions/signing-keys';
 import type { Logger } from '../platform/logger';
 import type { MfaService } from '../domain/accounts/mfa';
 import type { PasswordResetService } from '../domain/accounts/password-reset';
+import type { InvitationService } from '../domain/accounts/invitations';
 import type { DeletionService } from '../domain/accounts/deletion';
 import type { AdminService } from '../domain/accounts/admin';
 import type { RateLimits } from '../domain/rate-limits';
@@ -31,6 +32,7 @@ export interface AppDeps {
   mfa: MfaService;
   devices: DeviceService;
   passwordResets: PasswordResetService;
+  invitations: InvitationService;
   deletions: DeletionService;
   admin: AdminService;
   rateLimits: RateLimits;

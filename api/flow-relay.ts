@@ -9,14 +9,19 @@
 import type { AccountService } from '../domain/accounts/accounts';
 import type { PasswordResetService } from '../domain/accounts/password-reset';
 import type { FlowEventHandler } from '../domain/flow-outbox';
+import type { InvitationService } from '../domain/accounts/invitations';
 import type { TemporalFlows } from '../platform/temporal/flows';
 
 export function flowEventHandler(
   flows: TemporalFlows,
-  services: { accounts: Pick<AccountService, 'awaitsVerification'>; passwordResets: Pick<PasswordResetService, 'requestServedSince' | 'acceptForgot'> },
+  services: {
+    accounts: Pick<AccountService, 'awaitsVerification'>;
+    passwordResets: Pick<PasswordResetService, 'requestServedSince' | 'acceptForgot'>;
+    invitations: Pick<InvitationService, 'pending' | 'ttl'>;
+  },
   s: { acceptWithinMs: number },
 ): FlowEventHandler {
-  const { accounts, passwordResets } = services;
+  const { accounts, passwordResets, invitations } = services;
   return async ({ id, event, createdAt }) => {
     switch (event.kind) {
       // A verification e-mail only while the account still waits for it (a row relayed late or
@@ -38,6 +43,10 @@ export function flowEventHandler(
         // late, and no token is issued yet) counts once in the flow.
         if (await passwordResets.requestServedSince(event.userId, createdAt)) return;
         return flows.requestPasswordReset(event.userId, `flow-outbox:${id}`);
+      // The invitation e-mail while the invitation is pending (a row relayed again joins the one run).
+      case 'invitation.start':
+        if (!(await invitations.pending(event.userId))) return;
+        return flows.startInvitation(event.userId, invitations.ttl);
       default:
         // A kind of a newer release: left for a process that knows it (retried with backoff).
         throw new Error(`unknown flow event kind ${(event as { kind: string }).kind}`);

@@ -25,6 +25,7 @@ export type ResendReason = 'register' | 'resend' | 'login';
 export type FlowEvent =
   | { kind: 'email_verification.start'; userId: string }
   | { kind: 'email_verification.resend'; userId: string; reason: ResendReason }
+  | { kind: 'invitation.start'; userId: string }
   | { kind: 'password_reset.requested'; userId: string }
   /** A forgot request as it arrived, written before the answer for any address: `userId` is the
    * account the address belonged to then (null when none); the relay decides whether it is served. */
@@ -35,6 +36,7 @@ export const FLOW_EVENT_KINDS: ReadonlyArray<FlowEvent['kind']> = [
   'email_verification.resend',
   'password_reset.requested',
   'password_reset.forgot',
+  'invitation.start',
 ];
 
 /** One claimed row: `id` is stable across retries (handlers derive idempotency keys from it). */

@@ -7,6 +7,7 @@
  * scheduled deletion says that signing in is not possible and names the reactivation request. */
 export type NotificationTemplate =
   | 'email_verification'
+  | 'invitation'
   | 'password_reset'
   | 'password_changed'
   | 'step_up_code'
@@ -33,6 +34,11 @@ export function render(template: NotificationTemplate, v: Record<string, string>
       return {
         subject: 'Verify your e-mail address',
         text: `${hello}\n\nYour verification code is: ${v.code}\n\nOr open: ${v.link}\n\nIt expires at ${v.expiresAt}. ${v.choosePassword ? 'This address was registered more than once before it was verified, so no password was kept: you choose your password when you verify. ' : ''}If you did not sign up, ignore this message.${sign}`,
+      };
+    case 'invitation':
+      return {
+        subject: 'You are invited to an account',
+        text: `${hello}\n\nAn administrator invited you to an account for this address. To accept, choose your password with this code: ${v.code}\n\nOr open: ${v.link}\n\nThe invitation expires at ${v.expiresAt}; after that, ask the administrator for a new one. If you do not want the account, ignore this message.${sign}`,
       };
     case 'password_reset':
       return {

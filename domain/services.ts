@@ -8,6 +8,7 @@ import { argon2Params } from '../platform/config';
 import { retrying, Runtime } from '../platform/runtime';
 import { AccountService } from './accounts/accounts';
 import { FlowOutbox } from './flow-outbox';
+import { InvitationService } from './accounts/invitations';
 import { GuessingLimits, type LockNotices } from './accounts/lockout';
 import { AdminService, type PasswordResetFlows } from './accounts/admin';
 import { DeletionService, type DeletionFlows } from './accounts/deletion';
@@ -123,6 +124,7 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
     recoveryCodes: config.MFA_RECOVERY_CODES,
   });
   const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2, flowOutbox);
+  const invitations = new InvitationService(sequelize, flowOutbox, config.INVITATION_TTL);
   const deletions = new DeletionService(sequelize, flows, accounts, mfa, config.ACCOUNT_DELETION_GRACE);
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));
@@ -150,7 +152,24 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
       return secret;
     },
   );
-  return { keys, revocations, tokens, limits, flowOutbox, sessions, accounts, mfa, devices, passwordResets, deletions, admin, rateLimits, ops, dpop };
+  return {
+    keys,
+    revocations,
+    tokens,
+    limits,
+    flowOutbox,
+    sessions,
+    accounts,
+    mfa,
+    devices,
+    passwordResets,
+    invitations,
+    deletions,
+    admin,
+    rateLimits,
+    ops,
+    dpop,
+  };
 }
 
 export type Services = Awaited<ReturnType<typeof buildServices>>;

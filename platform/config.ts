@@ -164,6 +164,8 @@ const schema = z.object({
   REVOCATION_MAX_LAG_MS: int(2000, 100, 60000),
   REVOCATION_HEARTBEAT_MS: int(250, 10, 10000),
   MFA_TOKEN_TTL: seconds(300),
+  /** Seconds an invitation (POST /v1/admin/invitations) stays acceptable. */
+  INVITATION_TTL: seconds(7 * 24 * 3600),
   /** Code attempts one MFA login challenge allows before the client must sign in again. */
   MFA_MAX_ATTEMPTS: int(5, 1, 20),
   /** Issuer shown by authenticator apps (otpauth:// label and issuer parameter). */

@@ -2,6 +2,7 @@
  * beyond what @temporalio/workflow provides. */
 export { notificationWorkflow } from './notification';
 export { emailVerificationWorkflow } from './email-verification';
+export * from './invitation';
 export * from './account-deletion';
 export * from './password-reset';
 export * from './step-up';

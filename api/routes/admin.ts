@@ -8,6 +8,7 @@ import Router from '@koa/router';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { EVENT_CURSOR, USER_CURSOR } from '../../domain/accounts/admin';
+import { ROLE_NAME } from '../../domain/accounts/roles';
 import { publicUser, USER_STATUSES } from '../../domain/accounts/users';
 import { AppError } from '../../platform/errors';
 import type { NotificationTemplate } from '../../domain/mail-templates';
@@ -15,7 +16,7 @@ import type { AppDeps } from '../context';
 import { requestMeta, requireAuth, requireLiveAdmin, requireRole } from '../middleware/auth';
 import { parse } from '../middleware/validate';
 import { describe } from '../openapi';
-import { DeletionSchema, storedText, UserSchema } from '../schemas';
+import { DeletionSchema, Email, storedText, UserName, UserSchema } from '../schemas';
 
 const Id = z.object({ id: z.string().uuid() });
 const UserCursor = z.string().regex(USER_CURSOR, 'a next_cursor of this listing').describe('the next_cursor of the previous page');
@@ -48,6 +49,27 @@ const EventsQuery = z
   })
   .strict();
 const SelfQuery = z.object({ confirm_self: Flag.optional() }).strict();
+const RoleName = z.string().regex(ROLE_NAME, 'a role name: a lower-case letter, then up to 31 lower-case letters, digits, _ or -');
+const InviteBody = z
+  .object({
+    email: Email,
+    name: UserName.optional(),
+    roles: z.array(RoleName).max(31).default([]).describe('roles besides `user`; not `admin` (grant it after acceptance)'),
+  })
+  .strict();
+const InvitationSchema = z.object({
+  user_id: z.string().uuid(),
+  email: z.string(),
+  roles: z.array(z.string()),
+  invited_by: z.string().uuid().nullable(),
+  created_at: z.string(),
+  expires_at: z.string(),
+  status: z.enum(['pending', 'accepted', 'expired']),
+});
+const RoleParams = z.object({
+  id: z.string().uuid(),
+  role: RoleName.describe('the role, e.g. admin'),
+});
 
 /** A free-text note for the audit trail; surrounding whitespace is dropped, a blank note is no note. */
 const Reason = storedText(1, 500)
@@ -231,6 +253,65 @@ export function adminRouter(deps: AppDeps): Router {
     const { user, dueAt } = await deps.deletions.schedule(id, requestMeta(ctx), 'admin');
     ctx.status = 202;
     ctx.body = { user: publicUser(user), deletion: { due_at: dueAt.toISOString() } };
+  });
+
+  const roleAnswers = {
+    200: { description: 'the account with its roles (also when nothing changed)', schema: UserOut },
+    404: { description: 'no such user' },
+  };
+  describe('put', '/v1/admin/users/:id/roles/:role', {
+    ...byId('Grant a role (idempotent; audited as role.granted); it appears in access tokens from the next refresh', { params: RoleParams }),
+    responses: {
+      ...roleAnswers,
+      409: {
+        description:
+          'invalid_transition (an account pending deletion or deleted; admin only to an active account with a verified address) or conflict (at most 32 roles)',
+      },
+    },
+  });
+  r.put('/users/:id/roles/:role', async (ctx) => {
+    const { id, role } = parse(RoleParams, ctx.params, 'path');
+    const { user } = await deps.admin.grantRole(id, role, requestMeta(ctx));
+    ctx.body = { user: publicUser(user) };
+  });
+
+  describe('delete', '/v1/admin/users/:id/roles/:role', {
+    ...byId(
+      'Revoke a role (idempotent; audited as role.revoked); access tokens issued before are refused at once, the next refresh carries the remaining roles',
+      { params: RoleParams, query: selfQuery },
+    ),
+    responses: {
+      ...roleAnswers,
+      409: { description: 'conflict (every account keeps the user role), last_admin (admin of the last active administrator) or self_action_not_confirmed' },
+    },
+  });
+  r.delete('/users/:id/roles/:role', async (ctx) => {
+    const id = target(ctx, true);
+    const { role } = parse(RoleParams, ctx.params, 'path');
+    const { user } = await deps.admin.revokeRole(id, role, requestMeta(ctx));
+    ctx.body = { user: publicUser(user) };
+  });
+
+  describe('post', '/v1/admin/invitations', {
+    summary: 'Invite an address: the account exists at once (pending verification, no password), the invitation flow e-mails a code valid for INVITATION_TTL',
+    description:
+      'Accepting is verifying the address with the e-mailed code and choosing the password in the same step (the hosted verification page, or POST /v1/auth/verify-email with `token` and `password`). ' +
+      'Audited as invitation.created, then invitation.accepted or invitation.expired.',
+    tags: ['admin'],
+    auth: 'admin',
+    body: InviteBody,
+    responses: {
+      201: { description: 'invited', schema: z.object({ invitation: InvitationSchema }) },
+      409: { description: 'conflict: an account with this address exists' },
+    },
+  });
+  r.post('/invitations', async (ctx) => {
+    const body = parse(InviteBody, ctx.request.body);
+    const inv = await deps.invitations.invite({ email: body.email, name: body.name, roles: body.roles }, requestMeta(ctx));
+    ctx.status = 201;
+    ctx.body = {
+      invitation: { ...inv, created_at: inv.created_at.toISOString(), expires_at: inv.expires_at.toISOString(), finished_at: undefined },
+    };
   });
 
   describe('get', '/v1/admin/audit-events', {

@@ -10,6 +10,7 @@ import { withTx } from '../../platform/db';
 import { endUserSessions } from '../sessions/sessions';
 import { audit, AuditMeta } from '../audit';
 import { assertNotLastAdmin } from './last-admin';
+import { grantRole, revokeRole } from './roles';
 import { User, UserStatus } from '../../platform/db/models';
 import { AppError } from '../../platform/errors';
 
@@ -239,6 +240,16 @@ export class AdminService {
     if (current.status === 'pending_deletion') return this.deletions.cancel(id, meta, 'active');
     const { user } = await withTx(this.sequelize, (t) => transition(t, id, 'reactivate', { meta, data: note ? { note } : {} }));
     return user;
+  }
+
+  /** Grants one role (domain/accounts/roles.ts); `changed` is false when the account had it. */
+  grantRole(id: string, role: string, meta: AuditMeta): Promise<{ user: User; changed: boolean }> {
+    return grantRole(this.sequelize, id, role, meta);
+  }
+
+  /** Revokes one role; access tokens issued before are refused at once (roles.ts). */
+  revokeRole(id: string, role: string, meta: AuditMeta): Promise<{ user: User; changed: boolean }> {
+    return revokeRole(this.sequelize, id, role, meta);
   }
 
   async reset(id: string, meta: AuditMeta): Promise<User> {

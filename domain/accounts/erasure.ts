@@ -80,6 +80,8 @@ export class AccountErasure {
       if (u.status !== 'pending_deletion') return { erased: false, alreadyErased: false, skipped: u.status, erasedAt: null };
       await wipeCredentials(sequelize, t, u.id);
       await deleteUserTokens(t, u.id);
+      // An invitation names who invited the address and with which roles.
+      await sequelize.query('DELETE FROM invitations WHERE user_id = :id', { replacements: { id: u.id }, type: QueryTypes.DELETE, transaction: t });
       // Login throttles are keyed by a hash of the address: they go with it.
       if (u.email) {
         await sequelize.query('DELETE FROM login_throttles WHERE account_key = :key', {

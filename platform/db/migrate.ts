@@ -12,6 +12,8 @@ import * as m008 from './migrations/008-dpop';
 import * as m009 from './migrations/009-token-revocations';
 import * as m010 from './migrations/010-flow-outbox';
 import * as m011 from './migrations/011-refresh-grace';
+import * as m012 from './migrations/012-role-revocations';
+import * as m013 from './migrations/013-invitations';
 
 export interface Migration {
   up(sequelize: Sequelize): Promise<void>;
@@ -30,6 +32,8 @@ export const MIGRATIONS: Array<[string, Migration]> = [
   ['009-token-revocations', m009],
   ['010-flow-outbox', m010],
   ['011-refresh-grace', m011],
+  ['012-role-revocations', m012],
+  ['013-invitations', m013],
 ];
 
 export function migrator(sequelize: Sequelize) {

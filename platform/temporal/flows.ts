@@ -20,6 +20,8 @@ import { cancelDeletionUpdate, deletionStateQuery } from '../../workflows/accoun
 import type { backupWorkflow, restoreDrillWorkflow } from '../../workflows/backups';
 import type { emailVerificationWorkflow } from '../../workflows/email-verification';
 import { resendUpdate, verifiedSignal } from '../../workflows/email-verification';
+import type { invitationWorkflow } from '../../workflows/invitation';
+import { invitationAcceptedSignal } from '../../workflows/invitation';
 import type { keyRotationWorkflow } from '../../workflows/key-rotation';
 import type { notificationWorkflow, NotificationInput } from '../../workflows/notification';
 import { rootMessage } from '../../workflows/ops-run';
@@ -157,7 +159,29 @@ export class TemporalFlows {
 
   /** Tells the verification flow that the address was verified (it ends before its timer). */
   async emailVerified(userId: string): Promise<void> {
-    await this.client.workflow.getHandle(workflowIds.emailVerification(userId)).signal(verifiedSignal);
+    try {
+      await this.client.workflow.getHandle(workflowIds.emailVerification(userId)).signal(verifiedSignal);
+    } catch (err) {
+      // An invited account has no verification flow: its invitation flow waits for the same news.
+      if (!isNotFound(err)) throw err;
+      await this.client.workflow.getHandle(workflowIds.invitation(userId)).signal(invitationAcceptedSignal);
+    }
+  }
+
+  /** The invitation flow of an invited account (the flow outbox relay's start): one run per account, never a second. */
+  async startInvitation(userId: string, ttlSeconds: number): Promise<void> {
+    try {
+      await this.client.workflow.start<typeof invitationWorkflow>('invitationWorkflow', {
+        workflowId: workflowIds.invitation(userId),
+        taskQueue: this.s.taskQueue,
+        args: [{ userId, ttlSeconds }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: this.attrs(userId, 'invitation'),
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
   }
 
   // ---- notifications ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ export const FlowAttr = defineSearchAttributeKey('Flow', SearchAttributeType.KEY
 /** Workflow ids are business keys: one running flow of a kind per subject. */
 export const workflowIds = {
   emailVerification: (userId: string) => `email-verification:${userId}`,
+  invitation: (userId: string) => `invitation:${userId}`,
   notification: (key: string) => `notification:${key}`,
   passwordReset: (userId: string) => `password-reset:${userId}`,
   stepUp: (sessionId: string) => `step-up:${sessionId}`,

@@ -60,3 +60,31 @@ test('two admins locking each other at once: one wins, one active admin is left'
     expect(await activeAdmins()).toBe(1);
   }
 });
+
+test('the only admin cannot strip its own admin role, with confirm_self; with a second admin it can, and then the second keeps it', async () => {
+  await query(`UPDATE users SET roles = ARRAY['user'] WHERE 'admin' = ANY(roles)`);
+  const a = await makeAdmin();
+  expect(await activeAdmins()).toBe(1);
+  expectLastAdmin(await api('DELETE', `/v1/admin/users/${a.user.id}/roles/admin?confirm_self=true`, { token: await a.token() }));
+  const b = await makeAdmin();
+  const stripped = await api('DELETE', `/v1/admin/users/${a.user.id}/roles/admin`, { token: await b.token() });
+  expect([stripped.status, stripped.body.user?.roles]).toEqual([200, ['user']]);
+  expectLastAdmin(await api('DELETE', `/v1/admin/users/${b.user.id}/roles/admin?confirm_self=true`, { token: await b.token() }));
+  expect(await activeAdmins()).toBe(1);
+});
+
+test('two admins stripping each other at once: one wins, one active admin is left', async () => {
+  for (let round = 0; round < 5; round++) {
+    await query(`UPDATE users SET roles = ARRAY['user'] WHERE 'admin' = ANY(roles)`);
+    const [c, d] = [await makeAdmin(), await makeAdmin()];
+    const [tc, td] = [await c.token(), await d.token()];
+    const [r1, r2] = await Promise.all([
+      api('DELETE', `/v1/admin/users/${d.user.id}/roles/admin`, { token: tc }),
+      api('DELETE', `/v1/admin/users/${c.user.id}/roles/admin`, { token: td }),
+    ]);
+    const statuses = [r1.status, r2.status].sort();
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect([401, 403, 409]).toContain(statuses.find((s) => s !== 200));
+    expect(await activeAdmins()).toBe(1);
+  }
+});

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { FlowAttr, SYSTEM_USER, UserIdAttr } from '../../platform/temporal/ids';
-import { codeFrom, GOOD_PASSWORD, login } from '../helpers/users';
+import { adminAccount, codeFrom, GOOD_PASSWORD, login, loginWithTotp } from '../helpers/users';
 import { api, mailsTo, sleep, uniqueEmail, waitForMail } from '../helpers/stack';
 
 export interface ScenarioContext {
@@ -47,6 +47,16 @@ async function verify(email: string, nth = 1) {
   const mail = await waitForMail(email, /Verify/, 20000, nth - 1);
   const ver = await api('POST', '/v1/auth/verify-email', { body: { token: codeFrom(mail.text) } });
   if (ver.status !== 200) throw new Error(`verify failed: ${ver.status} ${JSON.stringify(ver.body)}`);
+}
+
+/** An address invited by a throwaway admin through POST /v1/admin/invitations. */
+async function invite(tag: string): Promise<{ address: string; userId: string }> {
+  const a = await adminAccount();
+  const token = (await loginWithTotp(a.email, a.password, a.app)).access_token;
+  const address = uniqueEmail(tag);
+  const r = await api('POST', '/v1/admin/invitations', { token, body: { email: address, roles: ['reader'] } });
+  if (r.status !== 201) throw new Error(`invitation failed: ${r.status} ${JSON.stringify(r.body)}`);
+  return { address, userId: r.body.invitation.user_id };
 }
 
 async function verifiedUser(tag: string) {
@@ -97,6 +107,29 @@ export const scenarios: Scenario[] = [
         ],
       });
       return { workflowId };
+    },
+  },
+  // ---- invitations (issue 19 item 10): through the admin API, with the test settings' 6 s TTL.
+  {
+    workflowType: 'invitationWorkflow',
+    name: 'accepted',
+    description: 'an admin invites an address, the code arrives by e-mail, the invitee verifies and chooses the password: the flow ends accepted',
+    async run() {
+      const email = await invite('replay.invite-accepted');
+      const mail = await waitForMail(email.address, /invited/);
+      const ver = await api('POST', '/v1/auth/verify-email', { body: { token: codeFrom(mail.text), password: GOOD_PASSWORD } });
+      if (ver.status !== 200) throw new Error(`accept failed: ${ver.status} ${JSON.stringify(ver.body)}`);
+      return { workflowId: `invitation:${email.userId}` };
+    },
+  },
+  {
+    workflowType: 'invitationWorkflow',
+    name: 'expired',
+    description: 'an admin invites an address and nobody accepts: the code expires, the flow expires it and ends expired',
+    async run() {
+      const email = await invite('replay.invite-expired');
+      await waitForMail(email.address, /invited/);
+      return { workflowId: `invitation:${email.userId}` };
     },
   },
   {
