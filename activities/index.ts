@@ -10,6 +10,7 @@ import { createNotificationActivities } from './notification';
 import { createOpsRunActivities } from './ops-run';
 import { createPasswordResetActivities } from './password-reset';
 import { createStepUpActivities } from './step-up';
+import { createWebhookDeliveryActivities } from './webhook-delivery';
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createKeyRotationActivities(deps),
     ...createBackupsActivities(deps),
     ...createOpsRunActivities(deps),
+    ...createWebhookDeliveryActivities(deps),
   };
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from '../platform/logger';
 import type { MfaService } from '../domain/accounts/mfa';
 import type { PasswordResetService } from '../domain/accounts/password-reset';
 import type { InvitationService } from '../domain/accounts/invitations';
+import type { WebhookService } from '../domain/webhooks';
 import type { DeletionService } from '../domain/accounts/deletion';
 import type { AdminService } from '../domain/accounts/admin';
 import type { RateLimits } from '../domain/rate-limits';
@@ -33,6 +34,7 @@ export interface AppDeps {
   devices: DeviceService;
   passwordResets: PasswordResetService;
   invitations: InvitationService;
+  webhooks: WebhookService;
   deletions: DeletionService;
   admin: AdminService;
   rateLimits: RateLimits;

@@ -10,6 +10,7 @@ import type { AccountService } from '../domain/accounts/accounts';
 import type { PasswordResetService } from '../domain/accounts/password-reset';
 import type { FlowEventHandler } from '../domain/flow-outbox';
 import type { InvitationService } from '../domain/accounts/invitations';
+import type { WebhookService } from '../domain/webhooks';
 import type { TemporalFlows } from '../platform/temporal/flows';
 
 export function flowEventHandler(
@@ -18,10 +19,11 @@ export function flowEventHandler(
     accounts: Pick<AccountService, 'awaitsVerification'>;
     passwordResets: Pick<PasswordResetService, 'requestServedSince' | 'acceptForgot'>;
     invitations: Pick<InvitationService, 'pending' | 'ttl'>;
+    webhooks: Pick<WebhookService, 'fanOut'>;
   },
-  s: { acceptWithinMs: number },
+  s: { acceptWithinMs: number; webhookRetry: { retryForSeconds: number; initialRetrySeconds: number } },
 ): FlowEventHandler {
-  const { accounts, passwordResets, invitations } = services;
+  const { accounts, passwordResets, invitations, webhooks } = services;
   return async ({ id, event, createdAt }) => {
     switch (event.kind) {
       // A verification e-mail only while the account still waits for it (a row relayed late or
@@ -47,6 +49,12 @@ export function flowEventHandler(
       case 'invitation.start':
         if (!(await invitations.pending(event.userId))) return;
         return flows.startInvitation(event.userId, invitations.ttl);
+      // One delivery per live subscription that wants the event (ids from the row: a second relay adds none), one flow each.
+      case 'webhook.event': {
+        const ids = await webhooks.fanOut(id, event);
+        for (const deliveryId of ids) await flows.startWebhookDelivery(deliveryId, event.userId, s.webhookRetry);
+        return;
+      }
       default:
         // A kind of a newer release: left for a process that knows it (retried with backoff).
         throw new Error(`unknown flow event kind ${(event as { kind: string }).kind}`);

@@ -69,7 +69,12 @@ async function main() {
   new RevocationFeedGauges(() => services.revocations.state());
   new OpsStatusGauges(() => services.ops.status());
   // The flow outbox relay runs here, beside the Temporal client the API already holds (docs/workflows.md).
-  services.flowOutbox.startRelay(flowEventHandler(flows, services, { acceptWithinMs: Math.min(3000, config.FLOW_OUTBOX_CALL_TIMEOUT_MS) }));
+  services.flowOutbox.startRelay(
+    flowEventHandler(flows, services, {
+      acceptWithinMs: Math.min(3000, config.FLOW_OUTBOX_CALL_TIMEOUT_MS),
+      webhookRetry: { retryForSeconds: config.WEBHOOK_RETRY_SECONDS, initialRetrySeconds: config.WEBHOOK_RETRY_INITIAL_SECONDS },
+    }),
+  );
   new FlowOutboxGauges(services.flowOutbox);
   const readiness = readinessChecks({
     sequelize: rt.sequelize,

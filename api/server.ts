@@ -15,6 +15,7 @@ import { passwordRouter } from './routes/password';
 import { stepUpRouter } from './routes/step-up';
 import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
+import { webhooksRouter } from './routes/webhooks';
 import { healthRouter } from './routes/health';
 import { clientIp } from './middleware/client-ip';
 import { apiCors, parseOrigins } from './middleware/cors';
@@ -52,6 +53,7 @@ export function createServer(deps: AppDeps): Koa {
     accountRouter(deps),
     devicesRouter(deps),
     adminRouter(deps),
+    webhooksRouter(deps),
     operationsRouter(deps),
   ];
   for (const router of routers) {

@@ -26,6 +26,8 @@ export type FlowEvent =
   | { kind: 'email_verification.start'; userId: string }
   | { kind: 'email_verification.resend'; userId: string; reason: ResendReason }
   | { kind: 'invitation.start'; userId: string }
+  /** Written by the database (trigger on audit_events, migration 014) while a subscription wants the type. */
+  | { kind: 'webhook.event'; userId: string | null; eventType: string; auditId: string; at: string }
   | { kind: 'password_reset.requested'; userId: string }
   /** A forgot request as it arrived, written before the answer for any address: `userId` is the
    * account the address belonged to then (null when none); the relay decides whether it is served. */
@@ -37,6 +39,7 @@ export const FLOW_EVENT_KINDS: ReadonlyArray<FlowEvent['kind']> = [
   'password_reset.requested',
   'password_reset.forgot',
   'invitation.start',
+  'webhook.event',
 ];
 
 /** One claimed row: `id` is stable across retries (handlers derive idempotency keys from it). */

@@ -9,6 +9,8 @@ import { retrying, Runtime } from '../platform/runtime';
 import { AccountService } from './accounts/accounts';
 import { FlowOutbox } from './flow-outbox';
 import { InvitationService } from './accounts/invitations';
+import { WebhookService } from './webhooks';
+import { VaultWebhookSecrets } from '../platform/webhook-secrets';
 import { GuessingLimits, type LockNotices } from './accounts/lockout';
 import { AdminService, type PasswordResetFlows } from './accounts/admin';
 import { DeletionService, type DeletionFlows } from './accounts/deletion';
@@ -125,6 +127,7 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   });
   const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2, flowOutbox);
   const invitations = new InvitationService(sequelize, flowOutbox, config.INVITATION_TTL);
+  const webhooks = new WebhookService(sequelize, new VaultWebhookSecrets(vault), config.WEBHOOK_PRIVATE_HOSTS);
   const deletions = new DeletionService(sequelize, flows, accounts, mfa, config.ACCOUNT_DELETION_GRACE);
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));
@@ -164,6 +167,7 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
     devices,
     passwordResets,
     invitations,
+    webhooks,
     deletions,
     admin,
     rateLimits,

@@ -164,6 +164,24 @@ const schema = z.object({
   REVOCATION_MAX_LAG_MS: int(2000, 100, 60000),
   REVOCATION_HEARTBEAT_MS: int(250, 10, 10000),
   MFA_TOKEN_TTL: seconds(300),
+  /** Webhooks (domain/webhooks.ts): a delivery is retried with backoff from
+   * WEBHOOK_RETRY_INITIAL_SECONDS for WEBHOOK_RETRY_SECONDS (a day), then parked as failed; each try
+   * waits WEBHOOK_TIMEOUT_MS for an answer. Targets must resolve to public addresses, except the
+   * host names in WEBHOOK_PRIVATE_HOSTS (comma-separated); WEBHOOK_CA_FILE adds CA certificates
+   * (PEM) to trust for targets. */
+  WEBHOOK_RETRY_SECONDS: int(24 * 3600, 5, 7 * 24 * 3600),
+  WEBHOOK_RETRY_INITIAL_SECONDS: int(10, 1, 3600),
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
+  WEBHOOK_PRIVATE_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+  WEBHOOK_CA_FILE: z.string().min(1).optional(),
   /** Seconds an invitation (POST /v1/admin/invitations) stays acceptable. */
   INVITATION_TTL: seconds(7 * 24 * 3600),
   /** Code attempts one MFA login challenge allows before the client must sign in again. */

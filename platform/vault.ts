@@ -65,6 +65,7 @@ interface VaultHttp {
   token: string;
   read(path: string): Promise<VaultReply>;
   write(path: string, body: Record<string, unknown>): Promise<VaultReply>;
+  delete(path: string): Promise<VaultReply>;
   tokenRenewSelf(): Promise<VaultReply>;
   tokenLookupSelf(): Promise<VaultReply>;
   status(): Promise<{ sealed: boolean; version?: string }>;
@@ -398,6 +399,16 @@ export class VaultClient {
     if (cas !== undefined) body.options = { cas };
     const res = await this.call('kv_write', () => this.client.write(this.kvPath('data', name), body));
     return Number(res?.data?.version);
+  }
+
+  /** Deletes a KV secret with every version of it (its metadata). A missing one is no error. */
+  async kvDestroy(name: string): Promise<void> {
+    try {
+      await this.call('kv_destroy', () => this.client.delete(this.kvPath('metadata', name)));
+    } catch (err) {
+      if (err instanceof VaultRequestError && err.statusCode === 404) return;
+      throw err;
+    }
   }
 
   async transit(op: 'sign' | 'encrypt' | 'decrypt' | 'datakey', path: string, body: Record<string, unknown>) {

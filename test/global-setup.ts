@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { portsFor, ROOT, Stack } from '../infra/stack/stack';
+import { webhookTlsEnv } from './helpers/webhook-tls';
 
 export const TEST_DATA_DIR = process.env.AUTHFLOW_TEST_DATA_DIR ?? join(ROOT, '.data', 'test');
 
@@ -20,6 +21,8 @@ export default async function globalSetup() {
     serviceEnv: {
       ARGON2_MEMORY_KIB: '19456',
       EMAIL_VERIFICATION_TTL: '3600',
+      // The webhook tests' HTTPS receiver on localhost, trusted by the worker.
+      ...webhookTlsEnv(TEST_DATA_DIR),
       ...Object.assign(
         {},
         ...readdirSync(join(__dirname, 'env'))

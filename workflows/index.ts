@@ -3,6 +3,7 @@
 export { notificationWorkflow } from './notification';
 export { emailVerificationWorkflow } from './email-verification';
 export * from './invitation';
+export * from './webhook-delivery';
 export * from './account-deletion';
 export * from './password-reset';
 export * from './step-up';

@@ -52,3 +52,21 @@ export const longOpsActivity: ActivityOptions = {
     nonRetryableErrorTypes: ['BackupInvalid', 'InvalidInput'],
   },
 };
+
+/**
+ * A webhook delivery's HTTP try: retried with exponential backoff (from `initialSeconds`, doubling,
+ * at most an hour apart) until `retryForSeconds` after the first try (WEBHOOK_RETRY_SECONDS, a
+ * day); a refused target (server-side request forgery guard) is not retried.
+ */
+export function webhookActivity(retryForSeconds: number, initialSeconds: number): ActivityOptions {
+  return {
+    startToCloseTimeout: '30 seconds',
+    scheduleToCloseTimeout: `${retryForSeconds} seconds`,
+    retry: {
+      initialInterval: `${initialSeconds} seconds`,
+      backoffCoefficient: 2,
+      maximumInterval: '1 hour',
+      nonRetryableErrorTypes: ['WebhookTargetRefused', 'InvalidInput'],
+    },
+  };
+}

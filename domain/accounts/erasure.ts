@@ -11,6 +11,7 @@ import { AppError } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
 import { render } from '../mail-templates';
 import { deleteUserTokens } from '../one-time-tokens';
+import { dropPendingDeliveries } from '../webhooks';
 import { greetingName, type Outbox } from '../outbox';
 import { lockUser, transition } from './account-state';
 import { MFA_CLEARED, wipeCredentials } from './credentials';
@@ -80,6 +81,7 @@ export class AccountErasure {
       if (u.status !== 'pending_deletion') return { erased: false, alreadyErased: false, skipped: u.status, erasedAt: null };
       await wipeCredentials(sequelize, t, u.id);
       await deleteUserTokens(t, u.id);
+      await dropPendingDeliveries(sequelize, t, u.id);
       // An invitation names who invited the address and with which roles.
       await sequelize.query('DELETE FROM invitations WHERE user_id = :id', { replacements: { id: u.id }, type: QueryTypes.DELETE, transaction: t });
       // Login throttles are keyed by a hash of the address: they go with it.

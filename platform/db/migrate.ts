@@ -14,6 +14,7 @@ import * as m010 from './migrations/010-flow-outbox';
 import * as m011 from './migrations/011-refresh-grace';
 import * as m012 from './migrations/012-role-revocations';
 import * as m013 from './migrations/013-invitations';
+import * as m014 from './migrations/014-webhooks';
 
 export interface Migration {
   up(sequelize: Sequelize): Promise<void>;
@@ -34,6 +35,7 @@ export const MIGRATIONS: Array<[string, Migration]> = [
   ['011-refresh-grace', m011],
   ['012-role-revocations', m012],
   ['013-invitations', m013],
+  ['014-webhooks', m014],
 ];
 
 export function migrator(sequelize: Sequelize) {

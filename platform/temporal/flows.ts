@@ -21,6 +21,7 @@ import type { backupWorkflow, restoreDrillWorkflow } from '../../workflows/backu
 import type { emailVerificationWorkflow } from '../../workflows/email-verification';
 import { resendUpdate, verifiedSignal } from '../../workflows/email-verification';
 import type { invitationWorkflow } from '../../workflows/invitation';
+import type { webhookDeliveryWorkflow } from '../../workflows/webhook-delivery';
 import { invitationAcceptedSignal } from '../../workflows/invitation';
 import type { keyRotationWorkflow } from '../../workflows/key-rotation';
 import type { notificationWorkflow, NotificationInput } from '../../workflows/notification';
@@ -29,7 +30,7 @@ import type { passwordResetWorkflow } from '../../workflows/password-reset';
 import { resetCompletedSignal, resetRequestedSignal } from '../../workflows/password-reset';
 import type { stepUpWorkflow, StepUpResult } from '../../workflows/step-up';
 import { cancelSignal, challengeSignal, submitUpdate } from '../../workflows/step-up';
-import { FlowAttr, UserIdAttr, workflowIds } from './ids';
+import { FlowAttr, SYSTEM_USER, UserIdAttr, workflowIds } from './ids';
 
 /** The flow settings the configuration sets. */
 export function flowSettings(c: {
@@ -165,6 +166,22 @@ export class TemporalFlows {
       // An invited account has no verification flow: its invitation flow waits for the same news.
       if (!isNotFound(err)) throw err;
       await this.client.workflow.getHandle(workflowIds.invitation(userId)).signal(invitationAcceptedSignal);
+    }
+  }
+
+  /** One webhook delivery's flow (the relay's fan-out): one run per delivery id, never a second. */
+  async startWebhookDelivery(deliveryId: string, userId: string | null, retry: { retryForSeconds: number; initialRetrySeconds: number }): Promise<void> {
+    try {
+      await this.client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
+        workflowId: workflowIds.webhookDelivery(deliveryId),
+        taskQueue: this.s.taskQueue,
+        args: [{ deliveryId, ...retry }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: this.attrs(userId ?? SYSTEM_USER, 'webhook-delivery'),
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
   }
 

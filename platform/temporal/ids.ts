@@ -8,6 +8,7 @@ export const FlowAttr = defineSearchAttributeKey('Flow', SearchAttributeType.KEY
 export const workflowIds = {
   emailVerification: (userId: string) => `email-verification:${userId}`,
   invitation: (userId: string) => `invitation:${userId}`,
+  webhookDelivery: (deliveryId: string) => `webhook-delivery:${deliveryId}`,
   notification: (key: string) => `notification:${key}`,
   passwordReset: (userId: string) => `password-reset:${userId}`,
   stepUp: (sessionId: string) => `step-up:${sessionId}`,

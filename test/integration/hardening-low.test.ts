@@ -32,9 +32,10 @@ describe('codec endpoint: the admin check is live, like the admin routes', () =>
     const s = await adminSession();
     expect((await decode(s.access_token)).status).toBe(200);
     await query("UPDATE users SET roles = ARRAY['user'] WHERE id = $1", [s.userId]);
+    // A removed role revokes the access tokens issued before (migration 012): the token that still
+    // says admin opens nothing, not even as a user's.
     const r = await decode(s.access_token);
-    expect(r.status).toBe(403);
-    expect(r.body.code).toBe('forbidden');
+    expect([r.status, r.body.code]).toEqual([401, 'unauthorized']);
   });
 });
 

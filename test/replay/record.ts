@@ -24,6 +24,7 @@ import { fixtureCodec, HISTORIES_DIR, historyToObject, mapPayloads, RecordedHist
 import { checkHistoryContent } from './content-check';
 import { Scenario, ScenarioContext, scenarios } from './scenarios';
 import { stackClients } from './stack-codec';
+import { webhookTlsEnv } from '../helpers/webhook-tls';
 
 const say = (m: string) => process.stderr.write(`[record] ${m}\n`);
 
@@ -57,7 +58,7 @@ async function withStack(fn: (stackFile: string) => Promise<void>): Promise<void
     ports: portsFor(Number(process.env.STACK_PORT_OFFSET ?? 20900)),
     services: true,
     logLevel: 'info',
-    serviceEnv: testServiceEnv(),
+    serviceEnv: { ...testServiceEnv(), ...webhookTlsEnv(dataDir) },
     log: (m) => say(`stack: ${m}`),
   });
   await stack.start();

@@ -13,7 +13,8 @@ import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { FlowAttr, SYSTEM_USER, UserIdAttr } from '../../platform/temporal/ids';
 import { adminAccount, codeFrom, GOOD_PASSWORD, login, loginWithTotp } from '../helpers/users';
-import { api, mailsTo, sleep, uniqueEmail, waitForMail } from '../helpers/stack';
+import { api, mailsTo, sleep, stackInfo, uniqueEmail, waitForMail } from '../helpers/stack';
+import { startReceiver } from '../helpers/webhook-tls';
 
 export interface ScenarioContext {
   /** Temporal client with the production data converter and the stack's codec key. */
@@ -47,6 +48,22 @@ async function verify(email: string, nth = 1) {
   const mail = await waitForMail(email, /Verify/, 20000, nth - 1);
   const ver = await api('POST', '/v1/auth/verify-email', { body: { token: codeFrom(mail.text) } });
   if (ver.status !== 200) throw new Error(`verify failed: ${ver.status} ${JSON.stringify(ver.body)}`);
+}
+
+/** A subscription to user.registered at a local receiver answering `status`, then one registration: its delivery's workflow id. */
+async function webhookDelivery(tag: string, status: (n: number) => number): Promise<string> {
+  const a = await adminAccount();
+  const token = (await loginWithTotp(a.email, a.password, a.app)).access_token;
+  const rcv = await startReceiver(stackInfo().dataDir, status);
+  const sub = await api('POST', '/v1/admin/webhooks', { token, body: { url: rcv.url, event_types: ['user.registered'] } });
+  if (sub.status !== 201) throw new Error(`subscription failed: ${sub.status} ${JSON.stringify(sub.body)}`);
+  await register(tag);
+  for (let i = 0; i < 100 && rcv.received.length === 0; i++) await sleep(200);
+  const id = rcv.received[0]?.headers['webhook-id'];
+  if (!id) throw new Error('no delivery reached the receiver');
+  // The receiver stays up while the recorder waits for the run to close (other scenarios' registrations may reach it too).
+  setTimeout(() => void rcv.close(), 60_000).unref();
+  return `webhook-delivery:${id}`;
 }
 
 /** An address invited by a throwaway admin through POST /v1/admin/invitations. */
@@ -107,6 +124,24 @@ export const scenarios: Scenario[] = [
         ],
       });
       return { workflowId };
+    },
+  },
+  // ---- webhooks (issue 19 item 11): a subscription to user.registered, a local HTTPS receiver.
+  {
+    workflowType: 'webhookDeliveryWorkflow',
+    name: 'delivered-after-retry',
+    description: 'the receiver answers 503 once, then 204: two tries of the signed POST, the delivery ends delivered',
+    async run() {
+      return { workflowId: await webhookDelivery('replay.webhook-ok', (n) => (n === 1 ? 503 : 204)) };
+    },
+  },
+  {
+    workflowType: 'webhookDeliveryWorkflow',
+    name: 'parked',
+    description:
+      'the receiver always answers 500: tries with backoff until WEBHOOK_RETRY_SECONDS, then the delivery is parked and the run fails (WebhookParked)',
+    async run() {
+      return { workflowId: await webhookDelivery('replay.webhook-parked', () => 500) };
     },
   },
   // ---- invitations (issue 19 item 10): through the admin API, with the test settings' 6 s TTL.

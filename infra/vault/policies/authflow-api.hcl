@@ -48,3 +48,13 @@ path "transit/encrypt/authflow-totp" {
 path "transit/decrypt/authflow-totp" {
   capabilities = ["update"]
 }
+
+# Webhook signing secrets, one per subscription: written when an admin subscribes, destroyed
+# (every version) when the subscription is removed. The worker reads them to sign.
+path "secret/data/authflow/webhooks/*" {
+  capabilities = ["create", "update"]
+}
+
+path "secret/metadata/authflow/webhooks/*" {
+  capabilities = ["delete"]
+}

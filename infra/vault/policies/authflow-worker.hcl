@@ -47,3 +47,8 @@ path "transit/decrypt/authflow-backups" {
 path "sys/storage/raft/snapshot" {
   capabilities = ["read"]
 }
+
+# Webhook signing secrets (the API writes them): read to sign each delivery.
+path "secret/data/authflow/webhooks/*" {
+  capabilities = ["read"]
+}

@@ -1,13 +1,13 @@
 /** SMTP_REQUIRE_TLS against a minimal SMTP relay (a net server in the test) that offers no
  * STARTTLS: the send fails before any envelope or message leaves in clear. Also: connections are
  * pooled (one for several messages), and SMTP_SECURE speaks TLS first and checks the certificate. */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { Mailer } from '../../../platform/mailer';
+import { selfSignedCert } from '../../helpers/webhook-tls';
 import type { VaultClient } from '../../../platform/vault';
 
 /** Speaks just enough SMTP (EHLO without STARTTLS, MAIL, RCPT, DATA) and records every command. */
@@ -103,28 +103,7 @@ test('several messages share one pooled connection (one greeting, one EHLO)', as
 
 test('SMTP_SECURE: TLS from the first byte, and a relay whose certificate is not trusted gets nothing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'smtp-tls-'));
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'key.pem',
-      '-out',
-      'cert.pem',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-    ],
-    { cwd: dir, encoding: 'utf8' },
-  );
-  expect(r.status).toBe(0);
+  selfSignedCert(dir, { cn: '127.0.0.1' }, 1);
   let plaintext = '';
   let handshakes = 0;
   const server = createTlsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (sock) => {
