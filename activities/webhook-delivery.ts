@@ -12,7 +12,7 @@ import type { ActivityDeps } from './deps';
 
 export function createWebhookDeliveryActivities(deps: ActivityDeps) {
   const { config } = deps;
-  const webhooks = new WebhookService(deps.sequelize, new VaultWebhookSecrets(deps.vault), config.WEBHOOK_PRIVATE_HOSTS);
+  const webhooks = new WebhookService(deps.sequelize, new VaultWebhookSecrets(deps.vault), config.WEBHOOK_PRIVATE_HOSTS, config.WEBHOOK_SECRET_OVERLAP_SECONDS);
   const http = { timeoutMs: config.WEBHOOK_TIMEOUT_MS, privateHosts: config.WEBHOOK_PRIVATE_HOSTS, caFile: config.WEBHOOK_CA_FILE };
   return {
     /** One try: 2xx → delivered; anything else is thrown (the workflow's retry policy tries again). */
@@ -20,7 +20,9 @@ export function createWebhookDeliveryActivities(deps: ActivityDeps) {
       const d = await webhooks.forDelivery(input.deliveryId);
       if (!d) return { status: 'gone' };
       const timestamp = Math.floor(Date.now() / 1000);
-      const headers = { 'webhook-id': d.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signWebhook(d.secret, d.id, timestamp, d.body) };
+      // One signature per live secret (during a rotation's overlap the old one too), space-separated.
+      const signature = d.secrets.map((secret) => signWebhook(secret, d.id, timestamp, d.body)).join(' ');
+      const headers = { 'webhook-id': d.id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature };
       let status: number;
       try {
         ({ status } = await postWebhook(d.url, headers, d.body, http));

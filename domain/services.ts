@@ -127,7 +127,7 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   });
   const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2, flowOutbox);
   const invitations = new InvitationService(sequelize, flowOutbox, config.INVITATION_TTL);
-  const webhooks = new WebhookService(sequelize, new VaultWebhookSecrets(vault), config.WEBHOOK_PRIVATE_HOSTS);
+  const webhooks = new WebhookService(sequelize, new VaultWebhookSecrets(vault), config.WEBHOOK_PRIVATE_HOSTS, config.WEBHOOK_SECRET_OVERLAP_SECONDS);
   const deletions = new DeletionService(sequelize, flows, accounts, mfa, config.ACCOUNT_DELETION_GRACE);
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));

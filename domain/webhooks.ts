@@ -5,7 +5,8 @@
  * Standard Webhooks, retried with backoff for WEBHOOK_RETRY_SECONDS (a day), then parked as
  * failed (visible here and in the Temporal UI). At least once: the delivery id is the stable
  * `webhook-id` receivers deduplicate by. Bodies hold ids and the event type only, never an
- * address or a name. Signing secrets live in Vault (`WebhookSecrets`), shown once at creation.
+ * address or a name. Signing secrets live in Vault (`WebhookSecrets`), shown once at creation
+ * and at each rotation (the old one signs along for WEBHOOK_SECRET_OVERLAP_SECONDS).
  * The tables' one writer.
  */
 import { randomUUID } from 'node:crypto';
@@ -38,7 +39,10 @@ export const WEBHOOK_EVENT_TYPES = [...new Set(Object.values(WEBHOOK_EVENTS))].s
 /** Where the signing secrets are kept (platform/webhook-secrets.ts: Vault KV). */
 export interface WebhookSecrets {
   put(subscriptionId: string, secret: string): Promise<void>;
-  get(subscriptionId: string): Promise<string | null>;
+  /** The secrets to sign with now (the current one first, then the previous one during a rotation's overlap); empty when none. */
+  signing(subscriptionId: string): Promise<string[]>;
+  /** Makes `next` the secret, the current one signing on until `previousUntil`; false when the subscription has no secret. */
+  rotate(subscriptionId: string, next: string, previousUntil: Date): Promise<boolean>;
   remove(subscriptionId: string): Promise<void>;
 }
 
@@ -70,6 +74,8 @@ export class WebhookService {
     private readonly secrets: WebhookSecrets,
     /** WEBHOOK_PRIVATE_HOSTS: host names that may resolve to non-public addresses. */
     private readonly privateHosts: readonly string[],
+    /** WEBHOOK_SECRET_OVERLAP_SECONDS: how long a rotated-out secret still signs. */
+    private readonly overlapSeconds = 24 * 3600,
   ) {}
 
   /** Checks a target before it is stored: https, no credentials, no fragment, not a non-public address literal or `localhost` unless allowed. */
@@ -141,6 +147,24 @@ export class WebhookService {
     await this.secrets.remove(id);
   }
 
+  /**
+   * A new signing secret for a live subscription (answered once). Deliveries carry a signature
+   * with the new and one with the old secret for the overlap, so the receiver can switch without
+   * losing a message; after it only the new one signs.
+   */
+  async rotateSecret(id: string, meta: AuditMeta): Promise<{ secret: string; previousValidUntil: Date }> {
+    const live = await this.sequelize.query(`SELECT 1 FROM webhook_subscriptions WHERE id = $1 AND disabled_at IS NULL`, {
+      bind: [id],
+      type: QueryTypes.SELECT,
+    });
+    if (!live.length) throw new AppError('not_found', 'no such webhook subscription');
+    const secret = newWebhookSecret();
+    const previousValidUntil = new Date(Date.now() + this.overlapSeconds * 1000);
+    if (!(await this.secrets.rotate(id, secret, previousValidUntil))) throw new AppError('not_found', 'the subscription has no secret');
+    await audit(undefined, 'webhook.secret_rotated', null, meta, { subscription_id: id, previous_valid_until: previousValidUntil.toISOString() });
+    return { secret, previousValidUntil };
+  }
+
   async deliveries(subscriptionId: string, opts: { status?: WebhookDelivery['status']; limit: number }): Promise<WebhookDelivery[]> {
     const exists = await this.sequelize.query(`SELECT 1 FROM webhook_subscriptions WHERE id = $1`, { bind: [subscriptionId], type: QueryTypes.SELECT });
     if (!exists.length) throw new AppError('not_found', 'no such webhook subscription');
@@ -172,7 +196,7 @@ export class WebhookService {
   }
 
   /** What one try needs: the pending delivery, its live subscription's URL and secret; null when there is nothing to send any more. */
-  async forDelivery(id: string): Promise<{ id: string; url: string; body: string; secret: string } | null> {
+  async forDelivery(id: string): Promise<{ id: string; url: string; body: string; secrets: string[] } | null> {
     const [row] = await this.sequelize.query<{ id: string; url: string; body: string; subscription_id: string; live: boolean; status: string }>(
       `SELECT d.id, d.body, d.status, d.subscription_id, s.url, s.disabled_at IS NULL AS live
          FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id WHERE d.id = $1`,
@@ -183,12 +207,12 @@ export class WebhookService {
       await this.finish(id, 'failed', 'the subscription was removed');
       return null;
     }
-    const secret = await this.secrets.get(row.subscription_id);
-    if (!secret) {
+    const secrets = await this.secrets.signing(row.subscription_id);
+    if (!secrets.length) {
       await this.finish(id, 'failed', 'the subscription has no secret');
       return null;
     }
-    return { id: row.id, url: row.url, body: row.body, secret };
+    return { id: row.id, url: row.url, body: row.body, secrets };
   }
 
   /** Counts a try that failed (the workflow retries). */

@@ -182,6 +182,8 @@ const schema = z.object({
         .filter(Boolean),
     ),
   WEBHOOK_CA_FILE: z.string().min(1).optional(),
+  /** Seconds a rotated-out webhook secret still signs deliveries (beside the new one), so receivers can switch. */
+  WEBHOOK_SECRET_OVERLAP_SECONDS: int(24 * 3600, 0, 30 * 24 * 3600),
   /** Seconds an invitation (POST /v1/admin/invitations) stays acceptable. */
   INVITATION_TTL: seconds(7 * 24 * 3600),
   /** Code attempts one MFA login challenge allows before the client must sign in again. */

@@ -96,6 +96,24 @@ export function webhooksRouter(deps: AppDeps): Router {
     ctx.status = 204;
   });
 
+  describe('post', '/v1/admin/webhooks/:id/secret', {
+    summary: 'Rotate the signing secret: the new one is in this answer only; the old one signs beside it until previous_valid_until',
+    description:
+      'During the overlap (WEBHOOK_SECRET_OVERLAP_SECONDS, a day) every delivery carries two signatures in webhook-signature, one per secret, so a receiver verifies with either and can switch without losing a message.',
+    tags: ['admin'],
+    auth: 'admin',
+    params: Id,
+    responses: {
+      200: { description: 'rotated', schema: z.object({ secret: z.string().describe('shown once'), previous_valid_until: z.string() }) },
+      404: { description: 'no such live subscription' },
+    },
+  });
+  r.post('/:id/secret', async (ctx) => {
+    const { id } = parse(Id, ctx.params, 'path');
+    const { secret, previousValidUntil } = await deps.webhooks.rotateSecret(id, requestMeta(ctx));
+    ctx.body = { secret, previous_valid_until: previousValidUntil.toISOString() };
+  });
+
   describe('get', '/v1/admin/webhooks/:id/deliveries', {
     summary: "A subscription's deliveries, newest first, by status (failed: parked after the retries)",
     tags: ['admin'],

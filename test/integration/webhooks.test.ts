@@ -124,6 +124,32 @@ test('only subscribed types leave: a sign-in writes no outbox row, and a removed
   expect(rcv.received.length).toBe(got);
 });
 
+test('a rotated secret: during the overlap every delivery is signed with both, after it with the new one only', async () => {
+  const rcv = await receiver();
+  const sub = await subscribe(rcv.url, ['user.registered']);
+  const rot = await admin('POST', `/${sub.webhook.id}/secret`);
+  expect(rot.status).toBe(200);
+  expect(rot.body.secret).toMatch(/^whsec_/);
+  expect(rot.body.secret).not.toBe(sub.secret);
+  const until_ = Date.parse(rot.body.previous_valid_until);
+  expect(until_ - Date.now()).toBeGreaterThan(2000);
+  await register(uniqueEmail('rotation-overlap'));
+  await until('a delivery during the overlap', async () => rcv.received.length >= 1, 30_000);
+  const during = rcv.received[0];
+  expect(during.headers['webhook-signature'].split(' ')).toHaveLength(2);
+  expect(new Webhook(sub.secret).verify(during.body, during.headers)).toMatchObject({ type: 'user.registered' });
+  expect(new Webhook(rot.body.secret).verify(during.body, during.headers)).toMatchObject({ type: 'user.registered' });
+  await until('the overlap to end', async () => Date.now() > until_ + 200, 30_000);
+  await register(uniqueEmail('rotation-after'));
+  await until('a delivery after the overlap', async () => rcv.received.length >= 2, 30_000);
+  const after = rcv.received[1];
+  expect(after.headers['webhook-signature'].split(' ')).toHaveLength(1);
+  expect(new Webhook(rot.body.secret).verify(after.body, after.headers)).toMatchObject({ type: 'user.registered' });
+  expect(() => new Webhook(sub.secret).verify(after.body, after.headers)).toThrow();
+  expect((await admin('POST', '/00000000-0000-4000-8000-000000000000/secret')).status).toBe(404);
+  expect(await query(`SELECT 1 FROM audit_events WHERE type = 'webhook.secret_rotated' AND data->>'subscription_id' = $1`, [sub.webhook.id])).toHaveLength(1);
+});
+
 test('targets on private, loopback and link-local addresses, plain http, credentials and unknown types are refused', async () => {
   for (const url of [
     'https://127.0.0.1/hook',

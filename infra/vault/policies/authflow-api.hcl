@@ -49,10 +49,11 @@ path "transit/decrypt/authflow-totp" {
   capabilities = ["update"]
 }
 
-# Webhook signing secrets, one per subscription: written when an admin subscribes, destroyed
-# (every version) when the subscription is removed. The worker reads them to sign.
+# Webhook signing secrets, one per subscription: written when an admin subscribes, read and
+# rewritten (check-and-set) when the admin rotates it, destroyed (every version) when the
+# subscription is removed. The worker reads them to sign.
 path "secret/data/authflow/webhooks/*" {
-  capabilities = ["create", "update"]
+  capabilities = ["create", "read", "update"]
 }
 
 path "secret/metadata/authflow/webhooks/*" {
