@@ -15,7 +15,7 @@ import { hashPassword } from '../crypto/argon2';
 import { argon2Params } from '../platform/config';
 import type { BenchContext, Row, SuiteResult } from './lib/context';
 import { appDb, BenchError, BenchApi, connectStack, machineInfo, pinSelf, startBenchApi } from './lib/env';
-import { parseOptions, Suite } from './lib/options';
+import { parseOptions, Suite, SUITES } from './lib/options';
 import { BENCH_DOMAIN, BENCH_PASSWORD, cleanup, Seeder } from './lib/seed';
 import { forgotSuite } from './suites/forgot';
 import { loginSuite } from './suites/login';
@@ -186,7 +186,7 @@ async function main() {
   ];
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
   const header = [
-    `## ${when} UTC — ${opts.quick ? 'smoke run (`--quick`: tiny sizes and short rounds; the figures are not meaningful)' : 'full run'}`,
+    `## ${when} UTC — ${opts.quick ? 'smoke run (`--quick`: tiny sizes and short rounds; the figures are not meaningful)' : opts.suites.size < SUITES.length ? `partial run (${[...opts.suites].join(', ')})` : 'full run'}`,
     '',
     `- Command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` against the stack in \`${opts.dataDir}\``,
     `- Commit ${machine.commit}; Node ${machine.node}; PostgreSQL ${pgVersion}`,
