@@ -12,7 +12,8 @@ import { createLogger, Logger, REDACT_PATHS } from '../platform/logger';
 import { DependencyError } from '../platform/errors';
 import { VaultClient, vaultFromConfig } from '../platform/vault';
 
-const EX_NOPERM = 77;
+/** sysexits EX_NOPERM: refused (a Vault login refused, an action the command will not take). */
+export const EX_NOPERM = 77;
 
 /** A failure with its own exit code (sysexits: 64 usage, 65 data, 77 refused, 78 config...). */
 export class CliError extends Error {

@@ -38,11 +38,10 @@ import { argon2Params } from '../platform/config';
 import { SessionService } from '../domain/sessions/sessions';
 import { TokenService } from '../domain/sessions/tokens';
 import { normaliseEmail } from '../domain/accounts/users';
-import { CliError, cliBase, connectDatabase, runCli, stderrLogger } from './cli-runtime';
+import { CliError, cliBase, connectDatabase, EX_NOPERM, runCli, stderrLogger } from './cli-runtime';
 
 const EX_USAGE = 64;
 const EX_DATAERR = 65;
-const EX_NOPERM = 77;
 const EX_CONFIG = 78;
 
 const HELP = `usage: npm run create-admin -- <email> [--promote-existing]

@@ -181,18 +181,22 @@ export class WebhookService {
    */
   async fanOut(rowId: string, event: { eventType: string; userId: string | null; auditId: string; at: string }): Promise<string[]> {
     const body = JSON.stringify({ type: event.eventType, timestamp: event.at, data: { user_id: event.userId, audit_event_id: event.auditId } });
-    await this.sequelize.query(
-      `INSERT INTO webhook_deliveries (id, subscription_id, event_type, user_id, body)
-       SELECT 'msg_' || $1 || '_' || replace(s.id::text, '-', ''), s.id, $2, $3, $4
-         FROM webhook_subscriptions s WHERE s.disabled_at IS NULL AND s.event_types @> ARRAY[$2]
-       ON CONFLICT (id) DO NOTHING`,
-      { bind: [rowId, event.eventType, event.userId, body], type: QueryTypes.INSERT },
+    // One statement: the new deliveries (RETURNING), plus those a previous relay of the row created
+    // that are still pending (found by primary key, also for a subscription removed since).
+    const rows = await this.sequelize.query<{ id: string }>(
+      `WITH subs AS (
+         SELECT 'msg_' || $1 || '_' || replace(s.id::text, '-', '') AS id, s.id AS subscription_id, s.disabled_at IS NULL AS live
+           FROM webhook_subscriptions s WHERE s.event_types @> ARRAY[$2]
+       ), ins AS (
+         INSERT INTO webhook_deliveries (id, subscription_id, event_type, user_id, body)
+         SELECT id, subscription_id, $2, $3, $4 FROM subs WHERE live
+         ON CONFLICT (id) DO NOTHING RETURNING id
+       )
+       SELECT id FROM ins
+       UNION SELECT d.id FROM webhook_deliveries d JOIN subs USING (id) WHERE d.status = 'pending'`,
+      { bind: [rowId, event.eventType, event.userId, body], type: QueryTypes.SELECT },
     );
-    const all = await this.sequelize.query<{ id: string }>(`SELECT id FROM webhook_deliveries WHERE id LIKE $1 AND status = 'pending'`, {
-      bind: [`msg\\_${rowId}\\_%`],
-      type: QueryTypes.SELECT,
-    });
-    return all.map((r) => r.id);
+    return rows.map((r) => r.id);
   }
 
   /** What one try needs: the pending delivery, its live subscription's URL and secret; null when there is nothing to send any more. */

@@ -15,18 +15,7 @@ export function jsonBody(limitBytes = 64 * 1024): Koa.Middleware {
       await next();
       return;
     }
-    if (length > limitBytes) throw new AppError('payload_too_large', `body larger than ${limitBytes} bytes`);
-    if (!ctx.is('application/json', 'application/*+json')) {
-      throw new AppError('unsupported_media_type', 'send the body as application/json');
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of ctx.req) {
-      size += (chunk as Buffer).length;
-      if (size > limitBytes) throw new AppError('payload_too_large', `body larger than ${limitBytes} bytes`);
-      chunks.push(chunk as Buffer);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
+    const text = await readText(ctx, limitBytes, ['application/json', 'application/*+json'], 'send the body as application/json');
     if (text.trim() === '') {
       ctx.request.body = undefined;
       await next();
@@ -39,6 +28,24 @@ export function jsonBody(limitBytes = 64 * 1024): Koa.Middleware {
     }
     await next();
   };
+}
+
+/**
+ * The request body as text, at most `limitBytes` (checked on Content-Length and while reading):
+ * 413 `payload_too_large` beyond, 415 `unsupported_media_type` for another media type. Shared by
+ * the JSON reader above and the hosted pages' form reader (api/pages/html.ts).
+ */
+export async function readText(ctx: Koa.Context, limitBytes: number, types: string[], wrongType: string): Promise<string> {
+  if (Number(ctx.get('Content-Length') || 0) > limitBytes) throw new AppError('payload_too_large', `body larger than ${limitBytes} bytes`);
+  if (!ctx.is(...types)) throw new AppError('unsupported_media_type', wrongType);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) throw new AppError('payload_too_large', `body larger than ${limitBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 declare module 'koa' {

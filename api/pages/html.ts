@@ -9,6 +9,7 @@
  */
 import type Koa from 'koa';
 import { AppError } from '../../platform/errors';
+import { readText } from '../middleware/body';
 
 export const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -66,18 +67,9 @@ const FORM_LIMIT = 16 * 1024;
  * a repeated field, another media type or a larger body is a 4xx AppError.
  */
 export async function readForm(ctx: Koa.Context): Promise<Record<string, string>> {
-  const length = Number(ctx.get('Content-Length') || 0);
-  if (length > FORM_LIMIT) throw new AppError('payload_too_large', `body larger than ${FORM_LIMIT} bytes`);
-  if (!ctx.is('application/x-www-form-urlencoded')) throw new AppError('unsupported_media_type', 'send the form as application/x-www-form-urlencoded');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > FORM_LIMIT) throw new AppError('payload_too_large', `body larger than ${FORM_LIMIT} bytes`);
-    chunks.push(chunk as Buffer);
-  }
+  const text = await readText(ctx, FORM_LIMIT, ['application/x-www-form-urlencoded'], 'send the form as application/x-www-form-urlencoded');
   const form: Record<string, string> = {};
-  for (const [k, v] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
+  for (const [k, v] of new URLSearchParams(text)) {
     if (Object.prototype.hasOwnProperty.call(form, k))
       throw new AppError('validation_failed', `the field ${k} was sent twice`, { errors: [{ field: k, message: 'sent twice' }] });
     form[k] = v;

@@ -100,24 +100,24 @@ export class InvitationService {
     const rows = await this.sequelize.query(`SELECT 1 FROM invitations WHERE user_id = $1 AND status = 'pending'`, { bind: [userId], type: QueryTypes.SELECT });
     return rows.length > 0;
   }
+}
 
-  /**
-   * The end of the flow: `accepted` when the address was verified (by the invitation's code or
-   * any other path), `expired` otherwise. Idempotent: a finished invitation keeps its outcome.
-   */
-  async finish(userId: string): Promise<{ outcome: 'accepted' | 'expired' | 'gone' }> {
-    return this.sequelize.transaction(async (t) => {
-      const [row] = await this.sequelize.query<{ status: InvitationRecord['status']; verified: boolean | null }>(
-        `SELECT i.status, u.email_verified_at IS NOT NULL AS verified
-           FROM invitations i LEFT JOIN users u ON u.id = i.user_id WHERE i.user_id = $1 FOR UPDATE OF i`,
-        { bind: [userId], transaction: t, type: QueryTypes.SELECT },
-      );
-      if (!row) return { outcome: 'gone' as const };
-      if (row.status !== 'pending') return { outcome: row.status };
-      const outcome = row.verified ? ('accepted' as const) : ('expired' as const);
-      await this.sequelize.query(`UPDATE invitations SET status = $2, finished_at = now() WHERE user_id = $1`, { bind: [userId, outcome], transaction: t });
-      await audit(t, `invitation.${outcome}`, userId, {}, {});
-      return { outcome };
-    });
-  }
+/**
+ * The end of the flow: `accepted` when the address was verified (by the invitation's code or
+ * any other path), `expired` otherwise. Idempotent: a finished invitation keeps its outcome.
+ */
+export async function finishInvitation(sequelize: Sequelize, userId: string): Promise<{ outcome: 'accepted' | 'expired' | 'gone' }> {
+  return sequelize.transaction(async (t) => {
+    const [row] = await sequelize.query<{ status: InvitationRecord['status']; verified: boolean | null }>(
+      `SELECT i.status, u.email_verified_at IS NOT NULL AS verified
+         FROM invitations i LEFT JOIN users u ON u.id = i.user_id WHERE i.user_id = $1 FOR UPDATE OF i`,
+      { bind: [userId], transaction: t, type: QueryTypes.SELECT },
+    );
+    if (!row) return { outcome: 'gone' as const };
+    if (row.status !== 'pending') return { outcome: row.status };
+    const outcome = row.verified ? ('accepted' as const) : ('expired' as const);
+    await sequelize.query(`UPDATE invitations SET status = $2, finished_at = now() WHERE user_id = $1`, { bind: [userId, outcome], transaction: t });
+    await audit(t, `invitation.${outcome}`, userId, {}, {});
+    return { outcome };
+  });
 }
