@@ -15,6 +15,7 @@ import * as m011 from './migrations/011-refresh-grace';
 import * as m012 from './migrations/012-role-revocations';
 import * as m013 from './migrations/013-invitations';
 import * as m014 from './migrations/014-webhooks';
+import * as m015 from './migrations/015-oidc';
 
 export interface Migration {
   up(sequelize: Sequelize): Promise<void>;
@@ -36,6 +37,7 @@ export const MIGRATIONS: Array<[string, Migration]> = [
   ['012-role-revocations', m012],
   ['013-invitations', m013],
   ['014-webhooks', m014],
+  ['015-oidc', m015],
 ];
 
 export function migrator(sequelize: Sequelize) {
