@@ -18,6 +18,8 @@ import type { SessionService } from '../domain/sessions/sessions';
 import type { TokenService } from '../domain/sessions/tokens';
 import type { DpopService } from '../domain/sessions/dpop';
 import type { TemporalFlows } from '../platform/temporal/flows';
+import type { SignInService } from '../domain/oidc/sign-in';
+import type { OidcStore } from '../domain/oidc/store';
 
 export interface AppDeps {
   config: Config;
@@ -39,6 +41,9 @@ export interface AppDeps {
   admin: AdminService;
   rateLimits: RateLimits;
   ops: OpsService;
+  /** The OpenID provider's hosted sign-in and its store. */
+  signIn: SignInService;
+  oidcStore: OidcStore;
   readiness: ReadinessChecks;
   /** The codec the Temporal client encrypts with (the /codec endpoint serves the same). */
   payloadCodec: PayloadCodec;

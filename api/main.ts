@@ -17,6 +17,7 @@ import { readinessChecks } from '../platform/health';
 import { FlowOutboxGauges, OpsStatusGauges, RevocationFeedGauges } from '../platform/metrics';
 import { flowEventHandler } from './flow-relay';
 import { createServer } from './server';
+import { buildProvider, loadProviderModule, ProviderHolder } from './oidc/provider';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import type { Logger } from '../platform/logger';
 
@@ -89,7 +90,27 @@ async function main() {
       }
     },
   });
-  const app = createServer({ config, logger, ...services, flows, payloadCodec, readiness });
+  // The OpenID provider: rebuilt when the key ring's key set changes (rotation).
+  const oidcModule = await loadProviderModule();
+  const cookieKeys = await retrying('oidc cookie keys', logger, () => services.oidcCookieKeys.load());
+  const oidc = new ProviderHolder(() =>
+    buildProvider(oidcModule, {
+      config,
+      logger: logger.child({ component: 'oidc' }),
+      store: services.oidcStore,
+      clients: services.clients,
+      accounts: services.accounts,
+      providerJwks: () => services.keys.providerJwks(),
+      cookieKeys,
+    }),
+  );
+  services.keys.onChange(() => {
+    oidc.rebuild();
+    logger.info('openid provider rebuilt with the new key set');
+  });
+  const cleanup = setInterval(() => void services.oidcStore.deleteExpired().catch(() => undefined), 60_000);
+  cleanup.unref();
+  const app = createServer({ config, logger, ...services, flows, payloadCodec, readiness }, oidc);
   const handle = app.callback();
   const servers = await listenOnEach((req, res) => void handle(req, res), config.API_HOST, config.API_PORT, logger);
   const stop = () => {

@@ -20,8 +20,14 @@ import { healthRouter } from './routes/health';
 import { clientIp } from './middleware/client-ip';
 import { apiCors, parseOrigins } from './middleware/cors';
 import { emailLinkPages } from './pages/email-links';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { interactionRouter, type ProviderAccess } from './oidc/interactions';
+import { isProviderPath } from './oidc/provider';
 
-export function createServer(deps: AppDeps): Koa {
+/** What the server needs of the OpenID provider (api/oidc/provider.ts ProviderHolder). */
+export type OidcMount = ProviderAccess & { handle(req: IncomingMessage, res: ServerResponse): Promise<void> };
+
+export function createServer(deps: AppDeps, oidc?: OidcMount): Koa {
   // Koa's own proxy mode stays off (it believes the leftmost X-Forwarded-For and X-Forwarded-Host);
   // the client address comes from TRUST_PROXY through one resolver.
   const app = new Koa({ proxy: false });
@@ -36,6 +42,18 @@ export function createServer(deps: AppDeps): Koa {
     if (!ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
   });
   app.use(apiCors(parseOrigins(deps.config.API_CORS_ORIGINS)));
+  if (oidc) {
+    // The OpenID provider answers its own paths (it reads its own bodies and renders its own
+    // errors); its interactions are our pages.
+    app.use(async (ctx, next) => {
+      if (!isProviderPath(ctx.path)) return next();
+      ctx.respond = false;
+      await oidc.handle(ctx.req, ctx.res);
+    });
+    const interactions = interactionRouter(deps, oidc);
+    app.use(interactions.routes());
+    app.use(interactions.allowedMethods());
+  }
   // The hosted pages read their own form bodies, so they come before the JSON body reader.
   const pages = emailLinkPages(deps);
   app.use(pages.routes());

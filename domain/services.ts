@@ -27,6 +27,9 @@ import { TokenService } from './sessions/tokens';
 import { RevocationFeed } from './sessions/revocations';
 import { isAuthFailure, readDbCredentials, type DbCredentials } from '../platform/db';
 import { listenClient } from '../platform/db/listen';
+import { OidcStore } from './oidc/store';
+import { SignInService } from './oidc/sign-in';
+import { OidcCookieKeys } from './oidc/cookie-keys';
 
 /** What the services need of Temporal. */
 export type DomainFlows = StepUpFlows & LockNotices & DeletionFlows & PasswordResetFlows & NewDeviceNotices;
@@ -132,6 +135,10 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));
   const ops = new OpsService(sequelize, vault);
+  // The OpenID provider's store and hosted sign-in (api/oidc/ mounts the provider).
+  const oidcStore = new OidcStore(sequelize);
+  const signIn = new SignInService(oidcStore, accounts, mfa);
+  const oidcCookieKeys = new OidcCookieKeys(vault);
   // DPoP proofs: the token endpoints' jti store in Postgres, a per-instance cache for resource
   // requests; nonces keyed by a hash of the active signing key, which every API instance holds.
   const nonceKeys = new Map<string, Buffer>();
@@ -173,6 +180,9 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
     rateLimits,
     ops,
     dpop,
+    oidcStore,
+    signIn,
+    oidcCookieKeys,
   };
 }
 

@@ -164,6 +164,11 @@ const schema = z.object({
   REVOCATION_MAX_LAG_MS: int(2000, 100, 60000),
   REVOCATION_HEARTBEAT_MS: int(250, 10, 10000),
   MFA_TOKEN_TTL: seconds(300),
+  /** OpenID provider (api/oidc/): a hosted sign-in (interaction) expires after OIDC_INTERACTION_TTL
+   * seconds; a client-credentials request without `resource` gets a JWT access token whose
+   * audience is OIDC_DEFAULT_RESOURCE (an absolute URI, never the /v1 audience). */
+  OIDC_INTERACTION_TTL: int(600, 30, 3600),
+  OIDC_DEFAULT_RESOURCE: z.string().regex(/^[a-z][a-z0-9+.-]*:[^\s]+$/i, 'an absolute URI').default('urn:authflow:api'),
   /** Webhooks (domain/webhooks.ts): a delivery is retried with backoff from
    * WEBHOOK_RETRY_INITIAL_SECONDS for WEBHOOK_RETRY_SECONDS (a day), then parked as failed; each try
    * waits WEBHOOK_TIMEOUT_MS for an answer. Targets must resolve to public addresses, except the

@@ -13,6 +13,21 @@ import { readText } from '../middleware/body';
 
 export const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+export interface PageOptions {
+  /** Where the stylesheet is, relative to the page (`assets/` for a page at the root). */
+  assets?: string;
+  /**
+   * Origins a form on the page may end up at besides ours: browsers apply `form-action` to the
+   * redirects after a submission too, and a sign-in ends with a redirect to the client.
+   */
+  formTargets?: string[];
+}
+
+function csp(opts: PageOptions): string {
+  const extra = (opts.formTargets ?? []).filter((o) => /^https?:\/\/[^\s;,'"]+$/.test(o));
+  return extra.length ? PAGE_CSP.replace("form-action 'self'", `form-action 'self' ${extra.join(' ')}`) : PAGE_CSP;
+}
+
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 /** Escapes text for an HTML element or a double-quoted attribute. */
 export function esc(v: string): string {
@@ -20,10 +35,10 @@ export function esc(v: string): string {
 }
 
 /** Sends a page. `body` is trusted markup built with `esc` for every value. */
-export function sendPage(ctx: Koa.Context, status: number, title: string, body: string): void {
+export function sendPage(ctx: Koa.Context, status: number, title: string, body: string, opts: PageOptions = {}): void {
   ctx.status = status;
   ctx.type = 'text/html; charset=utf-8';
-  ctx.set('Content-Security-Policy', PAGE_CSP);
+  ctx.set('Content-Security-Policy', csp(opts));
   ctx.set('Referrer-Policy', 'no-referrer');
   ctx.set('X-Frame-Options', 'DENY');
   ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
@@ -36,7 +51,7 @@ export function sendPage(ctx: Koa.Context, status: number, title: string, body: 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${esc(title)} · Authflow</title>
-<link rel="stylesheet" href="assets/pages.css">
+<link rel="stylesheet" href="${esc(opts.assets ?? 'assets/')}pages.css">
 </head>
 <body>
 <main>

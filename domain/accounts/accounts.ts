@@ -123,6 +123,17 @@ export class AccountService {
     return user;
   }
 
+  /**
+   * The claims of an account that may receive tokens now (status `active`), else undefined: what
+   * the OpenID provider asks at every authorization and refresh.
+   */
+  async activeAccount(userId: string): Promise<{ id: string; email: string | null; email_verified: boolean; name: string | null } | undefined> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(userId)) return undefined;
+    const user = await User.findByPk(userId, { attributes: ['id', 'email', 'email_verified_at', 'name', 'status'] }).catch((err) => Promise.reject(mapDbError(err)));
+    if (!user || user.status !== 'active') return undefined;
+    return { id: user.id, email: user.email, email_verified: !!user.email_verified_at, name: user.name };
+  }
+
   /** The id of the account of this address when it waits for verification, else null. */
   async pendingAccountId(emailInput: string): Promise<string | null> {
     const user = await User.findOne({ where: { email: normaliseEmail(emailInput) }, attributes: ['id', 'status'] }).catch((err) =>

@@ -5,6 +5,7 @@
  * user row and check its state themselves, so a retry, a second run or a race with the API
  * changes nothing twice.
  */
+import { OidcStore } from '../oidc/store';
 import { QueryTypes, Sequelize } from 'sequelize';
 import { User } from '../../platform/db/models';
 import { AppError } from '../../platform/errors';
@@ -92,6 +93,8 @@ export class AccountErasure {
           transaction: t,
         });
       }
+      // The OpenID provider's grants (consents), tokens and sign-in sessions of the user.
+      await new OidcStore(sequelize).endAllForAccount(u.id, t);
       // Sessions hold IPs and user agents; their refresh tokens go with them (cascade).
       const sessions = await sequelize.query<{ id: string }>('DELETE FROM sessions WHERE user_id = :id RETURNING id', {
         replacements: { id: u.id },

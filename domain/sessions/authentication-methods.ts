@@ -32,3 +32,30 @@ export function hasSecondFactor(amr: readonly string[]): boolean {
   if (amr.includes(AMR.multiFactor)) return true;
   return amr.includes(AMR.password) && amr.some((m) => POSSESSION.has(m));
 }
+
+/**
+ * Authentication context class references (OpenID Connect `acr`), defined by this service and
+ * derived from the amr in this one place, weakest first. A request for a level is satisfied by it
+ * or any stronger one.
+ */
+export const ACR = {
+  /** One factor (a password, or a passkey without user verification). */
+  singleFactor: 'urn:authflow:acr:1fa',
+  /** Two factors (password and TOTP or recovery code, or a passkey with user verification). */
+  multiFactor: 'urn:authflow:acr:mfa',
+  /** Two factors, one of them a key bound to the origin (a passkey with user verification). */
+  phishingResistant: 'urn:authflow:acr:phr',
+} as const;
+export type Acr = (typeof ACR)[keyof typeof ACR];
+export const ACR_VALUES: readonly Acr[] = [ACR.singleFactor, ACR.multiFactor, ACR.phishingResistant];
+
+export function acrFor(amr: readonly string[]): Acr {
+  if (!hasSecondFactor(amr)) return ACR.singleFactor;
+  return amr.includes(AMR.softwareKey) || amr.includes(AMR.hardwareKey) ? ACR.phishingResistant : ACR.multiFactor;
+}
+
+/** Whether a sign-in of `amr` meets the requested level; an unknown level is never met. */
+export function meetsAcr(amr: readonly string[], requested: string): boolean {
+  const want = ACR_VALUES.indexOf(requested as Acr);
+  return want >= 0 && ACR_VALUES.indexOf(acrFor(amr)) >= want;
+}

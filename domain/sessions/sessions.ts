@@ -11,6 +11,7 @@
  * (audited as refresh.grace_reissued). Anything else (header mode, another key or none, after the
  * interval, a successor already used) is reuse. Sealed successors are cleared after the interval.
  */
+import { OidcStore } from '../oidc/store';
 import { randomUUID } from 'node:crypto';
 import { QueryTypes, Sequelize, Transaction } from 'sequelize';
 import { audit, AuditMeta } from '../audit';
@@ -502,9 +503,12 @@ export class SessionService {
 
 /**
  * The one way a user's sessions end (logout-all, password change or reset, suspension, reset,
- * erasure, ...): every live session, optionally but one, inside the caller's transaction.
+ * erasure, ...): every live session, optionally but one, and every grant of the OpenID provider
+ * (domain/oidc/store.ts), inside the caller's transaction.
  */
 export async function endUserSessions(sequelize: Sequelize, t: Transaction, userId: string, reason: string, exceptSessionId?: string): Promise<number> {
+  // The OpenID provider's grants, tokens and sign-in sessions of the user end with ours.
+  await new OidcStore(sequelize).endAllForAccount(userId, t);
   const rows = await sequelize.query<{ id: string }>(
     `UPDATE sessions SET revoked_at = now(), revoke_reason = $2
       WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)

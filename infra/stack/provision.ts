@@ -259,12 +259,38 @@ export async function provisionSchemathesis(): Promise<Schemathesis> {
   }
 }
 
+/**
+ * Debian's Chromium for the browser tests (playwright-core drives it; a test tool's own browser
+ * download does not work on these machines): CHROMIUM_BIN, else /usr/bin/chromium, else
+ * `apt-get install chromium` (as root, or with sudo when it needs no password).
+ */
+export async function provisionChromium(): Promise<string> {
+  const explicit = process.env.CHROMIUM_BIN;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`CHROMIUM_BIN=${explicit} does not exist`);
+    return explicit;
+  }
+  const bin = '/usr/bin/chromium';
+  if (existsSync(bin)) return bin;
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const sudo = root ? [] : ['sudo', '-n'];
+  if (!root && !has('sudo')) throw new Error('cannot install chromium: not root and no sudo (install Debian\'s chromium package, or set CHROMIUM_BIN)');
+  say('chromium: installing Debian\'s chromium package with apt-get (a minute or two; once per machine)');
+  const [cmd, ...pre] = [...sudo, 'apt-get'];
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  await run(cmd, [...pre, 'update', '-qq'], { label: 'apt-get update', env }).catch(() => undefined);
+  await run(cmd, [...pre, 'install', '-y', '-qq', '--no-install-recommends', 'chromium', 'fonts-liberation'], { label: 'apt-get install chromium', env });
+  if (!existsSync(bin)) throw new Error('apt-get install chromium finished but /usr/bin/chromium is missing');
+  return bin;
+}
+
 if (require.main === module) {
   // The test command provisions the fuzzer too (test/integration/fuzz.test.ts); the stack does not need it.
   provisionTools()
     .then(async () => {
       const st = await provisionSchemathesis();
       say(`schemathesis: ${[st.cmd, ...st.args].join(' ')}`);
+      say(`chromium: ${await provisionChromium()}`);
     })
     .catch((err) => {
       process.stderr.write(`[provision] ${(err as Error).message}\n`);

@@ -27,6 +27,12 @@ path "secret/data/authflow/signing-keys" {
   capabilities = ["create", "read"]
 }
 
+# The OpenID provider's cookie keys (domain/oidc/cookie-keys.ts): the API creates the first one
+# on a fresh install (create-only write) and reads them; rotation is the worker's job.
+path "secret/data/authflow/oidc-cookie-keys" {
+  capabilities = ["create", "read"]
+}
+
 path "secret/data/authflow/codec-keys" {
   capabilities = ["read"]
 }

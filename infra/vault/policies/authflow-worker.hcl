@@ -52,3 +52,8 @@ path "sys/storage/raft/snapshot" {
 path "secret/data/authflow/webhooks/*" {
   capabilities = ["read"]
 }
+
+# The OpenID provider's cookie keys: the key rotation prepends a new one (check-and-set).
+path "secret/data/authflow/oidc-cookie-keys" {
+  capabilities = ["create", "read", "update"]
+}
