@@ -17,9 +17,9 @@ import { calculateJwkThumbprint, EmbeddedJWK, exportJWK, generateKeyPair, jwtVer
 import { accessTokenHash } from '../../crypto/dpop';
 import { DpopService, MemoryJtiCache } from '../../domain/sessions/dpop';
 import { requireAuth } from '../../api/middleware/auth';
-import { KeyRing, newStoredKey, SIGNING_ALG, StoredKeySet } from '../../domain/sessions/signing-keys';
+import { KeyRing, newStoredKey, StoredKeySet } from '../../domain/sessions/signing-keys';
 import { createLogger } from '../../platform/logger';
-import { TokenService } from '../../domain/sessions/tokens';
+import { ACCESS_TOKEN_ALG, TokenService } from '../../domain/sessions/tokens';
 import type { VaultClient } from '../../platform/vault';
 import { Client } from 'pg';
 import { Sequelize } from 'sequelize';
@@ -87,7 +87,7 @@ export async function verifySuite(ctx: BenchContext): Promise<SuiteResult> {
   }
   const tokens = new TokenService(keys, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, accessTtl: config.ACCESS_TOKEN_TTL }, feed);
   const jwt = await tokens.issueAccessToken({ sub: crypto.randomUUID(), sid: crypto.randomUUID(), amr: ['pwd'], roles: ['user'] });
-  const publicKey = keys.verificationKey(keys.signingKey().kid)!;
+  const publicKey = keys.verificationKey(keys.signingKey().kid, ACCESS_TOKEN_ALG)!;
 
   const middleware = requireAuth(tokens);
   const header = `Bearer ${jwt}`;
@@ -97,7 +97,7 @@ export async function verifySuite(ctx: BenchContext): Promise<SuiteResult> {
     await middleware(fake as unknown as Koa.ParameterizedContext, next);
     if (!fake.state.auth) throw new Error('middleware did not authenticate');
   };
-  const raw = () => jwtVerify(jwt, publicKey, { algorithms: [SIGNING_ALG] });
+  const raw = () => jwtVerify(jwt, publicKey, { algorithms: [ACCESS_TOKEN_ALG] });
 
   // Warm-up (JIT, key import caches), then measured rounds.
   await round(Math.max(500, opts.verifyIterations / 10), viaMiddleware, raw);
@@ -150,7 +150,7 @@ export async function verifySuite(ctx: BenchContext): Promise<SuiteResult> {
     if (!fake.state.auth) throw new Error('middleware did not authenticate the bound token');
   };
   const rawDpop = async () => {
-    await jwtVerify(boundJwt, publicKey, { algorithms: [SIGNING_ALG] });
+    await jwtVerify(boundJwt, publicKey, { algorithms: [ACCESS_TOKEN_ALG] });
     await jwtVerify(proofs[pr++], EmbeddedJWK, { algorithms: ['ES256'], typ: 'dpop+jwt' });
   };
   const dm: number[] = [];

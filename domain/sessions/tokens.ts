@@ -1,11 +1,19 @@
 /**
  * Access tokens (EdDSA JWTs with kid, algorithm pinned on verify). The opaque refresh tokens
  * (random 256-bit, stored only as SHA-256 hashes) are crypto/opaque-tokens.ts.
+ *
+ * Invariant: only EdDSA signs or verifies a /v1 access token. The key ring also holds ES256 and
+ * RS256 keys (for the OpenID Connect provider's id tokens); a token naming either, even one signed
+ * by our own ring, is refused: by the header check, and because the ring hands out a verification
+ * key only for the algorithm asked for.
  */
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, decodeProtectedHeader, JWTPayload } from 'jose';
 import { AppError } from '../../platform/errors';
-import { KeyRing, SIGNING_ALG } from './signing-keys';
+import type { KeyRing, SigningAlg } from './signing-keys';
+
+/** The one algorithm of our access tokens. */
+export const ACCESS_TOKEN_ALG = 'EdDSA' satisfies SigningAlg;
 
 export interface AccessClaims extends JWTPayload {
   sub: string;
@@ -50,7 +58,7 @@ export class TokenService {
   }
 
   async issueAccessToken(c: { sub: string; sid: string; amr: string[]; roles: string[]; authTime?: Date; jkt?: string | null }): Promise<string> {
-    const { kid, key } = this.keys.signingKey();
+    const { kid, key } = this.keys.signingKeyFor(ACCESS_TOKEN_ALG);
     const authTime = c.authTime ? { auth_time: Math.floor(c.authTime.getTime() / 1000) } : {};
     return new SignJWT({
       sid: c.sid,
@@ -60,7 +68,7 @@ export class TokenService {
       ...authTime,
       ...(c.jkt ? { cnf: { jkt: c.jkt } } : {}),
     })
-      .setProtectedHeader({ alg: SIGNING_ALG, kid, typ: 'at+jwt' })
+      .setProtectedHeader({ alg: ACCESS_TOKEN_ALG, kid, typ: 'at+jwt' })
       .setIssuer(this.s.issuer)
       .setAudience(this.s.audience)
       .setSubject(c.sub)
@@ -76,11 +84,11 @@ export class TokenService {
       // The key is picked from the header here and handed to jose as a key, not a resolver
       // function: jose's resolver path costs about a tenth of a verification (bench/suites/verify.ts).
       const header = decodeProtectedHeader(token);
-      if (header.alg !== SIGNING_ALG || typeof header.kid !== 'string') throw new joseErrors.JOSEAlgNotAllowed('algorithm or kid not allowed');
-      const key = this.keys.verificationKey(header.kid);
+      if (header.alg !== ACCESS_TOKEN_ALG || typeof header.kid !== 'string') throw new joseErrors.JOSEAlgNotAllowed('algorithm or kid not allowed');
+      const key = this.keys.verificationKey(header.kid, ACCESS_TOKEN_ALG);
       if (!key) throw new joseErrors.JWKSNoMatchingKey();
       const { payload } = await jwtVerify(token, key, {
-        algorithms: [SIGNING_ALG],
+        algorithms: [ACCESS_TOKEN_ALG],
         issuer: this.s.issuer,
         audience: this.s.audience,
         typ: 'at+jwt',
