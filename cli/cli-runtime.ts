@@ -1,9 +1,12 @@
 /**
- * What every operator command shares: the configuration, a logger, the Vault login with the
- * service's AppRole and (where the command needs it) the database with the credentials Vault
- * hands out, and the way a command ends (a message on stderr and its exit code). Each command in
- * cli/ is a thin main() on top of this.
+ * What every operator command shares: the dev stack's environment (stack.json) when no AppRole is
+ * configured, the configuration, a logger, the Vault login with the command's AppRole and (where
+ * the command needs it) the database with the credentials Vault hands out, and the way a command
+ * ends (a message on stderr and its exit code). Each command in cli/ is a thin main() on top of
+ * this.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pino from 'pino';
 import type { Sequelize } from 'sequelize';
 import { Config, loadConfig } from '../platform/config';
@@ -14,6 +17,8 @@ import { VaultClient, vaultFromConfig } from '../platform/vault';
 
 /** sysexits EX_NOPERM: refused (a Vault login refused, an action the command will not take). */
 export const EX_NOPERM = 77;
+/** sysexits EX_CONFIG: no stack or configuration to run against. */
+export const EX_CONFIG = 78;
 
 /** A failure with its own exit code (sysexits: 64 usage, 65 data, 77 refused, 78 config...). */
 export class CliError extends Error {
@@ -23,6 +28,31 @@ export class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Fills the service environment from a running stack's stack.json (AUTHFLOW_STACK_FILE, default
+ * .data/dev/stack.json) when no AppRole is configured: the service configuration and the
+ * secret-id the dev launcher minted for authflow-cli. Returns the file used, if any.
+ */
+export function environmentFromStack(): string | undefined {
+  if (process.env.VAULT_ROLE_ID || process.env.VAULT_ROLE_ID_FILE) return undefined;
+  const file = process.env.AUTHFLOW_STACK_FILE ?? join(__dirname, '..', '.data', 'dev', 'stack.json');
+  if (!existsSync(file)) {
+    throw new CliError(`no VAULT_ROLE_ID set and no stack file at ${file}: start the stack (npm run dev) or set the service environment`, EX_CONFIG);
+  }
+  const info = JSON.parse(readFileSync(file, 'utf8')) as {
+    serviceEnv: Record<string, string>;
+    roleIds: { cli?: string };
+    secretIdFiles: { cli?: string };
+  };
+  if (!info.roleIds.cli || !info.secretIdFiles.cli) {
+    throw new CliError(`the stack at ${file} was started by an older launcher without the authflow-cli identity: restart it (npm run dev)`, EX_CONFIG);
+  }
+  for (const [k, v] of Object.entries(info.serviceEnv)) if (process.env[k] === undefined) process.env[k] = v;
+  process.env.VAULT_ROLE_ID = info.roleIds.cli;
+  if (!process.env.VAULT_SECRET_ID) process.env.VAULT_SECRET_ID_FILE = info.secretIdFiles.cli;
+  return file;
 }
 
 /** JSON logs on stderr, for commands whose stdout carries their result. */

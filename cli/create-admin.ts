@@ -22,8 +22,6 @@
  * through platform/config.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { z } from 'zod';
@@ -38,11 +36,10 @@ import { argon2Params } from '../platform/config';
 import { SessionService } from '../domain/sessions/sessions';
 import { TokenService } from '../domain/sessions/tokens';
 import { normaliseEmail } from '../domain/accounts/users';
-import { CliError, cliBase, connectDatabase, EX_NOPERM, runCli, stderrLogger } from './cli-runtime';
+import { CliError, cliBase, connectDatabase, environmentFromStack, EX_NOPERM, runCli, stderrLogger } from './cli-runtime';
 
 const EX_USAGE = 64;
 const EX_DATAERR = 65;
-const EX_CONFIG = 78;
 
 const HELP = `usage: npm run create-admin -- <email> [--promote-existing]
 
@@ -68,27 +65,6 @@ Output: one human-readable line on stdout (created / promoted / password set / N
 then one JSON line {result, user_id, status, password_set, sessions_ended}. Logs go to stderr.
 Exit codes: 0 done, 64 usage or no password, 65 password rejected, 77 refused, 78 no stack/config.
 `;
-
-/** Fills the service environment from a running stack's stack.json when no AppRole is configured. */
-function environmentFromStack(): string | undefined {
-  if (process.env.VAULT_ROLE_ID || process.env.VAULT_ROLE_ID_FILE) return undefined;
-  const file = process.env.AUTHFLOW_STACK_FILE ?? join(__dirname, '..', '.data', 'dev', 'stack.json');
-  if (!existsSync(file)) {
-    throw new CliError(`no VAULT_ROLE_ID set and no stack file at ${file}: start the stack (npm run dev) or set the service environment`, EX_CONFIG);
-  }
-  const info = JSON.parse(readFileSync(file, 'utf8')) as {
-    serviceEnv: Record<string, string>;
-    roleIds: { cli?: string };
-    secretIdFiles: { cli?: string };
-  };
-  if (!info.roleIds.cli || !info.secretIdFiles.cli) {
-    throw new CliError(`the stack at ${file} was started by an older launcher without the authflow-cli identity: restart it (npm run dev)`, EX_CONFIG);
-  }
-  for (const [k, v] of Object.entries(info.serviceEnv)) if (process.env[k] === undefined) process.env[k] = v;
-  process.env.VAULT_ROLE_ID = info.roleIds.cli;
-  if (!process.env.VAULT_SECRET_ID) process.env.VAULT_SECRET_ID_FILE = info.secretIdFiles.cli;
-  return file;
-}
 
 /** Reads a line from the terminal without echoing it. */
 function promptHidden(question: string): Promise<string> {

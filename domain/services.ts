@@ -10,6 +10,8 @@ import { AccountService } from './accounts/accounts';
 import { FlowOutbox } from './flow-outbox';
 import { InvitationService } from './accounts/invitations';
 import { WebhookService } from './webhooks';
+import { ClientRegistry } from './oidc/clients';
+import { audit } from './audit';
 import { VaultWebhookSecrets } from '../platform/webhook-secrets';
 import { GuessingLimits, type LockNotices } from './accounts/lockout';
 import { AdminService, type PasswordResetFlows } from './accounts/admin';
@@ -131,6 +133,8 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
   const passwordResets = new PasswordResetService(sequelize, sessions, accounts, argon2, flowOutbox);
   const invitations = new InvitationService(sequelize, flowOutbox, config.INVITATION_TTL);
   const webhooks = new WebhookService(sequelize, new VaultWebhookSecrets(vault), config.WEBHOOK_PRIVATE_HOSTS, config.WEBHOOK_SECRET_OVERLAP_SECONDS);
+  // Registered OpenID Connect clients (the admin API writes them, the provider reads them).
+  const clients = new ClientRegistry(sequelize, audit);
   const deletions = new DeletionService(sequelize, flows, accounts, mfa, config.ACCOUNT_DELETION_GRACE);
   const admin = new AdminService(sequelize, deletions, flows);
   const rateLimits = new RateLimits(sequelize, rateLimitSettings(config));
@@ -175,6 +179,7 @@ export async function buildServices(rt: Runtime, flows: DomainFlows, opts: Servi
     passwordResets,
     invitations,
     webhooks,
+    clients,
     deletions,
     admin,
     rateLimits,
