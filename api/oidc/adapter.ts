@@ -14,7 +14,7 @@ export interface ProviderErrors {
 }
 
 export interface ClientSource {
-  findForProvider(clientId: string): Promise<Record<string, unknown> | undefined>;
+  findForProvider(clientId: string): Promise<object | undefined>;
 }
 
 export function adapterFactory(store: OidcStore, clients: ClientSource, errors: ProviderErrors) {

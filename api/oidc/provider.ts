@@ -23,10 +23,10 @@
  *   never the /v1 audience, so /v1 keeps accepting only its own tokens. A client-credentials
  *   request without `resource` gets one for OIDC_DEFAULT_RESOURCE.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Koa from 'koa';
 import type * as OidcTypes from 'oidc-provider' with { 'resolution-mode': 'import' };
+import { clientSecretMatches } from '../../domain/oidc/clients';
 import type { OidcStore } from '../../domain/oidc/store';
 import { ACR_VALUES, acrFor, meetsAcr } from '../../domain/sessions/authentication-methods';
 import type { Config } from '../../platform/config';
@@ -64,13 +64,6 @@ export interface ProviderDeps {
 /** The paths the provider answers; everything else is ours. */
 export function isProviderPath(path: string): boolean {
   return path.startsWith('/oidc/') || path === '/.well-known/openid-configuration';
-}
-
-/** SHA-256 of a presented client secret against the stored hex digest, in constant time. */
-export function clientSecretDigestMatches(presented: string, storedHex: string): boolean {
-  if (typeof presented !== 'string' || typeof storedHex !== 'string' || !/^[0-9a-f]{64}$/.test(storedHex)) return false;
-  const a = createHash('sha256').update(presented, 'utf8').digest();
-  return timingSafeEqual(a, Buffer.from(storedHex, 'hex'));
 }
 
 const DEFAULT_SCOPE = 'api';
@@ -147,6 +140,8 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
       registration: '/oidc/reg',
       challenge: '/oidc/challenge',
     },
+    // OAuth 2.1: the code flow only (no implicit or hybrid responses), PKCE with S256 for every client.
+    responseTypes: ['code', 'none'],
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },
@@ -221,7 +216,7 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
   provider.proxy = false;
   // Stored secrets are SHA-256 digests (migration 015): hash what the client presents.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
-    return clientSecretDigestMatches(actual, this.clientSecret ?? '');
+    return clientSecretMatches(actual, this.clientSecret ?? '');
   };
   // amr from the sign-in; acr derived from it (overrides whatever acr the sign-in claimed).
   const log = deps.logger;
