@@ -1,4 +1,4 @@
-/** The JWKS: every public key that may still verify a live access token. */
+/** The JWKS: every public key of the ring (EdDSA, ES256, RS256) that may still verify a live token. */
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { AppDeps } from '../context';
@@ -14,7 +14,17 @@ export function jwksRouter(deps: AppDeps): Router {
         description: 'JWK set',
         schema: z.object({
           keys: z.array(
-            z.object({ kty: z.string(), kid: z.string(), alg: z.string(), crv: z.string().optional(), x: z.string().optional(), use: z.string().optional() }),
+            z.object({
+              kty: z.string(),
+              kid: z.string(),
+              alg: z.enum(['EdDSA', 'ES256', 'RS256']),
+              use: z.literal('sig'),
+              crv: z.string().optional(),
+              x: z.string().optional(),
+              y: z.string().optional(),
+              n: z.string().optional(),
+              e: z.string().optional(),
+            }),
           ),
         }),
       },

@@ -27,7 +27,13 @@ const Started = z.object({ workflow_id: z.string(), run_id: z.string() });
 const OpsOverview = z.object({
   operations: z.array(z.object({ kind: z.string(), last_success_at: z.string().nullable(), last_result: z.enum(['succeeded', 'failed']).nullable() })),
   signing_keys: z.array(
-    z.object({ kid: z.string(), status: z.enum(['next', 'active', 'retiring']), created_at: z.string(), publish_until: z.string().nullable() }),
+    z.object({
+      kid: z.string(),
+      alg: z.enum(['EdDSA', 'ES256', 'RS256']),
+      status: z.enum(['next', 'active', 'retiring']),
+      created_at: z.string(),
+      publish_until: z.string().nullable(),
+    }),
   ),
   recent_runs: z.array(
     z.object({

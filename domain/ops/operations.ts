@@ -28,9 +28,10 @@ export class OpsService {
     return (await opsStatus(this.sequelize)).some((s) => s.kind === 'backup' && s.lastSuccessAt !== null);
   }
 
-  /** The key waiting to sign, when a rotation is between phases 1 and 2 (scheduled or on demand). */
+  /** A key waiting to sign (the EdDSA one first), when a rotation is between phases 1 and 2 (scheduled or on demand). */
   async pendingRotationKey(): Promise<string | null> {
     const set = await readKeySet(this.vault);
-    return set?.keys.find((k) => k.status === 'next')?.kid ?? null;
+    const next = set?.keys.filter((k) => k.status === 'next') ?? [];
+    return (next.find((k) => k.alg === 'EdDSA') ?? next[0])?.kid ?? null;
   }
 }

@@ -12,6 +12,9 @@
  * `active` key (it signs), and EdDSA is always present. Per algorithm, `next` keys are published
  * in the JWKS but do not sign yet, `retiring` keys are published until every token they signed has
  * expired, then removed. The rotation phases (key-rotation.ts) keep these per algorithm.
+ *
+ * Writes: only through this module, with check-and-set on the KV version (updateKeySet, or the
+ * create-only first write): the rotation activities, and the API's start (first keys, upgrade).
  */
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, JWK, KeyLike } from 'jose';

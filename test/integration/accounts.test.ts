@@ -230,9 +230,15 @@ describe('login', () => {
     expect(r.status).toBe(200);
     expect(r.headers.get('cache-control')).toMatch(/max-age=\d+/);
     expect(r.body.keys.length).toBeGreaterThan(0);
+    const shapes: Record<string, object> = {
+      EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+      ES256: { kty: 'EC', crv: 'P-256' },
+      RS256: { kty: 'RSA', e: 'AQAB' },
+    };
+    expect(new Set(r.body.keys.map((k: any) => k.alg))).toEqual(new Set(Object.keys(shapes)));
     for (const k of r.body.keys) {
-      expect(k).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
-      expect(k.d).toBeUndefined();
+      expect(k).toMatchObject({ ...shapes[k.alg], use: 'sig' });
+      for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k[secret]).toBeUndefined();
     }
   });
 

@@ -250,10 +250,12 @@ test('service tokens revoked out of band: the API and the worker log in again an
   expect((await waitRun(admin.token, 'backup:on-demand')).status).toBe('COMPLETED');
 });
 
-test('a rotation interrupted by a worker restart resumes and finishes, with one new key', async () => {
+test('a rotation interrupted by a worker restart resumes and finishes, with one new key per algorithm', async () => {
   const { client } = await temporal();
-  const before = (await api('GET', '/v1/admin/ops', { token: await admin.token() })).body.signing_keys as Array<{ kid: string; status: string }>;
-  const oldKid = before.find((k) => k.status === 'active')!.kid;
+  type Key = { kid: string; alg: string; status: string };
+  const before = (await api('GET', '/v1/admin/ops', { token: await admin.token() })).body.signing_keys as Key[];
+  const oldKids = before.filter((k) => k.status === 'active').map((k) => k.kid);
+  expect(oldKids).toHaveLength(3);
   const wfId = `key-rotation:test-restart-${Date.now()}`;
   const handle = await client.workflow.start('keyRotationWorkflow', {
     workflowId: wfId,
@@ -289,12 +291,14 @@ test('a rotation interrupted by a worker restart resumes and finishes, with one 
   const replacement = await startService('worker');
   try {
     const result = await handle.result();
-    expect(result).toMatchObject({ phase: 'completed', removed: [oldKid] });
-    const keys = (await api('GET', '/v1/admin/ops', { token: await admin.token() })).body.signing_keys as Array<{ kid: string; status: string }>;
-    expect(keys.find((k) => k.status === 'active')!.kid).toBe(result.kid);
-    expect(keys.map((k) => k.kid)).not.toContain(oldKid);
-    // Exactly one key was added: the retried or resumed phases did not publish a second one.
-    expect(keys.filter((k) => !before.some((b) => b.kid === k.kid)).map((k) => k.kid)).toEqual([result.kid]);
+    expect(result).toMatchObject({ phase: 'completed' });
+    expect([...result.removed].sort()).toEqual([...oldKids].sort());
+    const keys = (await api('GET', '/v1/admin/ops', { token: await admin.token() })).body.signing_keys as Key[];
+    expect(keys.find((k) => k.status === 'active' && k.alg === 'EdDSA')!.kid).toBe(result.kid);
+    for (const kid of oldKids) expect(keys.map((k) => k.kid)).not.toContain(kid);
+    // Exactly one key per algorithm was added, now active: the retried or resumed phases did not publish a second one.
+    const added = keys.filter((k) => !before.some((b) => b.kid === k.kid));
+    expect(added.map((k) => `${k.alg}:${k.status}`).sort()).toEqual(['ES256:active', 'EdDSA:active', 'RS256:active']);
     // The API signs with the new key and accepts its tokens.
     const probe = await registerAndVerify();
     const t = await until(

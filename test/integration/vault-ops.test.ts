@@ -57,6 +57,7 @@ async function auditTypes(prefix: string, since: Date): Promise<Array<{ type: st
 async function keySet(fresh = false) {
   return (await api('GET', '/v1/admin/ops', { token: await admin.token(fresh) })).body.signing_keys as Array<{
     kid: string;
+    alg: 'EdDSA' | 'ES256' | 'RS256';
     status: string;
     publish_until: string | null;
   }>;
@@ -130,7 +131,7 @@ describe('schedules', () => {
 });
 
 describe('signing-key rotation', () => {
-  test('on demand: admins only; publishes first, switches after the delay; a second request is a 409', async () => {
+  test('on demand: admins only; publishes a key per algorithm first, switches all after the delay; a second request is a 409', async () => {
     const user = await registerAndVerify();
     const userToken = (await login(user.email, user.password)).access_token;
     expect((await api('POST', '/v1/admin/ops/key-rotation', { token: userToken, body: {} })).status).toBe(403);
@@ -138,7 +139,9 @@ describe('signing-key rotation', () => {
 
     const since = new Date();
     const before = await keySet();
-    const activeBefore = before.find((k) => k.status === 'active')!.kid;
+    const activeBefore = before.find((k) => k.status === 'active' && k.alg === 'EdDSA')!.kid;
+    const activeBeforeAll = before.filter((k) => k.status === 'active').map((k) => k.kid);
+    expect(before.filter((k) => k.status === 'active').map((k) => k.alg)).toEqual(expect.arrayContaining(['EdDSA', 'ES256', 'RS256']));
     const r = await api('POST', '/v1/admin/ops/key-rotation', { token: await admin.token(), body: {} });
     expect(r.status).toBe(202);
     expect(r.body.workflow_id).toBe('key-rotation:on-demand');
@@ -146,15 +149,18 @@ describe('signing-key rotation', () => {
     expect(again.status).toBe(409);
     expect(again.body.code).toBe('conflict');
 
-    // Phase 1: the new key is in the JWKS (the API reloads every 2 s) but tokens are signed by the old one.
+    // Phase 1: a new key per algorithm is in the JWKS (the API reloads every 2 s) but tokens are signed by the old one.
     let next: string | undefined;
+    let nextAll: Array<{ kid: string; alg: string }> = [];
     for (let i = 0; i < 40 && !next; i++) {
-      next = (await keySet()).find((k) => k.status === 'next')?.kid;
+      nextAll = (await keySet()).filter((k) => k.status === 'next');
+      next = nextAll.find((k) => k.alg === 'EdDSA')?.kid;
       if (!next) await sleep(100);
     }
     expect(next).toBeDefined();
+    expect(nextAll.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
     for (let i = 0; i < 40 && !(await jwksKids()).includes(next!); i++) await sleep(200);
-    expect(await jwksKids()).toEqual(expect.arrayContaining([activeBefore, next]));
+    expect(await jwksKids()).toEqual(expect.arrayContaining([...activeBeforeAll, ...nextAll.map((k) => k.kid)]));
     expect(decodeProtectedHeader(await admin.token(true)).kid).toBe(activeBefore);
 
     // Phase 2 after KEY_PROPAGATION_DELAY (4 s): the new key signs, the old one retires but stays published.
@@ -164,7 +170,10 @@ describe('signing-key rotation', () => {
       if (state?.phase === 'retiring') break;
       await sleep(200);
     }
-    expect(state).toMatchObject({ phase: 'retiring', kid: next, retiring: expect.arrayContaining([activeBefore]) });
+    expect(state).toMatchObject({ phase: 'retiring', kid: next, retiring: expect.arrayContaining(activeBeforeAll) });
+    const switched = await keySet();
+    for (const k of nextAll) expect(switched.find((x) => x.kid === k.kid)?.status).toBe('active');
+    for (const kid of activeBeforeAll) expect(switched.find((x) => x.kid === kid)?.status).toBe('retiring');
     expect(Date.parse(state.removeAt) - Date.now()).toBeGreaterThan(900 * 1000); // the longest token lifetime
     for (let i = 0; i < 20 && decodeProtectedHeader(await admin.token(true)).kid !== next; i++) await sleep(500);
     expect(decodeProtectedHeader(await admin.token()).kid).toBe(next);
@@ -266,10 +275,13 @@ describe('signing-key rotation', () => {
 
       const wfId = `key-rotation:test-traffic-${Date.now()}`;
       let oldKid: string;
+      let oldKids: string[] = [];
       let result: any;
       try {
         await sleep(2000);
-        oldKid = (await keySet()).find((k) => k.status === 'active')!.kid;
+        const actives = (await keySet()).filter((k) => k.status === 'active');
+        oldKid = actives.find((k) => k.alg === 'EdDSA')!.kid;
+        oldKids = actives.map((k) => k.kid);
         const { client } = await temporal();
         const handle = await client.workflow.start('keyRotationWorkflow', {
           workflowId: wfId,
@@ -288,7 +300,8 @@ describe('signing-key rotation', () => {
       }
 
       expect(failures).toEqual([]);
-      expect(result).toMatchObject({ phase: 'completed', removed: expect.arrayContaining([oldKid]) });
+      expect(result).toMatchObject({ phase: 'completed', removed: expect.arrayContaining(oldKids) });
+      expect(oldKids).toHaveLength(3);
       const newKid = result.kid as string;
       // Tokens were signed by both keys during the test, and many were verified.
       expect(firstSigned.has(oldKid) && firstSigned.has(newKid)).toBe(true);
@@ -299,6 +312,11 @@ describe('signing-key rotation', () => {
       expect((await keySet(true)).find((k) => k.kid === oldKid)).toBeUndefined();
       expect(await jwksKids(url)).not.toContain(oldKid);
       expect((await keySet()).find((k) => k.kid === newKid)?.status).toBe('active');
+      // Every algorithm rotated: a new active key each, the old ones gone from the set and the JWKS.
+      const rotated = (await keySet()).filter((k) => k.status === 'active');
+      expect(rotated.map((k) => k.alg).sort()).toEqual(['ES256', 'EdDSA', 'RS256']);
+      for (const kid of oldKids) expect(rotated.map((k) => k.kid)).not.toContain(kid);
+      for (const kid of oldKids) expect(await jwksKids(url)).not.toContain(kid);
       // No held old-key token was still valid when its key disappeared.
       const lastOld = Math.max(...held.filter((h) => h.kid === oldKid).map((h) => h.exp * 1000));
       expect(lastOld).toBeLessThan(Date.now() - 4000);

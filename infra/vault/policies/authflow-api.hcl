@@ -21,10 +21,12 @@ path "secret/data/authflow/temporal" {
   capabilities = ["read"]
 }
 
-# Signing keys: the API creates the first key on a fresh install (check-and-set create only)
-# and reads the key set; rotation is the worker's job.
+# Signing keys: the API creates the first keys on a fresh install (check-and-set create only),
+# adds the active ES256/RS256 keys to a set from before them (check-and-set update, on start only;
+# domain/sessions/signing-keys.ts) and reads the key set; rotation is the worker's job. The API
+# already holds every private key in memory, so update adds no power to sign.
 path "secret/data/authflow/signing-keys" {
-  capabilities = ["create", "read"]
+  capabilities = ["create", "read", "update"]
 }
 
 # The OpenID provider's cookie keys (domain/oidc/cookie-keys.ts): the API creates the first one
