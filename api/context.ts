@@ -8,6 +8,7 @@ import type { MfaService } from '../domain/accounts/mfa';
 import type { PasswordResetService } from '../domain/accounts/password-reset';
 import type { InvitationService } from '../domain/accounts/invitations';
 import type { WebhookService } from '../domain/webhooks';
+import type { ClientRegistry } from '../domain/oidc/clients';
 import type { DeletionService } from '../domain/accounts/deletion';
 import type { AdminService } from '../domain/accounts/admin';
 import type { RateLimits } from '../domain/rate-limits';
@@ -37,6 +38,8 @@ export interface AppDeps {
   passwordResets: PasswordResetService;
   invitations: InvitationService;
   webhooks: WebhookService;
+  /** Registered OpenID Connect clients. */
+  clients: ClientRegistry;
   deletions: DeletionService;
   admin: AdminService;
   rateLimits: RateLimits;

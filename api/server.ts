@@ -16,6 +16,7 @@ import { stepUpRouter } from './routes/step-up';
 import { jwksRouter } from './routes/jwks';
 import { meRouter } from './routes/me';
 import { webhooksRouter } from './routes/webhooks';
+import { clientsRouter } from './routes/clients';
 import { healthRouter } from './routes/health';
 import { clientIp } from './middleware/client-ip';
 import { apiCors, parseOrigins } from './middleware/cors';
@@ -72,6 +73,7 @@ export function createServer(deps: AppDeps, oidc?: OidcMount): Koa {
     devicesRouter(deps),
     adminRouter(deps),
     webhooksRouter(deps),
+    clientsRouter(deps),
     operationsRouter(deps),
   ];
   for (const router of routers) {

@@ -49,10 +49,21 @@ const SCHEMA_VIOLATIONS = new Set([
 /**
  * Operations whose schema-valid requests are refused by rules the schema cannot state: a password
  * the policy refuses (too common, like the e-mail), a token the server never issued, a webhook
- * target that is not a public address (the request-forgery guard). Their 400s
- * are expected answers to positive data, not findings.
+ * target that is not a public address (the request-forgery guard), an OpenID Connect client whose
+ * fields do not hold together (refresh_token without authorization_code, a custom-scheme redirect
+ * URI on a secret client, private_key_jwt without jwks_uri, ...; the 409 of rotating the secret of
+ * a client that has none). Their 400s are expected answers to positive data, not findings.
  */
-const SEMANTIC_400 = ['/v1/auth/register', '/v1/auth/password/reset', '/v1/auth/verify-email', '/v1/me/password', '/v1/admin/webhooks'];
+const SEMANTIC_400 = [
+  '/v1/auth/register',
+  '/v1/auth/password/reset',
+  '/v1/auth/verify-email',
+  '/v1/me/password',
+  '/v1/admin/webhooks',
+  '/v1/admin/clients',
+  '/v1/admin/clients/{client_id}',
+  '/v1/admin/clients/{client_id}/secret',
+];
 
 export interface FuzzOptions {
   seed: number;
@@ -376,7 +387,7 @@ export async function fuzzPart(ctx: ReliabilityContext): Promise<PartResult> {
     details: [
       `fuzz: schemathesis ${SCHEMATHESIS_VERSION}, seed ${opts.seed}, phases ${opts.phases.join(', ')}, up to ${opts.maxExamples} cases per operation and phase, ${opts.workers} workers, ${opts.maxTimeS} s budget, every check but use_after_free (a deleted account stays readable as pending_deletion through its grace period, by design); ` +
         `a throwaway admin, one throwaway user, ${opts.spendSessions} throwaway sessions for the operations that end one, ${opts.victims} throwaway victims for the admin's user operations; ` +
-        `schema-valid requests refused with 400 by the password policy, an unknown token or the webhook target guard count as expected on ${SEMANTIC_400.join(', ')}`,
+        `schema-valid requests refused with 400 by the password policy, an unknown token, the webhook target guard or the rules of a client as a whole count as expected on ${SEMANTIC_400.join(', ')}`,
       ...(r.errors.length ? [`fuzz: schemathesis's own errors (not answers of the server): ${r.errors.map((e) => `${e.title} × ${e.count}`).join(', ')}`] : []),
     ],
   };

@@ -272,14 +272,10 @@ export async function restartPostgres(downMs = 0, whileDown?: () => Promise<void
   }
 }
 
-/** Runs `npm run create-admin`'s entry point as a child process against the test stack (stdin closed: no prompt possible). */
-export function createAdminCli(
-  email: string,
-  env: Record<string, string> = {},
-  args: string[] = [],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs an operator command's entry point (cli/<name>.ts) as a child process against the test stack (stdin closed: no prompt possible). */
+export function operatorCli(name: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/create-admin.ts'), email, ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, `cli/${name}.ts`), ...args], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
@@ -296,4 +292,13 @@ export function createAdminCli(
     child.stdin.end();
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs `npm run create-admin`'s entry point as a child process against the test stack. */
+export function createAdminCli(
+  email: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return operatorCli('create-admin', [email, ...args], env);
 }
