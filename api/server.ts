@@ -47,7 +47,10 @@ export function createServer(deps: AppDeps, oidc?: OidcMount): Koa {
     // The OpenID provider answers its own paths (it reads its own bodies and renders its own
     // errors); its interactions are our pages.
     app.use(async (ctx, next) => {
-      if (!isProviderPath(ctx.path)) return next();
+      if (!isProviderPath(ctx.path)) {
+        await next();
+        return;
+      }
       ctx.respond = false;
       await oidc.handle(ctx.req, ctx.res);
     });

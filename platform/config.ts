@@ -168,7 +168,10 @@ const schema = z.object({
    * seconds; a client-credentials request without `resource` gets a JWT access token whose
    * audience is OIDC_DEFAULT_RESOURCE (an absolute URI, never the /v1 audience). */
   OIDC_INTERACTION_TTL: int(600, 30, 3600),
-  OIDC_DEFAULT_RESOURCE: z.string().regex(/^[a-z][a-z0-9+.-]*:[^\s]+$/i, 'an absolute URI').default('urn:authflow:api'),
+  OIDC_DEFAULT_RESOURCE: z
+    .string()
+    .regex(/^[a-z][a-z0-9+.-]*:[^\s]+$/i, 'an absolute URI')
+    .default('urn:authflow:api'),
   /** Webhooks (domain/webhooks.ts): a delivery is retried with backoff from
    * WEBHOOK_RETRY_INITIAL_SECONDS for WEBHOOK_RETRY_SECONDS (a day), then parked as failed; each try
    * waits WEBHOOK_TIMEOUT_MS for an answer. Targets must resolve to public addresses, except the

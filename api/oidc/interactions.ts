@@ -50,8 +50,12 @@ export function interactionRouter(deps: AppDeps, oidc: ProviderAccess): Router {
   const r = new Router({ prefix: '/interaction' });
 
   /** The interaction of this browser, or an error page (and undefined). */
-  async function load(ctx: Koa.Context, at: SignInView['at']): Promise<{ i: Interaction; state: SignInState; view: SignInView; firstParty: boolean } | undefined> {
-    if (!UID.test(ctx.params.uid ?? '')) {
+  async function load(
+    ctx: Koa.Context,
+    at: SignInView['at'],
+  ): Promise<{ i: Interaction; state: SignInState; view: SignInView; firstParty: boolean } | undefined> {
+    const uid = String((ctx.params as Record<string, string | undefined>).uid ?? '');
+    if (!UID.test(uid)) {
       interactionErrorPage(ctx, 404, EXPIRED, at);
       return undefined;
     }
@@ -62,7 +66,7 @@ export function interactionRouter(deps: AppDeps, oidc: ProviderAccess): Router {
       interactionErrorPage(ctx, 400, EXPIRED, at);
       return undefined;
     }
-    if (i.uid !== ctx.params.uid) {
+    if (i.uid !== uid) {
       interactionErrorPage(ctx, 400, EXPIRED, at);
       return undefined;
     }

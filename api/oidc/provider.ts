@@ -24,7 +24,6 @@
  *   request without `resource` gets one for OIDC_DEFAULT_RESOURCE.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type Koa from 'koa';
 import type * as OidcTypes from 'oidc-provider' with { 'resolution-mode': 'import' };
 import { clientSecretMatches } from '../../domain/oidc/clients';
 import type { OidcStore } from '../../domain/oidc/store';
@@ -40,8 +39,7 @@ export type Provider = OidcTypes.default;
 /** Loads oidc-provider (an ES module) once. */
 let loaded: Promise<OidcModule> | undefined;
 export function loadProviderModule(): Promise<OidcModule> {
-  // A real dynamic import (not rewritten to require): the package is ESM-only.
-  loaded ??= (new Function('s', 'return import(s)') as (s: string) => Promise<OidcModule>)('oidc-provider');
+  loaded ??= import('oidc-provider');
   return loaded;
 }
 
@@ -84,26 +82,26 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
     new interactionPolicy.Check('acr_not_met', 'the requested authentication level is not met', (ctx) => {
       const wanted = typeof ctx.oidc.params?.acr_values === 'string' ? ctx.oidc.params.acr_values.split(' ').filter(Boolean) : [];
       if (!wanted.length || !ctx.oidc.session?.accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      const amr = (ctx.oidc.session.amr as string[] | undefined) ?? [];
+      const amr = ctx.oidc.session.amr ?? [];
       if (ctx.oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       return wanted.some((acr) => meetsAcr(amr, acr)) ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
     }),
   );
 
   const configuration: OidcTypes.Configuration = {
-    adapter: adapterFactory(deps.store, deps.clients, errors) as unknown as OidcTypes.Configuration['adapter'],
+    adapter: adapterFactory(deps.store, deps.clients, errors),
     clients: [],
     async findAccount(_ctx, sub) {
       const user = await deps.accounts.activeAccount(sub);
       if (!user) return undefined;
       return {
         accountId: user.id,
-        async claims() {
+        claims() {
           return { sub: user.id, email: user.email ?? undefined, email_verified: user.email_verified, name: user.name ?? undefined };
         },
       };
     },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    claims: { sid: null, iss: null, openid: ['sub', 'acr', 'amr', 'auth_time'], email: ['email', 'email_verified'], profile: ['name'] },
     scopes: ['openid', 'offline_access', 'email', 'profile', DEFAULT_SCOPE],
     acrValues: [...ACR_VALUES],
     extraClientMetadata: { properties: ['urn:authflow:first_party'] },
@@ -117,7 +115,7 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
       introspectionSigningAlgValues: ['ES256', 'RS256', 'EdDSA'],
       authorizationSigningAlgValues: ['ES256', 'RS256', 'EdDSA'],
     },
-    jwks: { keys: deps.providerJwks() as OidcTypes.JWK[] },
+    jwks: { keys: deps.providerJwks() },
     cookies: {
       keys: deps.cookieKeys,
       long: { httpOnly: true, sameSite: 'lax', secure: https, signed: true },
@@ -149,24 +147,24 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
       introspection: {
         enabled: true,
         // Only confidential clients may introspect (a public client has no credential to prove).
-        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+        allowedPolicy: (_ctx, client) => client.clientAuthMethod !== 'none',
       },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       dPoP: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: async (ctx, form) => renderLogoutConfirm(ctx as unknown as Koa.Context, form, assets),
-        postLogoutSuccessSource: async (ctx) => renderLoggedOut(ctx as unknown as Koa.Context, assets),
+        logoutSource: (ctx, form) => renderLogoutConfirm(ctx, form, assets),
+        postLogoutSuccessSource: (ctx) => renderLoggedOut(ctx, assets),
       },
       resourceIndicators: {
         enabled: true,
-        defaultResource: async (ctx, _client, oneOf) => {
+        defaultResource: (ctx, _client, oneOf) => {
           if (oneOf) return oneOf;
           return ctx.oidc.params?.grant_type === 'client_credentials' ? config.OIDC_DEFAULT_RESOURCE : undefined;
         },
-        useGrantedResource: async () => true,
-        getResourceServerInfo: async (_ctx, resource) => {
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource) => {
           if (resource !== config.OIDC_DEFAULT_RESOURCE) throw new errors.InvalidTarget();
           return {
             scope: DEFAULT_SCOPE,
@@ -193,7 +191,7 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
     },
     // Every refresh spends the token; a spent one again revokes the grant (oidc-provider's reuse rule).
     rotateRefreshToken: true,
-    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    issueRefreshToken: (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     // Clients marked first-party skip the consent page: their grant is made at sign-in.
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
@@ -205,8 +203,8 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
       await grant.save();
       return grant;
     },
-    extraTokenClaims: async () => undefined,
-    renderError: async (ctx, out) => renderProviderError(ctx as unknown as Koa.Context, out as unknown as Record<string, unknown>, assets),
+    extraTokenClaims: () => undefined,
+    renderError: (ctx, out) => renderProviderError(ctx, out as unknown as Record<string, unknown>, assets),
     conformIdTokenClaims: true,
     allowOmittingSingleRegisteredRedirectUri: false,
     discovery: { service_documentation: `${issuer}/docs` },
@@ -218,7 +216,17 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
     return clientSecretMatches(actual, this.clientSecret ?? '');
   };
-  // amr from the sign-in; acr derived from it (overrides whatever acr the sign-in claimed).
+  // A refresh token is bound to the DPoP key of the code exchange for every client, not only
+  // public ones (oidc-provider follows RFC 9449 §5, which binds confidential clients' refresh
+  // tokens to client authentication alone): a stolen refresh token and client secret are not
+  // enough without the key. Rotation keeps the binding (oidc-provider copies jkt).
+  const rtSave = (provider.RefreshToken.prototype as unknown as { save: (this: unknown) => Promise<string> }).save;
+  (provider.RefreshToken.prototype as unknown as { save: (this: { jkt?: string }) => Promise<string> }).save = function save(this: { jkt?: string }) {
+    const ctx = (ProviderClass as unknown as { ctx?: { oidc?: { params?: Record<string, unknown>; entities?: { AccessToken?: { jkt?: string } } } } }).ctx;
+    const jkt = ctx?.oidc?.entities?.AccessToken?.jkt;
+    if (!this.jkt && jkt && ctx?.oidc?.params?.grant_type === 'authorization_code') this.jkt = jkt;
+    return rtSave.call(this);
+  };
   const log = deps.logger;
   provider.on('server_error', (_ctx: unknown, err: Error) => log.error({ err: err.message }, 'oidc provider error'));
   return provider;
@@ -237,13 +245,13 @@ export class ProviderHolder {
 
   constructor(private readonly build: () => Provider) {
     this.provider = build();
-    this.handler = this.provider.callback() as unknown as typeof this.handler;
+    this.handler = this.provider.callback();
   }
 
   rebuild(): void {
     const next = this.build();
     this.provider = next;
-    this.handler = next.callback() as unknown as typeof this.handler;
+    this.handler = next.callback();
   }
 
   current(): Provider {

@@ -22,7 +22,10 @@ export interface SignInView {
 }
 
 /** Relative URLs, so the pages work under a base path of PUBLIC_BASE_URL. */
-const opts = (v: SignInView): PageOptions => ({ assets: v.at === 'step' ? '../../assets/' : '../assets/', formTargets: v.clientOrigin ? [v.clientOrigin] : [] });
+const opts = (v: SignInView): PageOptions => ({
+  assets: v.at === 'step' ? '../../assets/' : '../assets/',
+  formTargets: v.clientOrigin ? [v.clientOrigin] : [],
+});
 const action = (v: SignInView, step: string) => (v.at === 'step' ? step : `${v.uid}/${step}`);
 const up = (v: SignInView) => (v.at === 'step' ? '../../' : '../');
 
@@ -97,7 +100,9 @@ ${cancelForm(v)}`,
 
 /** An interaction that cannot go on (expired, unknown, opened in another browser). */
 export function interactionErrorPage(ctx: Koa.Context, status: number, text: string, at: SignInView['at']): void {
-  sendPage(ctx, status, 'This sign-in cannot continue', `${alertText(text)}<p>Go back to the app and start signing in again.</p>`, { assets: at === 'step' ? '../../assets/' : '../assets/' });
+  sendPage(ctx, status, 'This sign-in cannot continue', `${alertText(text)}<p>Go back to the app and start signing in again.</p>`, {
+    assets: at === 'step' ? '../../assets/' : '../assets/',
+  });
 }
 
 /** oidc-provider's error page (renderError): the error code and description only, escaped. */

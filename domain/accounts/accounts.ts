@@ -129,7 +129,9 @@ export class AccountService {
    */
   async activeAccount(userId: string): Promise<{ id: string; email: string | null; email_verified: boolean; name: string | null } | undefined> {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(userId)) return undefined;
-    const user = await User.findByPk(userId, { attributes: ['id', 'email', 'email_verified_at', 'name', 'status'] }).catch((err) => Promise.reject(mapDbError(err)));
+    const user = await User.findByPk(userId, { attributes: ['id', 'email', 'email_verified_at', 'name', 'status'] }).catch((err) =>
+      Promise.reject(mapDbError(err)),
+    );
     if (!user || user.status !== 'active') return undefined;
     return { id: user.id, email: user.email, email_verified: !!user.email_verified_at, name: user.name };
   }

@@ -116,10 +116,9 @@ export class OidcStore {
 
   /** Deletes rows past their expiry (a consumed code is kept until then, so its reuse is still recognised). */
   async deleteExpired(limit = 5000): Promise<number> {
-    return this.exec(
-      `DELETE FROM oidc_models WHERE ctid IN (SELECT ctid FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= now() LIMIT $1)`,
-      [limit],
-    );
+    return this.exec(`DELETE FROM oidc_models WHERE ctid IN (SELECT ctid FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= now() LIMIT $1)`, [
+      limit,
+    ]);
   }
 
   static grantable(model: string): boolean {

@@ -274,8 +274,8 @@ export async function provisionChromium(): Promise<string> {
   if (existsSync(bin)) return bin;
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   const sudo = root ? [] : ['sudo', '-n'];
-  if (!root && !has('sudo')) throw new Error('cannot install chromium: not root and no sudo (install Debian\'s chromium package, or set CHROMIUM_BIN)');
-  say('chromium: installing Debian\'s chromium package with apt-get (a minute or two; once per machine)');
+  if (!root && !has('sudo')) throw new Error("cannot install chromium: not root and no sudo (install Debian's chromium package, or set CHROMIUM_BIN)");
+  say("chromium: installing Debian's chromium package with apt-get (a minute or two; once per machine)");
   const [cmd, ...pre] = [...sudo, 'apt-get'];
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   await run(cmd, [...pre, 'update', '-qq'], { label: 'apt-get update', env }).catch(() => undefined);

@@ -143,11 +143,21 @@ export class FormBrowser {
     const form = findForm(page.html, step);
     if (!form) throw new Error(`no form for ${step} on ${page.url}: ${page.html.slice(0, 500)}`);
     const body = new URLSearchParams({ ...form.hidden, ...fields });
-    return this.go(new URL(form.action, page.url).href, { method: 'POST', body: body.toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }, stopAt);
+    return this.go(
+      new URL(form.action, page.url).href,
+      { method: 'POST', body: body.toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded' } },
+      stopAt,
+    );
   }
 }
 
-const decode = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const decode = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 
 export function findForm(html: string, step: string): { action: string; hidden: Record<string, string> } | undefined {
   for (const m of html.matchAll(/<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/g)) {

@@ -39,9 +39,15 @@ function tokens(t: client.TokenEndpointResponse & client.TokenEndpointResponseHe
 
 const ops: Record<string, (a: Args) => Promise<unknown>> = {
   async discover(a) {
-    const c = await client.discovery(new URL(String(a.issuer)), String(a.clientId), (a.metadata as Partial<client.ClientMetadata>) ?? {}, auth(String(a.authMethod ?? 'none'), a.clientSecret as string | undefined), {
-      execute: [client.allowInsecureRequests],
-    });
+    const c = await client.discovery(
+      new URL(String(a.issuer)),
+      String(a.clientId),
+      (a.metadata as Partial<client.ClientMetadata>) ?? {},
+      auth(String(a.authMethod ?? 'none'), a.clientSecret as string | undefined),
+      {
+        execute: [client.allowInsecureRequests],
+      },
+    );
     const id = `c${next++}`;
     configs.set(id, c);
     return { id, server: c.serverMetadata() };
@@ -59,7 +65,13 @@ const ops: Record<string, (a: Args) => Promise<unknown>> = {
     return client.buildAuthorizationUrl(config(a.config), a.params as Record<string, string>).href;
   },
   async codeGrant(a) {
-    const t = await client.authorizationCodeGrant(config(a.config), new URL(String(a.callbackUrl)), a.checks as client.AuthorizationCodeGrantChecks, undefined, dpop(a));
+    const t = await client.authorizationCodeGrant(
+      config(a.config),
+      new URL(String(a.callbackUrl)),
+      a.checks as client.AuthorizationCodeGrantChecks,
+      undefined,
+      dpop(a),
+    );
     return tokens(t);
   },
   async refreshGrant(a) {
@@ -85,7 +97,17 @@ const ops: Record<string, (a: Args) => Promise<unknown>> = {
 
 function describeError(err: unknown) {
   const e = err as { name?: string; message?: string; code?: string; error?: string; error_description?: string; status?: number; cause?: unknown };
-  return { name: e.name, message: e.message, code: e.code, error: e.error, error_description: e.error_description, status: e.status };
+  // A 401 with WWW-Authenticate arrives as challenges (openid-client's WWWAuthenticateChallengeError).
+  const challenge = Array.isArray(e.cause) ? (e.cause[0] as { parameters?: Record<string, string> } | undefined)?.parameters : undefined;
+  const body = !Array.isArray(e.cause) && e.cause && typeof e.cause === 'object' ? (e.cause as Record<string, unknown>) : undefined;
+  return {
+    name: e.name,
+    message: e.message,
+    code: e.code,
+    error: e.error ?? challenge?.error ?? (typeof body?.error === 'string' ? body.error : undefined),
+    error_description: e.error_description ?? challenge?.error_description,
+    status: e.status,
+  };
 }
 
 const lines = createInterface({ input: process.stdin });

@@ -32,7 +32,13 @@ test('a person signs in with password and TOTP in Chromium; the relying party ge
   const admin = await makeAdmin();
   const reg = await api('POST', '/v1/admin/clients', {
     token: await admin.token(),
-    body: { client_name: 'Browser Test App', redirect_uris: [CALLBACK], grant_types: ['authorization_code'], token_endpoint_auth_method: 'none', first_party: true },
+    body: {
+      client_name: 'Browser Test App',
+      redirect_uris: [CALLBACK],
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'none',
+      first_party: true,
+    },
   });
   expect(reg.status).toBe(201);
   const u = await registerAndVerify({ name: 'Grace Hopper' });
@@ -72,7 +78,12 @@ test('a person signs in with password and TOTP in Chromium; the relying party ge
   await page.waitForURL(`${CALLBACK}**`);
   expect(callback).toBeDefined();
   expect(violations).toEqual([]);
-  const tokens = await rp.call('codeGrant', { config, callbackUrl: callback, checks: { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce } });
-  expect(tokens.claims).toMatchObject({ sub: u.user.id, email: u.email, amr: ['pwd', 'otp'], acr: 'urn:authflow:acr:mfa' });
+  const tokens = await rp.call('codeGrant', {
+    config,
+    callbackUrl: callback,
+    checks: { pkceCodeVerifier: p.verifier, expectedState: p.state, expectedNonce: p.nonce },
+  });
+  expect(tokens.claims).toMatchObject({ sub: u.user.id, amr: ['pwd', 'otp'], acr: 'urn:authflow:acr:mfa' });
+  expect(await rp.call('userinfo', { config, accessToken: tokens.access_token, sub: u.user.id })).toMatchObject({ email: u.email, email_verified: true });
   await context.close();
 });
