@@ -3,12 +3,14 @@
  * idempotent check-and-set transform of the key set in Vault (domain/sessions/key-rotation.ts)
  * that recognises its own earlier write. Every phase acts on all algorithms of the ring; `kid` in
  * the inputs and results is the rotation's EdDSA key (the shape recorded histories carry), `kids`
- * lists all of them. Workflow history receives kids and times, never key material.
+ * lists all of them. Phase 2 also rotates the OpenID provider's cookie keys. Workflow history
+ * receives kids and times, never key material.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { RotationConflictError, withActiveKeys, withNextKeys, withoutRetiredKeys } from '../domain/sessions/key-rotation';
 import { KeySetStateError, keySummary, newKeyPerAlg, updateKeySet } from '../domain/sessions/signing-keys';
 import type { ActivityDeps } from './deps';
+import { OidcCookieKeys } from '../domain/oidc/cookie-keys';
 
 function keyFailure(err: unknown): never {
   if (err instanceof RotationConflictError) throw ApplicationFailure.nonRetryable(err.message, 'RotationConflict');
@@ -55,6 +57,8 @@ export function createKeyRotationActivities(deps: ActivityDeps) {
             .sort()
             .pop() ?? publishUntil.toISOString();
         if (r.changed) log.info({ kids, retiring: retiring.map((k) => k.kid) }, 'key rotation: signing switched to the new keys');
+        // The OpenID provider's cookie keys rotate with the signing keys (the API re-reads both).
+        if (await new OidcCookieKeys(vault).rotate(input.rotationId)) log.info({ rotationId: input.rotationId }, 'key rotation: new provider cookie key');
         return { kid: input.kid, retiring: retiring.map((k) => k.kid), publishUntil: until, kids };
       } catch (err) {
         keyFailure(err);

@@ -11,6 +11,7 @@ import { dataConverterWith } from '../platform/temporal/data-converter';
 import { CodecKeyRing } from '../platform/temporal/codec-keys';
 import { temporalConnectionOptions, withTemporalApiKeyFromVault } from '../platform/temporal/connection';
 import { buildServices } from '../domain/services';
+import { audit } from '../domain/audit';
 import { createRuntime, retrying } from '../platform/runtime';
 import { flowSettings, TemporalFlows } from '../platform/temporal/flows';
 import { readinessChecks } from '../platform/health';
@@ -92,7 +93,7 @@ async function main() {
   });
   // The OpenID provider: rebuilt when the key ring's key set changes (rotation).
   const oidcModule = await loadProviderModule();
-  const cookieKeys = await retrying('oidc cookie keys', logger, () => services.oidcCookieKeys.load());
+  let cookieKeys = await retrying('oidc cookie keys', logger, () => services.oidcCookieKeys.load());
   const oidc = new ProviderHolder(() =>
     buildProvider(oidcModule, {
       config,
@@ -102,11 +103,20 @@ async function main() {
       accounts: services.accounts,
       providerJwks: () => services.keys.providerJwks(),
       cookieKeys,
+      audit: (type, userId, data) => audit(undefined, type, userId, {}, data),
     }),
   );
+  // A rotation changes the signing keys and the cookie keys: re-read those, then rebuild (if Vault
+  // does not answer, the provider is rebuilt with the cookie keys it had, which still verify).
   services.keys.onChange(() => {
-    oidc.rebuild();
-    logger.info('openid provider rebuilt with the new key set');
+    void services.oidcCookieKeys
+      .load()
+      .then((k) => (cookieKeys = k))
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'cannot re-read the provider cookie keys; keeping the ones loaded'))
+      .finally(() => {
+        oidc.rebuild();
+        logger.info('openid provider rebuilt with the new key set');
+      });
   });
   const cleanup = setInterval(() => void services.oidcStore.deleteExpired().catch(() => undefined), 60_000);
   cleanup.unref();

@@ -17,7 +17,10 @@ export interface ClientSource {
   findForProvider(clientId: string): Promise<object | undefined>;
 }
 
-export function adapterFactory(store: OidcStore, clients: ClientSource, errors: ProviderErrors) {
+/** Called when a code or refresh token is presented again (the grant is revoked): audit it. */
+export type ReuseListener = (row: { accountId?: string; clientId?: string; model: string }) => void;
+
+export function adapterFactory(store: OidcStore, clients: ClientSource, errors: ProviderErrors, onReuse: ReuseListener = () => undefined) {
   return class PostgresAdapter {
     constructor(private readonly model: string) {}
 
@@ -44,6 +47,7 @@ export function adapterFactory(store: OidcStore, clients: ClientSource, errors: 
       if (await store.consume(this.model, id)) return;
       const row = await store.find(this.model, id);
       if (row?.grantId) await store.revokeByGrantId(row.grantId);
+      onReuse({ accountId: row?.accountId, clientId: typeof row?.clientId === 'string' ? row.clientId : undefined, model: this.model });
       throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
     }
 

@@ -57,6 +57,8 @@ export interface ProviderDeps {
   /** Private JWKs for the provider, per algorithm the signing key first. */
   providerJwks(): OidcTypes.JWK[];
   cookieKeys: string[];
+  /** Writes an audit event (domain/audit.ts); failures are the caller's to log. */
+  audit(type: string, userId: string | null, data: Record<string, unknown>): Promise<void>;
 }
 
 /** The paths the provider answers; everything else is ours. */
@@ -72,6 +74,10 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
   const { errors, interactionPolicy } = mod;
   const ProviderClass = mod.default;
   const https = issuer.startsWith('https:');
+  const log = deps.logger;
+  const record = (type: string, userId: string | null, data: Record<string, unknown>) => {
+    deps.audit(type, userId, data).catch((err: unknown) => log.warn({ err: (err as Error).message, type }, 'audit event not written'));
+  };
   // The provider's own pages sit at several depths: they link the stylesheet by absolute path.
   const assets = `${new URL(issuer).pathname.replace(/\/+$/, '')}/assets/`;
 
@@ -227,7 +233,33 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
     if (!this.jkt && jkt && ctx?.oidc?.params?.grant_type === 'authorization_code') this.jkt = jkt;
     return rtSave.call(this);
   };
-  const log = deps.logger;
+  // Audit: grants made by a code exchange, refresh reuse (the adapter), RP-initiated logouts.
+  type EventCtx = {
+    oidc?: {
+      params?: Record<string, unknown>;
+      client?: { clientId: string };
+      session?: { accountId?: string };
+      entities?: Record<string, { accountId?: string; grantId?: string } | undefined>;
+    };
+  };
+  const events = provider as unknown as NodeJS.EventEmitter;
+  events.on('grant.success', (ctx: EventCtx) => {
+    if (ctx.oidc?.params?.grant_type !== 'authorization_code') return;
+    const at = ctx.oidc.entities?.AccessToken;
+    record('oidc.grant_issued', at?.accountId ?? null, { client_id: ctx.oidc.client?.clientId, grant_id: at?.grantId });
+  });
+  // A spent refresh token or code presented again (oidc-provider revokes the grant); the adapter
+  // reports the parallel case, where both requests read it unspent.
+  events.on('grant.error', (ctx: EventCtx, err: { error_description?: string }) => {
+    const rt = ctx.oidc?.entities?.RefreshToken;
+    const clientId = ctx.oidc?.client?.clientId;
+    if (rt?.consumed) record('token_reused', rt.accountId ?? null, { via: 'oidc', model: 'RefreshToken', client_id: clientId });
+    else if (err?.error_description === 'authorization code already consumed')
+      record('token_reused', null, { via: 'oidc', model: 'AuthorizationCode', client_id: clientId });
+  });
+  events.on('end_session.success', (ctx: EventCtx) => {
+    record('logout', ctx.oidc?.session?.accountId ?? null, { via: 'oidc', client_id: ctx.oidc?.client?.clientId ?? null });
+  });
   provider.on('server_error', (_ctx: unknown, err: Error) => log.error({ err: err.message }, 'oidc provider error'));
   return provider;
 }

@@ -18,6 +18,7 @@
  * - Every change is audited (`client.created`, `client.updated`, `client.deleted`,
  *   `client.secret_rotated`) in its own transaction, without the secret or its hash.
  */
+import { OidcStore } from './store';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
 import { withTx } from '../../platform/db';
@@ -356,7 +357,9 @@ export class ClientRegistry {
         type: QueryTypes.SELECT,
       });
       if (!rows.length) throw notFound();
-      await this.audit(t, 'client.deleted', null, meta, { client_id: clientId, client_name: rows[0].client_name });
+      // Its grants, codes and tokens go with it (the provider would refuse them anyway).
+      const ended = await new OidcStore(this.sequelize).endAllForClient(clientId, t);
+      await this.audit(t, 'client.deleted', null, meta, { client_id: clientId, client_name: rows[0].client_name, grants_ended: ended });
     });
   }
 

@@ -1,7 +1,9 @@
 /**
  * The keys that sign the OpenID provider's cookies (its sign-in session and interaction cookies),
  * kept in Vault KV `oidc-cookie-keys`, newest first: the first signs, all verify, so a rotation
- * (a new key prepended, the oldest beyond COOKIE_KEYS_KEPT dropped) signs nobody out. Created on
+ * (a new key prepended, the oldest beyond COOKIE_KEYS_KEPT dropped) signs nobody out. The
+ * key rotation's phase 2 rotates them (activities/key-rotation.ts); the API re-reads them when it
+ * rebuilds the provider for the new signing keys. Created on
  * first start with a create-only write; a second instance starting at once reads the winner's.
  * Key material never leaves this module except to the provider, and is never logged.
  */
@@ -12,10 +14,14 @@ export const COOKIE_KEYSET = 'oidc-cookie-keys';
 export const COOKIE_KEYS_KEPT = 3;
 
 interface StoredCookieKeys {
-  keys: Array<{ key: string; created_at: string }>;
+  keys: Array<{ key: string; created_at: string; rotation_id?: string }>;
 }
 
-const newKey = () => ({ key: randomBytes(32).toString('base64url'), created_at: new Date().toISOString() });
+const newKey = (rotationId?: string) => ({
+  key: randomBytes(32).toString('base64url'),
+  created_at: new Date().toISOString(),
+  ...(rotationId ? { rotation_id: rotationId } : {}),
+});
 
 export class OidcCookieKeys {
   constructor(private readonly vault: VaultClient) {}
@@ -35,14 +41,18 @@ export class OidcCookieKeys {
     return set.keys.map((k) => k.key);
   }
 
-  /** Prepends a new key (check-and-set on the version read), keeping COOKIE_KEYS_KEPT. */
-  async rotate(): Promise<number> {
+  /**
+   * Prepends a new key (check-and-set on the version read), keeping COOKIE_KEYS_KEPT; a retried
+   * call of the same rotation finds its key in front and changes nothing. Returns whether it wrote.
+   */
+  async rotate(rotationId: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.vault.kvRead<StoredCookieKeys>(COOKIE_KEYSET);
-      const keys = [newKey(), ...(current?.data.keys ?? [])].slice(0, COOKIE_KEYS_KEPT);
+      if (current?.data.keys?.[0]?.rotation_id === rotationId) return false;
+      const keys = [newKey(rotationId), ...(current?.data.keys ?? [])].slice(0, COOKIE_KEYS_KEPT);
       try {
         await this.vault.kvPut(COOKIE_KEYSET, { keys }, current?.version ?? 0);
-        return keys.length;
+        return true;
       } catch (err) {
         const lost = err instanceof VaultRequestError && err.statusCode === 400;
         if (!lost || attempt >= 5) throw err;

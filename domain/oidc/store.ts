@@ -114,6 +114,16 @@ export class OidcStore {
     );
   }
 
+  /** Ends everything issued to a client (the client is deleted): its grants and what they issued. */
+  async endAllForClient(clientId: string, t?: Transaction): Promise<number> {
+    return this.exec(
+      `DELETE FROM oidc_models WHERE payload->>'clientId' = $1
+          OR grant_id IN (SELECT id FROM oidc_models WHERE model = 'Grant' AND payload->>'clientId' = $1)`,
+      [clientId],
+      t,
+    );
+  }
+
   /** Deletes rows past their expiry (a consumed code is kept until then, so its reuse is still recognised). */
   async deleteExpired(limit = 5000): Promise<number> {
     return this.exec(`DELETE FROM oidc_models WHERE ctid IN (SELECT ctid FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= now() LIMIT $1)`, [

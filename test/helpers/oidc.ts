@@ -162,7 +162,7 @@ const decode = (s: string) =>
 export function findForm(html: string, step: string): { action: string; hidden: Record<string, string> } | undefined {
   for (const m of html.matchAll(/<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/g)) {
     const action = decode(m[1]);
-    if (!action.endsWith(step)) continue;
+    if (!action.endsWith(step) && action !== step.replace(/^\//, '')) continue;
     const hidden: Record<string, string> = {};
     for (const h of m[2].matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) hidden[h[1]] = decode(h[2]);
     return { action, hidden };

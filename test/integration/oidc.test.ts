@@ -9,7 +9,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { makeAdmin } from '../helpers/ops';
 import { alert, FormBrowser, heading, RelyingParty, type Page } from '../helpers/oidc';
-import { api, apiUrl, query } from '../helpers/stack';
+import { api, apiUrl, query, until } from '../helpers/stack';
 import { adminAccount, enrolTotp, GOOD_PASSWORD, login, registerAndVerify } from '../helpers/users';
 import { authenticatorApp } from '../helpers/totp-app';
 
@@ -158,6 +158,11 @@ describe('authorization code with PKCE through the hosted sign-in', () => {
     expect(info).toMatchObject({ sub: u.user.id, email: u.email, email_verified: true, name: 'Ada Lovelace' });
     const audit = await query("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'login.succeeded' ORDER BY id DESC LIMIT 1", [u.user.id]);
     expect(audit[0].data).toMatchObject({ via: 'oidc', client_id: client.client_id, amr: ['pwd'] });
+    const granted = await until(
+      'the grant to be audited',
+      async () => (await query("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'oidc.grant_issued'", [u.user.id]))[0],
+    );
+    expect(granted.data).toMatchObject({ client_id: client.client_id });
   });
 
   test('an account with TOTP is asked for its code; the id token says pwd+otp and multi-factor', async () => {
@@ -185,6 +190,25 @@ describe('authorization code with PKCE through the hosted sign-in', () => {
       expect(heading(p.html)).toBe('Sign in');
       expect(alert(p.html)).toBe('The e-mail or password is incorrect.');
     }
+  });
+
+  test('guessing TOTP codes on the code page locks the account like the API does; the right code then fails too', async () => {
+    const u = await registerAndVerify();
+    const { app } = await enrolTotp((await login(u.email, u.password)).access_token, u.password, authenticatorApp());
+    const config = await discover(await webClient());
+    const b = new FormBrowser();
+    let page = await b.submit(await b.go((await authorizationUrl(config)).url, {}, CALLBACK), '/login', { email: u.email, password: u.password }, CALLBACK);
+    expect(heading(page.html)).toBe('Enter your code');
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      page = await b.submit(page, '/code', { code: String(100000 + i) }, CALLBACK);
+      statuses.push(page.status);
+    }
+    expect(statuses.slice(0, 4)).toEqual([401, 401, 401, 401]);
+    expect((await query('SELECT status FROM users WHERE id = $1', [u.user.id]))[0].status).toBe('locked');
+    page = await b.submit(page, '/code', { code: await app.fresh() }, CALLBACK);
+    expect(page.status).not.toBe(0); // no redirect back to the client with a code
+    expect(heading(page.html)).toBe('Enter your code');
   });
 
   test('acr_values asking for multi-factor: a TOTP account must give its code, a password-only account is refused', async () => {
@@ -224,6 +248,23 @@ describe('tokens', () => {
     expect(reuse.error).toBe('invalid_grant');
     const successor = await rp.refused('refreshGrant', { config, refreshToken: second.refresh_token });
     expect(successor.error).toBe('invalid_grant');
+    await until(
+      'the reuse to be audited',
+      async () => (await query("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'token_reused'", [u.user.id]))[0],
+    );
+    const [reused] = await query("SELECT data FROM audit_events WHERE user_id = $1 AND type = 'token_reused'", [u.user.id]);
+    expect(reused.data).toMatchObject({ via: 'oidc', model: 'RefreshToken' });
+  });
+
+  test('the same refresh token sent four times at once: one rotation at most, and the reuse ends the grant', async () => {
+    const u = await registerAndVerify();
+    const config = await discover(await webClient());
+    const { tokens } = await codeFlow(config, u);
+    const results = await Promise.allSettled([0, 1, 2, 3].map(() => rp.call('refreshGrant', { config, refreshToken: tokens.refresh_token })));
+    const won = results.filter((r): r is PromiseFulfilledResult<any> => r.status === 'fulfilled');
+    expect(won.length).toBeLessThanOrEqual(1);
+    // Whatever won, the grant was revoked by the losers' reuse: its successor is dead too.
+    for (const w of won) expect((await rp.refused('refreshGrant', { config, refreshToken: w.value.refresh_token })).error).toBe('invalid_grant');
   });
 
   test('a replayed authorization code is refused and revokes what the first exchange issued', async () => {
@@ -383,6 +424,27 @@ describe('the account decides', () => {
   });
 });
 
+test('deleting an account ends its grants at once; erasure leaves no grant, consent or session of it', async () => {
+  const u = await registerAndVerify();
+  const config = await discover(await webClient({ first_party: false }));
+  const { tokens } = await codeFlow(config, u);
+  expect(Number((await query('SELECT count(*) FROM oidc_models WHERE account_id = $1', [u.user.id]))[0].count)).toBeGreaterThan(0);
+  expect((await api('DELETE', `/v1/admin/users/${u.user.id}`, { token: await admin.token() })).status).toBe(202);
+  expect((await rp.refused('refreshGrant', { config, refreshToken: tokens.refresh_token })).error).toBe('invalid_grant');
+  await until('the account to be erased', async () => (await query('SELECT status FROM users WHERE id = $1', [u.user.id]))[0].status === 'deleted', 60_000);
+  expect(await query('SELECT model FROM oidc_models WHERE account_id = $1', [u.user.id])).toEqual([]);
+});
+
+test('deleting a client ends its grants and tokens', async () => {
+  const u = await registerAndVerify();
+  const client = await webClient();
+  const config = await discover(client);
+  const { tokens } = await codeFlow(config, u);
+  expect((await api('DELETE', `/v1/admin/clients/${client.client_id}`, { token: await admin.token() })).status).toBe(204);
+  expect(await query("SELECT model FROM oidc_models WHERE payload->>'clientId' = $1", [client.client_id])).toEqual([]);
+  expect((await rp.refused('refreshGrant', { config, refreshToken: tokens.refresh_token })).error).toBe('invalid_client');
+});
+
 describe('the pages', () => {
   test('forms without the CSRF token, or from another browser, change nothing', async () => {
     const u = await registerAndVerify();
@@ -432,6 +494,10 @@ describe('the pages', () => {
       LOGGED_OUT,
     );
     expect(out.url.startsWith(LOGGED_OUT)).toBe(true);
+    await until(
+      'the logout to be audited',
+      async () => (await query("SELECT 1 FROM audit_events WHERE user_id = $1 AND type = 'logout' AND data->>'via' = 'oidc'", [u.user.id]))[0],
+    );
     // Signed out: the next authorization asks for the password again.
     const again = await b.go((await authorizationUrl(config, { prompt: '' })).url, {}, CALLBACK);
     expect(heading(again.html)).toBe('Sign in');
