@@ -239,7 +239,7 @@ export function buildProvider(mod: OidcModule, deps: ProviderDeps): Provider {
       params?: Record<string, unknown>;
       client?: { clientId: string };
       session?: { accountId?: string };
-      entities?: Record<string, { accountId?: string; grantId?: string } | undefined>;
+      entities?: Record<string, { accountId?: string; grantId?: string; consumed?: number } | undefined>;
     };
   };
   const events = provider as unknown as NodeJS.EventEmitter;
