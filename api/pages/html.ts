@@ -72,6 +72,7 @@ h1{font-size:1.4rem;margin-top:0}label{display:block;font-weight:600;margin:.75r
 input{box-sizing:border-box;width:100%;padding:.6rem;font:inherit;border:1px solid #767676;border-radius:.3rem}
 button{margin-top:1rem;padding:.6rem 1.2rem;font:inherit;font-weight:600;color:#fff;background:#1f4fbf;border:0;border-radius:.3rem}
 button:focus,input:focus{outline:3px solid #f2a900;outline-offset:2px}
+button.link{display:block;margin-top:1.5rem;padding:.4rem 0;color:#1f4fbf;background:none;font-weight:400;text-decoration:underline;text-align:left}
 .error{color:#a00;font-weight:600}.ok{color:#05620f;font-weight:600}.hint{color:#444;font-size:.9rem}
 `;
 
